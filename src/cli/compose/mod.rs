@@ -1,0 +1,75 @@
+//! `berth compose`: the project flags shared by every compose verb, turned into
+//! `spec::ProjectOptions`, and dispatch to one module per verb.
+
+pub mod config;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use crate::spec::ProjectOptions;
+
+/// Flags of `berth compose` (before the verb).
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// Compose configuration files (`-` reads stdin). Default: COMPOSE_FILE, or
+    /// compose.yaml and friends in the working directory or its parents.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Project name (default: COMPOSE_PROJECT_NAME, the file's `name:`, or the directory name).
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Alternate working directory (default: the directory of the first file).
+    #[arg(long, value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
+    /// Alternate environment files (default: COMPOSE_ENV_FILES, or `.env`).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
+    /// Profiles to enable (default: COMPOSE_PROFILES).
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+    #[command(subcommand)]
+    pub command: ComposeCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ComposeCommand {
+    /// Parse, resolve and render the compose file in canonical format.
+    Config(config::ConfigArgs),
+}
+
+impl ComposeArgs {
+    /// The loader options for this invocation.
+    pub fn project_options(&self, services: &[String], interpolate: bool) -> anyhow::Result<ProjectOptions> {
+        let stdin = if self.files.iter().any(|f| f.as_os_str() == "-") {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading the compose file from stdin")?;
+            Some(text)
+        } else {
+            None
+        };
+        Ok(ProjectOptions {
+            files: self.files.clone(),
+            project_name: self.project_name.clone(),
+            project_directory: self.project_directory.clone(),
+            env_files: self.env_files.clone(),
+            profiles: self.profiles.clone(),
+            services: services.to_vec(),
+            interpolate,
+            cwd: std::env::current_dir().context("finding the current directory")?,
+            os_env: std::env::vars().collect(),
+            stdin,
+        })
+    }
+}
+
+pub fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        ComposeCommand::Config(c) => config::run(&args, c),
+    }
+}

@@ -1,0 +1,9 @@
+//! berth: a daemonless container engine and compose orchestrator.
+//!
+//! The library holds every layer so integration tests and the binary share them;
+//! `main.rs` only parses arguments and dispatches to `cli`.
+
+pub mod cli;
+pub mod graph;
+pub mod spec;
+pub mod state;

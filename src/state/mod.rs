@@ -1,0 +1,55 @@
+//! On-disk state helpers. For now: atomic file writes (temp file in the same
+//! directory, fsync, rename), so a crash never leaves a half-written file.
+//!
+//! Owns how files are written; must not decide what goes in them.
+
+use std::io::Write;
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically: readers see the old file or the new
+/// one, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "file".to_string());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_whole_file_and_leaves_no_temp() {
+        let dir = std::env::temp_dir().join(format!("berth-atomic-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let p = dir.join("out.yaml");
+        write_atomic(&p, b"first").unwrap_or_else(|e| panic!("{e}"));
+        write_atomic(&p, b"second").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(std::fs::read_to_string(&p).unwrap_or_default(), "second");
+        let leftovers = std::fs::read_dir(&dir)
+            .map(|r| r.filter_map(|e| e.ok()).count())
+            .unwrap_or(0);
+        assert_eq!(leftovers, 1);
+        assert!(write_atomic(&dir.join("missing/x"), b"x").is_err());
+    }
+}
