@@ -67,7 +67,7 @@ pub fn parse_short(spec: &str) -> Result<Value, String> {
     if !source.is_empty() {
         m.insert("source".into(), Value::String(source));
     }
-    m.insert("target".into(), Value::String(target));
+    m.insert("target".into(), Value::String(clean_target(&target)));
     let mut bind = Mapping::new();
     let mut volume = Mapping::new();
     for opt in options.iter().flat_map(|o| o.split(',')) {
@@ -102,8 +102,21 @@ pub fn parse_short(spec: &str) -> Result<Value, String> {
     Ok(Value::Mapping(m))
 }
 
-/// Normalizes a long-syntax entry: tmpfs sizes in bytes.
+/// A container path without a trailing slash (`/etc/x/` → `/etc/x`).
+fn clean_target(t: &str) -> String {
+    let trimmed = t.trim_end_matches('/');
+    if trimmed.is_empty() && t.starts_with('/') {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// Normalizes a long-syntax entry: target without a trailing slash, tmpfs sizes in bytes.
 pub fn normalize_long(map: &mut Mapping) -> Result<(), String> {
+    if let Some(Value::String(t)) = map.get_mut("target") {
+        *t = clean_target(t);
+    }
     if let Some(Value::Mapping(tmpfs)) = map.get_mut("tmpfs") {
         if let Some(size) = tmpfs.get_mut("size") {
             if let Value::String(s) = size {
