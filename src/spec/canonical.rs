@@ -75,6 +75,27 @@ fn service(svc: &mut Mapping, path: &KeyPath) -> Result<()> {
             }
         }
     }
+    for key in ["post_start", "pre_stop"] {
+        if let Some(Value::Sequence(hooks)) = svc.get_mut(key).map(untagged) {
+            for hook in hooks.iter_mut() {
+                if let Some(Value::String(s)) = hook.get_mut("command") {
+                    let words = split_shell_words(s).map_err(|e| err(&path.key(key), e))?;
+                    hook["command"] = Value::Sequence(words.into_iter().map(Value::String).collect());
+                }
+            }
+        }
+    }
+    if let Some(Value::Mapping(dev)) = svc.get_mut("develop").map(untagged) {
+        if let Some(Value::Sequence(rules)) = dev.get_mut("watch") {
+            for rule in rules.iter_mut() {
+                if let Value::Mapping(r) = rule {
+                    if !r.contains_key("exec") {
+                        r.insert("exec".into(), Value::Mapping(Mapping::new()));
+                    }
+                }
+            }
+        }
+    }
     if let Some(v) = svc.get_mut("build") {
         let v = untagged(v);
         if let Value::String(s) = v {

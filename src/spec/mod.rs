@@ -59,6 +59,7 @@ pub fn load_resolved(opts: &ResolvedOptions) -> Result<Project, SpecError> {
     };
     let mut merged = Value::Mapping(Mapping::new());
     for file in &opts.files {
+        tracing::debug!(file = %file.path.display(), "loading compose file");
         let doc = load_file(file, &ctx, &[])?;
         merged = merge::merge(merged, doc, &KeyPath::root());
     }
@@ -108,6 +109,7 @@ pub fn load_resolved(opts: &ResolvedOptions) -> Result<Project, SpecError> {
     crate::graph::ServiceGraph::new(&project).map_err(|e| {
         SpecError::new(SpecErrorKind::Cycle(e.cycle_text()))
     })?;
+    tracing::debug!(project = %project.name, services = project.service_names().len(), "project loaded");
     Ok(project)
 }
 

@@ -189,6 +189,30 @@ fn octal_mode(item: &mut Mapping) {
     }
 }
 
+/// Flags Compose leaves out when false.
+fn drop_false(svc: &mut Mapping) {
+    let is_false = |v: Option<&Value>| v.and_then(Value::as_bool) == Some(false);
+    for key in ["privileged", "read_only", "stdin_open", "tty", "oom_kill_disable"] {
+        if is_false(svc.get(key)) {
+            svc.remove(key);
+        }
+    }
+    if let Some(Value::Mapping(h)) = svc.get_mut("healthcheck") {
+        if is_false(h.get("disable")) {
+            h.remove("disable");
+        }
+    }
+    if let Some(Value::Sequence(vols)) = svc.get_mut("volumes") {
+        for v in vols.iter_mut() {
+            if let Value::Mapping(m) = v {
+                if is_false(m.get("read_only")) {
+                    m.remove("read_only");
+                }
+            }
+        }
+    }
+}
+
 /// Compose refuses two different values for the same setting.
 fn check_conflicts(svc: &Mapping, name: &str) -> Result<()> {
     let deploy = svc.get("deploy");
@@ -234,6 +258,11 @@ fn name_resources(doc: &mut Mapping, project: &str) {
                 }
                 let Value::Mapping(m) = v else { continue };
                 let external = m.get("external").and_then(Value::as_bool).unwrap_or(false);
+                for flag in ["external", "internal", "attachable"] {
+                    if m.get(flag).and_then(Value::as_bool) == Some(false) {
+                        m.remove(flag);
+                    }
+                }
                 if !m.contains_key("name") {
                     let name = if external { key.clone() } else { format!("{project}_{key}") };
                     m.insert("name".into(), Value::String(name));
@@ -422,6 +451,7 @@ pub fn normalize(
                     }
                 }
             }
+            drop_false(svc);
             check_conflicts(svc, &name)?;
         }
     }

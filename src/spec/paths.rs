@@ -23,7 +23,7 @@ pub fn resolve(base: &Path, path: &str, home: Option<&str>) -> String {
             }
         }
     }
-    if Path::new(path).is_absolute() {
+    if Path::new(path).is_absolute() || super::volumes::is_windows_drive(path) {
         return path.to_string();
     }
     clean(&base.join(path)).display().to_string()

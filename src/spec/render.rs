@@ -19,7 +19,17 @@ fn escape(v: &mut Json) {
             }
         }
         Json::Array(a) => a.iter_mut().for_each(escape),
-        Json::Object(o) => o.values_mut().for_each(escape),
+        Json::Object(o) => {
+            if o.keys().any(|k| k.contains('$')) {
+                let old = std::mem::take(o);
+                for (k, mut v) in old {
+                    escape(&mut v);
+                    o.insert(k.replace('$', "$$"), v);
+                }
+            } else {
+                o.values_mut().for_each(escape);
+            }
+        }
         _ => {}
     }
 }

@@ -19,7 +19,7 @@ pub fn is_host_path(source: &str) -> bool {
         || is_windows_drive(source)
 }
 
-fn is_windows_drive(s: &str) -> bool {
+pub fn is_windows_drive(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'/' || b[2] == b'\\')
 }
