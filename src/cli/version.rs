@@ -16,7 +16,11 @@ pub fn run(args: VersionArgs) -> anyhow::Result<ExitCode> {
         println!("{version}");
     } else {
         println!("berth version {version}");
-        println!("  os/arch: {}/{}", std::env::consts::OS, std::env::consts::ARCH);
+        println!(
+            "  os/arch: {}/{}",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -97,15 +97,18 @@ impl ServiceGraph {
         ) -> Option<Vec<String>> {
             marks[n.index()] = Mark::Active;
             stack.push(n);
-            let mut next: Vec<NodeIndex> = g.graph.neighbors_directed(n, Direction::Outgoing).collect();
+            let mut next: Vec<NodeIndex> =
+                g.graph.neighbors_directed(n, Direction::Outgoing).collect();
             next.sort_by(|a, b| g.graph[*a].cmp(&g.graph[*b]));
             next.dedup();
             for m in next {
                 match marks[m.index()] {
                     Mark::Active => {
                         let start = stack.iter().position(|x| *x == m).unwrap_or(0);
-                        let mut names: Vec<String> =
-                            stack[start..].iter().map(|i| g.graph[*i].0.clone()).collect();
+                        let mut names: Vec<String> = stack[start..]
+                            .iter()
+                            .map(|i| g.graph[*i].0.clone())
+                            .collect();
                         names.push(g.graph[m].0.clone());
                         return Some(names);
                     }
@@ -145,8 +148,10 @@ impl ServiceGraph {
             .graph
             .node_indices()
             .map(|n| {
-                let deps: BTreeSet<NodeIndex> =
-                    self.graph.neighbors_directed(n, Direction::Outgoing).collect();
+                let deps: BTreeSet<NodeIndex> = self
+                    .graph
+                    .neighbors_directed(n, Direction::Outgoing)
+                    .collect();
                 (n, deps.len())
             })
             .collect();
@@ -162,15 +167,18 @@ impl ServiceGraph {
             }
             for n in &ready {
                 remaining.remove(n);
-                let dependents: BTreeSet<NodeIndex> =
-                    self.graph.neighbors_directed(*n, Direction::Incoming).collect();
+                let dependents: BTreeSet<NodeIndex> = self
+                    .graph
+                    .neighbors_directed(*n, Direction::Incoming)
+                    .collect();
                 for d in dependents {
                     if let Some(c) = remaining.get_mut(&d) {
                         *c = c.saturating_sub(1);
                     }
                 }
             }
-            let mut layer: Vec<ServiceName> = ready.iter().map(|n| self.graph[*n].clone()).collect();
+            let mut layer: Vec<ServiceName> =
+                ready.iter().map(|n| self.graph[*n].clone()).collect();
             layer.sort();
             layers.push(layer);
         }

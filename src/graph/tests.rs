@@ -46,7 +46,12 @@ fn project(yaml: &str) -> Project {
 #[test]
 fn layers_start_dependencies_first_and_parallelize() {
     let g = graph(
-        &[("proxy", "backend"), ("backend", "db"), ("backend", "cache"), ("worker", "db")],
+        &[
+            ("proxy", "backend"),
+            ("backend", "db"),
+            ("backend", "cache"),
+            ("worker", "db"),
+        ],
         &["proxy", "backend", "db", "cache", "worker"],
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -57,7 +62,11 @@ fn layers_start_dependencies_first_and_parallelize() {
 #[test]
 fn cycles_are_named_in_order() {
     let e = graph(
-        &[("service1", "service2"), ("service2", "service3"), ("service3", "service1")],
+        &[
+            ("service1", "service2"),
+            ("service2", "service3"),
+            ("service3", "service1"),
+        ],
         &["service1", "service2", "service3"],
     )
     .expect_err("cycle");
@@ -113,12 +122,19 @@ fn implicit_edges_from_model() {
 fn load_refuses_dependency_cycles() {
     let opts = ProjectOptions {
         files: vec!["-".into()],
-        stdin: Some("services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [a]}\n".into()),
+        stdin: Some(
+            "services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [a]}\n"
+                .into(),
+        ),
         cwd: std::env::temp_dir(),
         project_name: Some("g".into()),
         interpolate: true,
         ..Default::default()
     };
     let e = load(&opts).expect_err("cycle");
-    assert!(e.to_string().contains("dependency cycle detected: a -> b -> a"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("dependency cycle detected: a -> b -> a"),
+        "{e}"
+    );
 }

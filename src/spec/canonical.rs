@@ -80,7 +80,8 @@ fn service(svc: &mut Mapping, path: &KeyPath) -> Result<()> {
             for hook in hooks.iter_mut() {
                 if let Some(Value::String(s)) = hook.get_mut("command") {
                     let words = split_shell_words(s).map_err(|e| err(&path.key(key), e))?;
-                    hook["command"] = Value::Sequence(words.into_iter().map(Value::String).collect());
+                    hook["command"] =
+                        Value::Sequence(words.into_iter().map(Value::String).collect());
                 }
             }
         }
@@ -296,7 +297,9 @@ fn bytes(map: &mut Mapping, key: &str, path: &KeyPath) -> Result<()> {
             let n = parse_bytes(&text).ok_or_else(|| {
                 err(
                     &path.key(key),
-                    format!("invalid size {text:?}: use a number with an optional unit b, k, m or g"),
+                    format!(
+                        "invalid size {text:?}: use a number with an optional unit b, k, m or g"
+                    ),
                 )
             })?;
             *v = Value::String(n.to_string());
@@ -312,7 +315,9 @@ pub fn list_to_map(v: &mut Value, sep: char, default: Option<&str>) -> Result<()
         Value::Sequence(seq) => {
             let mut m = Mapping::new();
             for item in seq.iter() {
-                let Some(s) = scalar_to_string(item) else { continue };
+                let Some(s) = scalar_to_string(item) else {
+                    continue;
+                };
                 match s.split_once(sep) {
                     Some((k, val)) => {
                         m.insert(Value::String(k.to_string()), Value::String(val.to_string()));
@@ -354,12 +359,15 @@ fn extra_hosts(v: &mut Value, path: &KeyPath) -> Result<()> {
         Value::Sequence(seq) => {
             for (i, item) in seq.iter().enumerate() {
                 let s = scalar_to_string(item).unwrap_or_default();
-                let (host, ip) = s
-                    .split_once('=')
-                    .or_else(|| s.split_once(':'))
-                    .ok_or_else(|| {
-                        err(&path.index(i), format!("invalid extra host {s:?}: use HOST:IP or HOST=IP"))
-                    })?;
+                let (host, ip) =
+                    s.split_once('=')
+                        .or_else(|| s.split_once(':'))
+                        .ok_or_else(|| {
+                            err(
+                                &path.index(i),
+                                format!("invalid extra host {s:?}: use HOST:IP or HOST=IP"),
+                            )
+                        })?;
                 entries.push(format!("{host}={}", strip_brackets(ip)));
             }
         }
@@ -485,7 +493,8 @@ mod tests {
 
     #[test]
     fn command_strings_are_split() {
-        let v = canon("services:\n  a:\n    command: echo \"hi there\" 'x y'\n    entrypoint: [sh]\n");
+        let v =
+            canon("services:\n  a:\n    command: echo \"hi there\" 'x y'\n    entrypoint: [sh]\n");
         assert_eq!(v["services"]["a"]["command"], y("[echo, hi there, x y]"));
         assert_eq!(v["services"]["a"]["entrypoint"], y("[sh]"));
     }
@@ -493,8 +502,14 @@ mod tests {
     #[test]
     fn environment_list_and_map() {
         let v = canon("services:\n  a:\n    environment: [A=1, B, C=, D=x=y]\n  b:\n    environment: {PORT: 8000, F: true, N: null}\n");
-        assert_eq!(v["services"]["a"]["environment"], y("{A: '1', B: null, C: '', D: 'x=y'}"));
-        assert_eq!(v["services"]["b"]["environment"], y("{PORT: '8000', F: 'true', N: null}"));
+        assert_eq!(
+            v["services"]["a"]["environment"],
+            y("{A: '1', B: null, C: '', D: 'x=y'}")
+        );
+        assert_eq!(
+            v["services"]["b"]["environment"],
+            y("{PORT: '8000', F: 'true', N: null}")
+        );
     }
 
     #[test]
@@ -532,7 +547,10 @@ mod tests {
             serde_yaml::from_str("services:\n  a:\n    healthcheck:\n      interval: soon\n")
                 .unwrap_or_default();
         let e = canonicalize(&mut v).expect_err("soon is no duration");
-        assert!(e.to_string().contains("services.a.healthcheck.interval"), "{e}");
+        assert!(
+            e.to_string().contains("services.a.healthcheck.interval"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -558,7 +576,10 @@ mod tests {
     #[test]
     fn env_file_forms() {
         let v = canon("services:\n  a:\n    env_file: a.env\n  b:\n    env_file: [a.env, {path: b.env, required: false}]\n");
-        assert_eq!(v["services"]["a"]["env_file"], y("[{path: a.env, required: true}]"));
+        assert_eq!(
+            v["services"]["a"]["env_file"],
+            y("[{path: a.env, required: true}]")
+        );
         assert_eq!(
             v["services"]["b"]["env_file"],
             y("[{path: a.env, required: true}, {path: b.env, required: false}]")

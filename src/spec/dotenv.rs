@@ -172,7 +172,11 @@ fn unescape_double(s: &str) -> String {
     out
 }
 
-fn expand(value: &str, defined: &[(String, String)], lookup: &dyn Fn(&str) -> Option<String>) -> String {
+fn expand(
+    value: &str,
+    defined: &[(String, String)],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> String {
     let find = |name: &str| {
         lookup(name).or_else(|| {
             defined
@@ -194,8 +198,10 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Vec<(String, String)> {
-        parse(text, Format::Expand, &|k| (k == "HOME").then(|| "/root".to_string()))
-            .unwrap_or_else(|e| panic!("{e}"))
+        parse(text, Format::Expand, &|k| {
+            (k == "HOME").then(|| "/root".to_string())
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn get<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
@@ -246,8 +252,8 @@ mod tests {
 
     #[test]
     fn raw_format_keeps_quotes() {
-        let p = parse("TEST_VAR='{\"key\": \"value\"}'\n", Format::Raw, &|_| None)
-            .unwrap_or_default();
+        let p =
+            parse("TEST_VAR='{\"key\": \"value\"}'\n", Format::Raw, &|_| None).unwrap_or_default();
         assert_eq!(get(&p, "TEST_VAR"), Some("'{\"key\": \"value\"}'"));
     }
 

@@ -37,9 +37,9 @@ pub enum SpecErrorKind {
     ProjectName(String),
 }
 
-/// A loader error with its place.
+/// Where and what: the parts of a loader error.
 #[derive(Debug)]
-pub struct SpecError {
+pub struct SpecErrorParts {
     pub kind: SpecErrorKind,
     pub file: Option<PathBuf>,
     pub position: Option<(usize, usize)>,
@@ -47,15 +47,32 @@ pub struct SpecError {
     pub hint: Option<String>,
 }
 
+/// A loader error with its place (boxed: errors are rare, results are many).
+#[derive(Debug)]
+pub struct SpecError(Box<SpecErrorParts>);
+
+impl std::ops::Deref for SpecError {
+    type Target = SpecErrorParts;
+    fn deref(&self) -> &SpecErrorParts {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for SpecError {
+    fn deref_mut(&mut self) -> &mut SpecErrorParts {
+        &mut self.0
+    }
+}
+
 impl SpecError {
     pub fn new(kind: SpecErrorKind) -> Self {
-        SpecError {
+        SpecError(Box::new(SpecErrorParts {
             kind,
             file: None,
             position: None,
             key_path: None,
             hint: None,
-        }
+        }))
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {

@@ -55,7 +55,8 @@ pub fn substitute(
             Some(c) if c == b'_' || c.is_ascii_alphabetic() => {
                 let start = i + 1;
                 let mut end = start;
-                while end < bytes.len() && (bytes[end] == b'_' || bytes[end].is_ascii_alphanumeric())
+                while end < bytes.len()
+                    && (bytes[end] == b'_' || bytes[end].is_ascii_alphanumeric())
                 {
                     end += 1;
                 }
@@ -190,11 +191,20 @@ const CASTS: &[(&str, Cast)] = &[
     ("services.*.init", Cast::Bool),
     ("services.*.deploy.replicas", Cast::Int),
     ("services.*.deploy.update_config.parallelism", Cast::Int),
-    ("services.*.deploy.update_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.update_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.rollback_config.parallelism", Cast::Int),
-    ("services.*.deploy.rollback_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.rollback_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.restart_policy.max_attempts", Cast::Int),
-    ("services.*.deploy.placement.max_replicas_per_node", Cast::Int),
+    (
+        "services.*.deploy.placement.max_replicas_per_node",
+        Cast::Int,
+    ),
     ("services.*.healthcheck.retries", Cast::Int),
     ("services.*.healthcheck.disable", Cast::Bool),
     ("services.*.oom_kill_disable", Cast::Bool),
@@ -304,8 +314,10 @@ fn walk(
                 Ok(Some(v)) => *value = v,
                 Ok(None) => *s = expanded,
                 Err(reason) => {
-                    return Err(SpecError::invalid(format!("failed to cast to expected type: {reason}"))
-                        .key(path))
+                    return Err(SpecError::invalid(format!(
+                        "failed to cast to expected type: {reason}"
+                    ))
+                    .key(path))
                 }
             }
         }
@@ -352,11 +364,9 @@ mod tests {
     fn run(t: &str) -> Result<(String, Vec<String>), TemplateError> {
         let env: HashMap<&str, &str> = [("A", "val"), ("E", ""), ("B", "bee")].into();
         let mut missing = Vec::new();
-        let out = substitute(
-            t,
-            &|k| env.get(k).map(|v| v.to_string()),
-            &mut |k| missing.push(k.to_string()),
-        )?;
+        let out = substitute(t, &|k| env.get(k).map(|v| v.to_string()), &mut |k| {
+            missing.push(k.to_string())
+        })?;
         Ok((out, missing))
     }
 
@@ -435,12 +445,19 @@ mod tests {
         )
         .unwrap_or_default();
         let env: HashMap<&str, &str> = [("T", "yes"), ("N", "3")].into();
-        interpolate_document(&mut doc, &|k| env.get(k).map(|v| v.to_string()), &mut |_| {})
-            .unwrap_or_else(|e| panic!("{e}"));
+        interpolate_document(
+            &mut doc,
+            &|k| env.get(k).map(|v| v.to_string()),
+            &mut |_| {},
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(doc["services"]["a"]["privileged"], Value::Bool(true));
         assert_eq!(doc["services"]["a"]["scale"], Value::from(3));
         // Keys are never interpolated; values stay strings where no cast applies.
-        assert_eq!(doc["services"]["a"]["environment"]["${T}"], Value::from("3"));
+        assert_eq!(
+            doc["services"]["a"]["environment"]["${T}"],
+            Value::from("3")
+        );
     }
 
     #[test]

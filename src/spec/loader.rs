@@ -111,7 +111,10 @@ pub fn load_file(file: &ConfigFile, ctx: &Context, stack: &[PathBuf]) -> Result<
 
 fn read(path: &Path) -> Result<ConfigFile> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        SpecError::new(SpecErrorKind::Io(format!("cannot read {}: {e}", path.display())))
+        SpecError::new(SpecErrorKind::Io(format!(
+            "cannot read {}: {e}",
+            path.display()
+        )))
     })?;
     Ok(ConfigFile {
         path: path.to_path_buf(),
@@ -166,7 +169,11 @@ fn resolve_extends(
     };
     let link = (file.to_path_buf(), name.to_string());
     if chain.contains(&link) {
-        let names: Vec<String> = chain.iter().map(|(_, n)| n.clone()).chain([name.to_string()]).collect();
+        let names: Vec<String> = chain
+            .iter()
+            .map(|(_, n)| n.clone())
+            .chain([name.to_string()])
+            .collect();
         return Err(SpecError::new(SpecErrorKind::Extends(format!(
             "circular reference with extends: {}",
             names.join(" -> ")
@@ -213,7 +220,12 @@ struct IncludeEntry {
     env_files: Vec<PathBuf>,
 }
 
-fn include_entry(entry: &Value, base: &Path, path: &KeyPath, home: Option<&str>) -> Result<IncludeEntry> {
+fn include_entry(
+    entry: &Value,
+    base: &Path,
+    path: &KeyPath,
+    home: Option<&str>,
+) -> Result<IncludeEntry> {
     let strings = |v: Option<&Value>| -> Vec<String> {
         match v {
             Some(Value::Sequence(s)) => s.iter().filter_map(scalar_to_string).collect(),
@@ -233,12 +245,18 @@ fn include_entry(entry: &Value, base: &Path, path: &KeyPath, home: Option<&str>)
     if paths.is_empty() {
         return Err(SpecError::invalid("include needs a path").key(path));
     }
-    let paths: Vec<PathBuf> = paths.iter().map(|p| PathBuf::from(resolve(base, p, home))).collect();
+    let paths: Vec<PathBuf> = paths
+        .iter()
+        .map(|p| PathBuf::from(resolve(base, p, home)))
+        .collect();
     let project_directory = match dir {
         Some(d) => PathBuf::from(resolve(base, &d, home)),
         None => parent(&paths[0]),
     };
-    let mut env_files: Vec<PathBuf> = env.iter().map(|p| PathBuf::from(resolve(base, p, home))).collect();
+    let mut env_files: Vec<PathBuf> = env
+        .iter()
+        .map(|p| PathBuf::from(resolve(base, p, home)))
+        .collect();
     if env_files.is_empty() {
         let dot = project_directory.join(".env");
         if dot.is_file() {
@@ -255,7 +273,9 @@ fn include_entry(entry: &Value, base: &Path, path: &KeyPath, home: Option<&str>)
 const RESOURCE_KINDS: &[&str] = &["services", "networks", "volumes", "secrets", "configs"];
 
 fn apply_include(doc: &mut Value, file: &Path, ctx: &Context, stack: &[PathBuf]) -> Result<()> {
-    let Value::Mapping(top) = doc else { return Ok(()) };
+    let Value::Mapping(top) = doc else {
+        return Ok(());
+    };
     let Some(includes) = top.remove("include") else {
         return Ok(());
     };
@@ -289,13 +309,19 @@ fn apply_include(doc: &mut Value, file: &Path, ctx: &Context, stack: &[PathBuf])
         }
         strip_tags(&mut sub_doc);
         resolve_document(&mut sub_doc, &inc.project_directory, ctx.home.as_deref());
-        let Value::Mapping(sub_top) = sub_doc else { continue };
+        let Value::Mapping(sub_top) = sub_doc else {
+            continue;
+        };
         for kind in RESOURCE_KINDS {
-            let Some(Value::Mapping(items)) = sub_top.get(*kind) else { continue };
+            let Some(Value::Mapping(items)) = sub_top.get(*kind) else {
+                continue;
+            };
             let target = imported
                 .entry(Value::from(*kind))
                 .or_insert_with(|| Value::Mapping(Mapping::new()));
-            let Value::Mapping(target) = target else { continue };
+            let Value::Mapping(target) = target else {
+                continue;
+            };
             for (k, v) in items {
                 match target.get(k) {
                     Some(existing) if existing != v => {

@@ -79,7 +79,11 @@ fn logging_driver_changes(base: &Mapping, over: &Mapping) -> bool {
 
 /// The key that makes an entry of a sequence unique, by the sequence's path.
 fn unique_key(path: &KeyPath, item: &Value) -> Option<String> {
-    let field = |name: &str| item.get(name).and_then(scalar_to_string).unwrap_or_default();
+    let field = |name: &str| {
+        item.get(name)
+            .and_then(scalar_to_string)
+            .unwrap_or_default()
+    };
     let p = |pattern: &str| path.matches(pattern);
     if p("services.*.volumes") {
         return Some(field("target"));
@@ -175,7 +179,10 @@ mod tests {
             "services:\n  a:\n    image: y\n    environment: [B=3, C=4]\n",
         );
         assert_eq!(v["services"]["a"]["image"], y("y"));
-        assert_eq!(v["services"]["a"]["environment"], y("{A: '1', B: '3', C: '4'}"));
+        assert_eq!(
+            v["services"]["a"]["environment"],
+            y("{A: '1', B: '3', C: '4'}")
+        );
     }
 
     #[test]
@@ -195,9 +202,15 @@ mod tests {
             "services:\n  a:\n    volumes: ['./i:/x:ro,z', './i:/y', './i:/z:ro']\n",
             "services:\n  a:\n    volumes: ['./o:/x:ro,z', './o:/y:z', './o:/z']\n",
         );
-        let vols = v["services"]["a"]["volumes"].as_sequence().cloned().unwrap_or_default();
+        let vols = v["services"]["a"]["volumes"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(vols.len(), 3);
-        assert_eq!(vols[2], y("{type: bind, source: ./o, target: /z, bind: {create_host_path: true}}"));
+        assert_eq!(
+            vols[2],
+            y("{type: bind, source: ./o, target: /z, bind: {create_host_path: true}}")
+        );
         assert_eq!(vols[1]["bind"]["selinux"], y("z"));
     }
 
@@ -207,7 +220,10 @@ mod tests {
             "services:\n  a:\n    ports: ['80:80']\n",
             "services:\n  a:\n    ports: ['80:80', '81:81']\n",
         );
-        assert_eq!(v["services"]["a"]["ports"].as_sequence().map(|s| s.len()), Some(2));
+        assert_eq!(
+            v["services"]["a"]["ports"].as_sequence().map(|s| s.len()),
+            Some(2)
+        );
     }
 
     #[test]

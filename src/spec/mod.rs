@@ -16,6 +16,8 @@ pub mod error;
 pub mod hash;
 pub mod interpolate;
 pub mod loader;
+#[cfg(test)]
+mod loader_tests;
 pub mod merge;
 pub mod model;
 pub mod normalize;
@@ -106,9 +108,8 @@ pub fn load_resolved(opts: &ResolvedOptions) -> Result<Project, SpecError> {
         interpolated: opts.interpolate,
     };
     // Dependency cycles are load errors, as in Compose.
-    crate::graph::ServiceGraph::new(&project).map_err(|e| {
-        SpecError::new(SpecErrorKind::Cycle(e.cycle_text()))
-    })?;
+    crate::graph::ServiceGraph::new(&project)
+        .map_err(|e| SpecError::new(SpecErrorKind::Cycle(e.cycle_text())))?;
     tracing::debug!(project = %project.name, services = project.service_names().len(), "project loaded");
     Ok(project)
 }

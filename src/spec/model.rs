@@ -98,7 +98,12 @@ impl Project {
     /// Service names in declaration order.
     pub fn service_names(&self) -> Vec<ServiceName> {
         self.section("services")
-            .map(|m| m.keys().filter_map(scalar_to_string).map(ServiceName).collect())
+            .map(|m| {
+                m.keys()
+                    .filter_map(scalar_to_string)
+                    .map(ServiceName)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -153,7 +158,9 @@ impl Project {
         let mut deps: Vec<Dependency> = Vec::new();
         if let Some(Value::Mapping(m)) = svc.get("depends_on") {
             for (k, d) in m {
-                let Some(dep) = scalar_to_string(k) else { continue };
+                let Some(dep) = scalar_to_string(k) else {
+                    continue;
+                };
                 deps.push(Dependency {
                     service: ServiceName(dep),
                     condition: d
@@ -190,7 +197,10 @@ impl Project {
         if let Some(Value::Sequence(from)) = svc.get("volumes_from") {
             for v in from.iter().filter_map(scalar_to_string) {
                 if !v.starts_with("container:") {
-                    implicit(v.split(':').next().unwrap_or(""), DependencyKind::VolumesFrom);
+                    implicit(
+                        v.split(':').next().unwrap_or(""),
+                        DependencyKind::VolumesFrom,
+                    );
                 }
             }
         }

@@ -29,7 +29,10 @@ pub fn normalize_project_name(raw: &str) -> String {
 /// Whether a name given explicitly (`-p`, COMPOSE_PROJECT_NAME) is acceptable as is.
 pub fn is_valid_project_name(name: &str) -> bool {
     !name.is_empty()
-        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
@@ -47,7 +50,9 @@ fn svc_path(name: &str) -> KeyPath {
 }
 
 fn invalid(msg: String) -> SpecError {
-    SpecError::new(SpecErrorKind::Invalid(format!("{msg}: invalid compose project")))
+    SpecError::new(SpecErrorKind::Invalid(format!(
+        "{msg}: invalid compose project"
+    )))
 }
 
 /// Applies profiles: services whose profiles are all inactive are removed,
@@ -138,8 +143,10 @@ fn resolve_environment(
                 Some("raw") => Format::Raw,
                 Some("") | None => Format::Expand,
                 Some(other) => {
-                    return Err(SpecError::invalid(format!("unsupported env_file format {other:?}"))
-                        .key(&svc_path(name).key("env_file").index(i)))
+                    return Err(SpecError::invalid(format!(
+                        "unsupported env_file format {other:?}"
+                    ))
+                    .key(&svc_path(name).key("env_file").index(i)))
                 }
             };
             let text = match std::fs::read_to_string(&path) {
@@ -168,7 +175,9 @@ fn resolve_environment(
             let v = match v {
                 Value::Null => {
                     let key = scalar_to_string(&k).unwrap_or_default();
-                    environment.get(&key).map_or(Value::Null, |s| Value::String(s.clone()))
+                    environment
+                        .get(&key)
+                        .map_or(Value::Null, |s| Value::String(s.clone()))
                 }
                 other => other,
             };
@@ -192,7 +201,13 @@ fn octal_mode(item: &mut Mapping) {
 /// Flags Compose leaves out when false.
 fn drop_false(svc: &mut Mapping) {
     let is_false = |v: Option<&Value>| v.and_then(Value::as_bool) == Some(false);
-    for key in ["privileged", "read_only", "stdin_open", "tty", "oom_kill_disable"] {
+    for key in [
+        "privileged",
+        "read_only",
+        "stdin_open",
+        "tty",
+        "oom_kill_disable",
+    ] {
         if is_false(svc.get(key)) {
             svc.remove(key);
         }
@@ -224,11 +239,31 @@ fn check_conflicts(svc: &Mapping, name: &str) -> Result<()> {
             .cloned()
     };
     let pairs: [(&str, Option<Value>, &str); 5] = [
-        ("mem_limit", res("limits", "memory"), "deploy.resources.limits.memory"),
-        ("mem_reservation", res("reservations", "memory"), "deploy.resources.reservations.memory"),
-        ("cpus", res("limits", "cpus"), "deploy.resources.limits.cpus"),
-        ("pids_limit", res("limits", "pids"), "deploy.resources.limits.pids"),
-        ("scale", deploy.and_then(|d| d.get("replicas")).cloned(), "deploy.replicas"),
+        (
+            "mem_limit",
+            res("limits", "memory"),
+            "deploy.resources.limits.memory",
+        ),
+        (
+            "mem_reservation",
+            res("reservations", "memory"),
+            "deploy.resources.reservations.memory",
+        ),
+        (
+            "cpus",
+            res("limits", "cpus"),
+            "deploy.resources.limits.cpus",
+        ),
+        (
+            "pids_limit",
+            res("limits", "pids"),
+            "deploy.resources.limits.pids",
+        ),
+        (
+            "scale",
+            deploy.and_then(|d| d.get("replicas")).cloned(),
+            "deploy.replicas",
+        ),
     ];
     for (short, long, long_name) in pairs {
         if let (Some(a), Some(b)) = (svc.get(short), long) {
@@ -264,7 +299,11 @@ fn name_resources(doc: &mut Mapping, project: &str) {
                     }
                 }
                 if !m.contains_key("name") {
-                    let name = if external { key.clone() } else { format!("{project}_{key}") };
+                    let name = if external {
+                        key.clone()
+                    } else {
+                        format!("{project}_{key}")
+                    };
                     m.insert("name".into(), Value::String(name));
                 }
                 if kind == "networks" && !external && !m.contains_key("ipam") {
@@ -284,7 +323,9 @@ fn used_names(services: &Mapping, key: &str, field: Option<&str>) -> BTreeSet<St
             }
             (Some(Value::Sequence(s)), Some(f)) => {
                 for item in s {
-                    if key == "volumes" && item.get("type").and_then(Value::as_str) != Some("volume") {
+                    if key == "volumes"
+                        && item.get("type").and_then(Value::as_str) != Some("volume")
+                    {
                         continue;
                     }
                     if let Some(n) = item.get(f).and_then(scalar_to_string) {
@@ -310,8 +351,12 @@ fn check_references(doc: &Mapping) -> Result<()> {
         }
     };
     let service_names: BTreeSet<String> = services.keys().filter_map(scalar_to_string).collect();
-    let (networks, volumes, secrets, configs) =
-        (declared("networks"), declared("volumes"), declared("secrets"), declared("configs"));
+    let (networks, volumes, secrets, configs) = (
+        declared("networks"),
+        declared("volumes"),
+        declared("secrets"),
+        declared("configs"),
+    );
     for (name, svc) in services {
         let name = scalar_to_string(name).unwrap_or_default();
         let sp = svc_path(&name);
@@ -355,7 +400,9 @@ fn check_references(doc: &Mapping) -> Result<()> {
                             "service {name:?} refers to undefined volume {src}"
                         ))
                         .key(&sp.key("volumes").index(i))
-                        .hint(format!("declare it under the top-level `volumes:` key as `{src}: {{}}`")));
+                        .hint(format!(
+                            "declare it under the top-level `volumes:` key as `{src}: {{}}`"
+                        )));
                     }
                 }
             }
@@ -426,7 +473,10 @@ pub fn normalize(
             if let Some(Value::Sequence(secrets)) = svc.get_mut("secrets") {
                 for s in secrets.iter_mut() {
                     let Value::Mapping(m) = s else { continue };
-                    let source = m.get("source").and_then(scalar_to_string).unwrap_or_default();
+                    let source = m
+                        .get("source")
+                        .and_then(scalar_to_string)
+                        .unwrap_or_default();
                     // A relative target is kept as written (it lands under
                     // /run/secrets/ when mounted).
                     let target = m
@@ -502,7 +552,10 @@ mod tests {
 
     #[test]
     fn project_names() {
-        assert_eq!(normalize_project_name("pihole-cloudflared-DoH"), "pihole-cloudflared-doh");
+        assert_eq!(
+            normalize_project_name("pihole-cloudflared-DoH"),
+            "pihole-cloudflared-doh"
+        );
         assert_eq!(normalize_project_name("My Proj.1"), "myproj1");
         assert_eq!(normalize_project_name("_x"), "x");
         assert!(is_valid_project_name("a-b_1"));
@@ -513,7 +566,9 @@ mod tests {
 
     fn norm(yaml: &str, profiles: &[&str]) -> Result<Mapping> {
         let v: Value = serde_yaml::from_str(yaml).unwrap_or_default();
-        let Value::Mapping(mut m) = v else { return Ok(Mapping::new()) };
+        let Value::Mapping(mut m) = v else {
+            return Ok(Mapping::new());
+        };
         let profiles: Vec<String> = profiles.iter().map(|s| s.to_string()).collect();
         normalize(&mut m, "p", &BTreeMap::new(), &profiles, &[])?;
         Ok(m)
@@ -563,13 +618,20 @@ mod tests {
             &[],
         )
         .expect_err("b is disabled");
-        assert!(e.to_string().contains("depends on undefined service \"b\""), "{e}");
+        assert!(
+            e.to_string().contains("depends on undefined service \"b\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn neither_image_nor_build() {
         let e = norm("services:\n  web: {command: [x]}\n", &[]).expect_err("no image");
-        assert!(e.to_string().contains("neither an image nor a build context"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("neither an image nor a build context"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -579,7 +641,11 @@ mod tests {
             &[],
         )
         .expect_err("distinct");
-        assert!(e.to_string().contains("can't set distinct values on 'mem_limit'"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("can't set distinct values on 'mem_limit'"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -96,7 +96,10 @@ pub fn clean(p: &Path) -> PathBuf {
 
 fn read_file(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| {
-        SpecError::new(SpecErrorKind::Io(format!("cannot read {}: {e}", path.display())))
+        SpecError::new(SpecErrorKind::Io(format!(
+            "cannot read {}: {e}",
+            path.display()
+        )))
     })
 }
 
@@ -117,8 +120,7 @@ pub fn read_env_files(
         let so_far = out.clone();
         let lookup = |k: &str| base.get(k).or_else(|| so_far.get(k)).cloned();
         let pairs = dotenv::parse(&text, Format::Expand, &lookup).map_err(|e| {
-            SpecError::new(SpecErrorKind::EnvFile(format!("{}: {e}", file.display())))
-                .in_file(file)
+            SpecError::new(SpecErrorKind::EnvFile(format!("{}: {e}", file.display()))).in_file(file)
         })?;
         out.extend(pairs);
     }
@@ -154,7 +156,11 @@ impl ProjectOptions {
         let cwd = &self.cwd;
         let project_dir = self.project_directory.as_ref().map(|p| absolute(cwd, p));
         let base_dir = project_dir.clone().unwrap_or_else(|| cwd.clone());
-        let disable_env_file = truthy(self.os_env.get("COMPOSE_DISABLE_ENV_FILE").map(String::as_str));
+        let disable_env_file = truthy(
+            self.os_env
+                .get("COMPOSE_DISABLE_ENV_FILE")
+                .map(String::as_str),
+        );
 
         // The project .env may set COMPOSE_* variables; the shell beats it.
         let early_env = {
@@ -192,7 +198,11 @@ impl ProjectOptions {
                 text: read_file(&found)?,
                 path: found,
             });
-            if let Some(over) = OVERRIDE_FILES.iter().map(|n| dir.join(n)).find(|p| p.is_file()) {
+            if let Some(over) = OVERRIDE_FILES
+                .iter()
+                .map(|n| dir.join(n))
+                .find(|p| p.is_file())
+            {
                 files.push(ConfigFile {
                     text: read_file(&over)?,
                     path: over,
@@ -224,16 +234,21 @@ impl ProjectOptions {
 
         let working_dir = match (&project_dir, files.first()) {
             (Some(d), _) => d.clone(),
-            (None, Some(f)) if f.path.file_name().is_some_and(|n| n != "-") => {
-                f.path.parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.clone())
-            }
+            (None, Some(f)) if f.path.file_name().is_some_and(|n| n != "-") => f
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| cwd.clone()),
             _ => cwd.clone(),
         };
 
         let mut env_files: Vec<PathBuf> = self.env_files.iter().map(|p| absolute(cwd, p)).collect();
         if env_files.is_empty() {
             if let Some(list) = non_empty(&self.os_env, "COMPOSE_ENV_FILES") {
-                env_files = list.split(',').map(|p| absolute(&working_dir, Path::new(p))).collect();
+                env_files = list
+                    .split(',')
+                    .map(|p| absolute(&working_dir, Path::new(p)))
+                    .collect();
             }
         }
         if env_files.is_empty() && !disable_env_file {
@@ -248,7 +263,11 @@ impl ProjectOptions {
         let mut profiles = self.profiles.clone();
         if profiles.is_empty() {
             if let Some(p) = non_empty(&environment, "COMPOSE_PROFILES") {
-                profiles = p.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                profiles = p
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
             }
         }
         let project_name = self
@@ -303,7 +322,10 @@ mod tests {
     fn missing_file_is_a_clear_error() {
         let d = tmp("none");
         let e = opts(&d).resolve().expect_err("nothing to find");
-        assert!(e.to_string().contains("no configuration file provided"), "{e}");
+        assert!(
+            e.to_string().contains("no configuration file provided"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -324,18 +346,21 @@ mod tests {
         let mut o = opts(&d);
         o.profiles = vec!["c".into()];
         o.project_name = Some("flag".into());
-        o.os_env.insert("COMPOSE_PROJECT_NAME".into(), "shell".into());
+        o.os_env
+            .insert("COMPOSE_PROJECT_NAME".into(), "shell".into());
         let r = o.resolve().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.profiles, vec!["c"]);
         assert_eq!(r.project_name.as_deref(), Some("flag"));
 
         let mut o = opts(&d);
-        o.os_env.insert("COMPOSE_PROJECT_NAME".into(), "shell".into());
+        o.os_env
+            .insert("COMPOSE_PROJECT_NAME".into(), "shell".into());
         let r = o.resolve().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.project_name.as_deref(), Some("shell"));
 
         let mut o = opts(&d);
-        o.os_env.insert("COMPOSE_DISABLE_ENV_FILE".into(), "true".into());
+        o.os_env
+            .insert("COMPOSE_DISABLE_ENV_FILE".into(), "true".into());
         o.files = vec![PathBuf::from("one.yaml")];
         let r = o.resolve().unwrap_or_else(|e| panic!("{e}"));
         assert!(r.project_name.is_none());
@@ -346,12 +371,21 @@ mod tests {
     fn shell_beats_dotenv_while_it_expands() {
         let d = tmp("expand");
         std::fs::write(d.join("compose.yaml"), "services: {}\n").unwrap_or_default();
-        std::fs::write(d.join(".env"), "IMAGE=default_env:${WHEREAMI}\nWHEREAMI=file\n")
-            .unwrap_or_default();
+        std::fs::write(
+            d.join(".env"),
+            "IMAGE=default_env:${WHEREAMI}\nWHEREAMI=file\n",
+        )
+        .unwrap_or_default();
         let mut o = opts(&d);
         o.os_env.insert("WHEREAMI".into(), "shell".into());
         let r = o.resolve().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(r.environment.get("IMAGE").map(String::as_str), Some("default_env:shell"));
-        assert_eq!(r.environment.get("WHEREAMI").map(String::as_str), Some("shell"));
+        assert_eq!(
+            r.environment.get("IMAGE").map(String::as_str),
+            Some("default_env:shell")
+        );
+        assert_eq!(
+            r.environment.get("WHEREAMI").map(String::as_str),
+            Some("shell")
+        );
     }
 }

@@ -138,10 +138,22 @@ mod tests {
         )
         .unwrap_or_default();
         resolve_document(&mut v, Path::new("/proj"), None);
-        assert_eq!(v["services"]["a"]["build"]["context"], Value::from("/proj/ctx"));
-        assert_eq!(v["services"]["a"]["env_file"][0]["path"], Value::from("/proj/a.env"));
-        assert_eq!(v["services"]["a"]["volumes"][0]["source"], Value::from("/proj/d"));
-        assert_eq!(v["services"]["a"]["volumes"][1]["source"], Value::from("named"));
+        assert_eq!(
+            v["services"]["a"]["build"]["context"],
+            Value::from("/proj/ctx")
+        );
+        assert_eq!(
+            v["services"]["a"]["env_file"][0]["path"],
+            Value::from("/proj/a.env")
+        );
+        assert_eq!(
+            v["services"]["a"]["volumes"][0]["source"],
+            Value::from("/proj/d")
+        );
+        assert_eq!(
+            v["services"]["a"]["volumes"][1]["source"],
+            Value::from("named")
+        );
         assert_eq!(v["services"]["b"]["build"]["context"], Value::from("/proj"));
         assert_eq!(v["secrets"]["s"]["file"], Value::from("/proj/s.txt"));
     }

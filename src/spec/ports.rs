@@ -101,7 +101,10 @@ fn split_host_ip(s: &str) -> Result<(Option<String>, &str), String> {
 
 fn parse_range(s: &str) -> Result<(u32, u32), String> {
     let parse = |p: &str| -> Result<u32, String> {
-        let n: u32 = p.trim().parse().map_err(|_| format!("{p:?} is not a port number"))?;
+        let n: u32 = p
+            .trim()
+            .parse()
+            .map_err(|_| format!("{p:?} is not a port number"))?;
         if n > 65535 {
             return Err(format!("port {n} is out of range"));
         }

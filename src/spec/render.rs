@@ -9,15 +9,13 @@ use serde_yaml::Value;
 
 use super::model::Project;
 
-const SECTION_ORDER: &[&str] = &["name", "services", "networks", "volumes", "secrets", "configs", "models"];
+const SECTION_ORDER: &[&str] = &[
+    "name", "services", "networks", "volumes", "secrets", "configs", "models",
+];
 
 fn escape(v: &mut Json) {
     match v {
-        Json::String(s) => {
-            if s.contains('$') {
-                *s = s.replace('$', "$$");
-            }
-        }
+        Json::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
         Json::Array(a) => a.iter_mut().for_each(escape),
         Json::Object(o) => {
             if o.keys().any(|k| k.contains('$')) {
@@ -49,7 +47,8 @@ fn sorted(v: Json) -> Json {
 pub fn to_json(project: &Project) -> Json {
     let mut out = Map::new();
     out.insert("name".into(), Json::String(project.name.clone()));
-    let model: Json = serde_json::to_value(Value::Mapping(project.model.clone())).unwrap_or(Json::Null);
+    let model: Json =
+        serde_json::to_value(Value::Mapping(project.model.clone())).unwrap_or(Json::Null);
     let Json::Object(mut model) = model else {
         return Json::Object(out);
     };

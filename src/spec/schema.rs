@@ -108,7 +108,8 @@ fn json_is(t: &str, v: &Json) -> bool {
         "integer" => {
             v.is_i64()
                 || v.is_u64()
-                || v.as_f64().is_some_and(|f| f.fract() == 0.0 && f.is_finite())
+                || v.as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f.is_finite())
         }
         _ => true,
     }
@@ -150,13 +151,21 @@ impl<'a> Validator<'a> {
             };
             if !types.is_empty() && !types.iter().any(|ty| json_is(ty, v)) {
                 let names: Vec<&str> = types.iter().map(|t| type_name(t)).collect();
-                return Err(fail(format!("{}must be a {}", sep(path), names.join(" or "))));
+                return Err(fail(format!(
+                    "{}must be a {}",
+                    sep(path),
+                    names.join(" or ")
+                )));
             }
         }
         if let Some(Json::Array(options)) = s.get("enum") {
             if !options.contains(v) {
                 let list: Vec<String> = options.iter().map(|o| o.to_string()).collect();
-                return Err(fail(format!("{}must be one of {}", sep(path), list.join(", "))));
+                return Err(fail(format!(
+                    "{}must be one of {}",
+                    sep(path),
+                    list.join(", ")
+                )));
             }
         }
         for key in ["oneOf", "anyOf"] {
@@ -190,14 +199,24 @@ impl<'a> Validator<'a> {
                 }
             }
             Json::Number(n) => {
-                if let (Some(min), Some(x)) = (s.get("minimum").and_then(|m| m.as_f64()), n.as_f64()) {
+                if let (Some(min), Some(x)) =
+                    (s.get("minimum").and_then(|m| m.as_f64()), n.as_f64())
+                {
                     if x < min {
-                        return Err(fail(format!("{}must be greater than or equal to {min}", sep(path))));
+                        return Err(fail(format!(
+                            "{}must be greater than or equal to {min}",
+                            sep(path)
+                        )));
                     }
                 }
-                if let (Some(max), Some(x)) = (s.get("maximum").and_then(|m| m.as_f64()), n.as_f64()) {
+                if let (Some(max), Some(x)) =
+                    (s.get("maximum").and_then(|m| m.as_f64()), n.as_f64())
+                {
                     if x > max {
-                        return Err(fail(format!("{}must be less than or equal to {max}", sep(path))));
+                        return Err(fail(format!(
+                            "{}must be less than or equal to {max}",
+                            sep(path)
+                        )));
                     }
                 }
             }
@@ -218,7 +237,12 @@ impl<'a> Validator<'a> {
         Ok(())
     }
 
-    fn one_of(&mut self, branches: &'a [Json], v: &Json, path: &KeyPath) -> Result<(), SchemaError> {
+    fn one_of(
+        &mut self,
+        branches: &'a [Json],
+        v: &Json,
+        path: &KeyPath,
+    ) -> Result<(), SchemaError> {
         let mut errors = Vec::new();
         for b in branches {
             match self.check(b, v, path) {
@@ -267,7 +291,10 @@ impl<'a> Validator<'a> {
                 if !obj.contains_key(r) {
                     return Err(SchemaError {
                         path: path.clone(),
-                        message: format!("{}missing property '{r}'", if path.is_empty() { "" } else { ": " }),
+                        message: format!(
+                            "{}missing property '{r}'",
+                            if path.is_empty() { "" } else { ": " }
+                        ),
                     });
                 }
             }
@@ -285,7 +312,12 @@ impl<'a> Validator<'a> {
             }
             if let Some(pats) = patterns {
                 for (pat, ps) in pats {
-                    if self.schema.regexes.get(pat).is_some_and(|re| re.is_match(k)) {
+                    if self
+                        .schema
+                        .regexes
+                        .get(pat)
+                        .is_some_and(|re| re.is_match(k))
+                    {
                         matched = true;
                         self.check(ps, val, &child)?;
                     }
@@ -356,8 +388,14 @@ mod tests {
     fn wrong_types_and_enums() {
         let e = check("services:\n  a:\n    image: x\n    privileged: [1]\n").unwrap_err();
         assert_eq!(e, "services.a.privileged must be a boolean or string");
-        let e = check("services:\n  a:\n    image: x\n    depends_on:\n      b: {condition: whenever}\n").unwrap_err();
-        assert!(e.starts_with("services.a.depends_on.b.condition must be one of"), "{e}");
+        let e = check(
+            "services:\n  a:\n    image: x\n    depends_on:\n      b: {condition: whenever}\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("services.a.depends_on.b.condition must be one of"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -194,7 +194,9 @@ mod tests {
     use super::*;
 
     fn go(s: &str) -> String {
-        parse_duration(s).map(format_duration).unwrap_or_else(|| "ERR".into())
+        parse_duration(s)
+            .map(format_duration)
+            .unwrap_or_else(|| "ERR".into())
     }
 
     #[test]

@@ -8,7 +8,9 @@ use serde_yaml::{Mapping, Value};
 
 use super::units::parse_bytes;
 
-const PROPAGATIONS: &[&str] = &["shared", "rshared", "slave", "rslave", "private", "rprivate"];
+const PROPAGATIONS: &[&str] = &[
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
 const CONSISTENCY: &[&str] = &["cached", "delegated", "consistent"];
 
 /// Whether a volume source names a host path rather than a named volume.
@@ -53,10 +55,16 @@ pub fn parse_short(spec: &str) -> Result<Value, String> {
         1 => (String::new(), parts[0].clone(), None),
         2 => (parts[0].clone(), parts[1].clone(), None),
         3 => (parts[0].clone(), parts[1].clone(), Some(parts[2].clone())),
-        _ => return Err(format!("invalid volume specification: {spec:?}: too many colons")),
+        _ => {
+            return Err(format!(
+                "invalid volume specification: {spec:?}: too many colons"
+            ))
+        }
     };
     if target.is_empty() {
-        return Err(format!("invalid volume specification: {spec:?}: empty target"));
+        return Err(format!(
+            "invalid volume specification: {spec:?}: empty target"
+        ));
     }
     let kind = if source.is_empty() || !is_host_path(&source) {
         "volume"
@@ -87,7 +95,11 @@ pub fn parse_short(spec: &str) -> Result<Value, String> {
             }
             o if CONSISTENCY.contains(&o) => {}
             "" => {}
-            o => return Err(format!("invalid volume specification: {spec:?}: unknown option {o:?}")),
+            o => {
+                return Err(format!(
+                    "invalid volume specification: {spec:?}: unknown option {o:?}"
+                ))
+            }
         }
     }
     if kind == "bind" {
@@ -150,9 +162,14 @@ mod tests {
     fn named_anonymous_and_nocopy() {
         assert_eq!(
             parse_short("vol:/v:nocopy"),
-            Ok(y("{type: volume, source: vol, target: /v, volume: {nocopy: true}}"))
+            Ok(y(
+                "{type: volume, source: vol, target: /v, volume: {nocopy: true}}"
+            ))
         );
-        assert_eq!(parse_short("/anon"), Ok(y("{type: volume, target: /anon, volume: {}}")));
+        assert_eq!(
+            parse_short("/anon"),
+            Ok(y("{type: volume, target: /anon, volume: {}}"))
+        );
         assert_eq!(
             parse_short("myvol1:/var/www/html:ro,z"),
             Ok(y("{type: volume, source: myvol1, target: /var/www/html, read_only: true, bind: {selinux: z}, volume: {}}"))
@@ -163,11 +180,15 @@ mod tests {
     fn home_and_drive_letters_are_host_paths() {
         assert_eq!(
             parse_short("~/home:/h"),
-            Ok(y("{type: bind, source: ~/home, target: /h, bind: {create_host_path: true}}"))
+            Ok(y(
+                "{type: bind, source: ~/home, target: /h, bind: {create_host_path: true}}"
+            ))
         );
         assert_eq!(
             parse_short("v:/y:ro"),
-            Ok(y("{type: bind, source: 'v:/y', target: ro, bind: {create_host_path: true}}"))
+            Ok(y(
+                "{type: bind, source: 'v:/y', target: ro, bind: {create_host_path: true}}"
+            ))
         );
     }
 

@@ -39,9 +39,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Value, SpecError> {
         .in_file(file)
     })?;
     let mut value = value;
-    apply_merge_keys(&mut value).map_err(|msg| {
-        SpecError::new(SpecErrorKind::Yaml(msg)).in_file(file)
-    })?;
+    apply_merge_keys(&mut value)
+        .map_err(|msg| SpecError::new(SpecErrorKind::Yaml(msg)).in_file(file))?;
     stringify_keys(&mut value);
     Ok(value)
 }
@@ -302,7 +301,11 @@ fn find_item(
     let mut level: Option<usize> = None;
     for (i, line) in lines.iter().enumerate().take(end).skip(start) {
         let Some(ind) = indent_of(line) else { continue };
-        let col = if i == start { inline_col.unwrap_or(ind) } else { ind };
+        let col = if i == start {
+            inline_col.unwrap_or(ind)
+        } else {
+            ind
+        };
         let content = line.get(col..).unwrap_or("");
         if (col as isize) < parent_indent {
             continue;
@@ -337,7 +340,10 @@ mod tests {
         assert_eq!(locate(text, &kp("services.web.image")), Some((3, 5)));
         assert_eq!(locate(text, &kp("services.web.ports[0]")), Some((5, 7)));
         assert_eq!(locate(text, &kp("services.web.ports[1]")), Some((6, 7)));
-        assert_eq!(locate(text, &kp("services.web.ports[1].published")), Some((7, 9)));
+        assert_eq!(
+            locate(text, &kp("services.web.ports[1].published")),
+            Some((7, 9))
+        );
         assert_eq!(locate(text, &kp("services.db.image")), Some((9, 5)));
         // Unknown leaf: the nearest known ancestor.
         assert_eq!(locate(text, &kp("services.db.nope")), Some((8, 3)));
@@ -375,10 +381,13 @@ mod tests {
 
     #[test]
     fn strip_tags_removes_resets() {
-        let mut v: Value = serde_yaml::from_str("a: !reset null\nb: !override [1]\nc: 2\n")
-            .unwrap_or_default();
+        let mut v: Value =
+            serde_yaml::from_str("a: !reset null\nb: !override [1]\nc: 2\n").unwrap_or_default();
         strip_tags(&mut v);
         assert!(v.get("a").is_none());
-        assert_eq!(v["b"], serde_yaml::from_str::<Value>("[1]").unwrap_or_default());
+        assert_eq!(
+            v["b"],
+            serde_yaml::from_str::<Value>("[1]").unwrap_or_default()
+        );
     }
 }

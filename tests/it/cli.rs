@@ -77,7 +77,10 @@ fn discovery_from_a_subdirectory_with_override() {
         "discovery",
         &[
             ("compose.yaml", STACK),
-            ("compose.override.yaml", "services:\n  web:\n    environment: [FROM=override]\n"),
+            (
+                "compose.override.yaml",
+                "services:\n  web:\n    environment: [FROM=override]\n",
+            ),
             ("token.txt", "t0"),
             ("sub/deeper/.keep", ""),
         ],
@@ -143,7 +146,13 @@ fn service_selection_keeps_dependencies() {
 
 #[test]
 fn project_name_precedence() {
-    let dir = project("Name_Dir", &[("compose.yaml", "name: FromFile\nservices:\n  a: {image: x}\n")]);
+    let dir = project(
+        "Name_Dir",
+        &[(
+            "compose.yaml",
+            "name: FromFile\nservices:\n  a: {image: x}\n",
+        )],
+    );
     assert_eq!(json(&dir, &[])["name"], "fromfile");
     assert_eq!(json(&dir, &["-p", "flag"])["name"], "flag");
     let out = TestCommand::new(&dir)
@@ -155,7 +164,10 @@ fn project_name_precedence() {
     let (ok, _, err) = run(&dir, &["compose", "-p", "Bad Name", "config"]);
     assert!(!ok);
     assert!(err.contains("invalid project name"), "{err}");
-    let plain = project("Plain_Dir", &[("compose.yaml", "services:\n  a: {image: x}\n")]);
+    let plain = project(
+        "Plain_Dir",
+        &[("compose.yaml", "services:\n  a: {image: x}\n")],
+    );
     assert_eq!(json(&plain, &[])["name"], "plain_dir");
 }
 
@@ -186,14 +198,19 @@ fn env_files_feed_interpolation_not_containers() {
     let dir = project(
         "envfiles",
         &[
-            ("compose.yaml", "services:\n  a:\n    image: x:${TAG}\n    environment: ['SHOWN=${TAG}']\n"),
+            (
+                "compose.yaml",
+                "services:\n  a:\n    image: x:${TAG}\n    environment: ['SHOWN=${TAG}']\n",
+            ),
             (".env", "TAG=dotenv\nONLY_DOTENV=1\n"),
             ("other.env", "TAG=other\n"),
         ],
     );
     let v = json(&dir, &[]);
     assert_eq!(v["services"]["a"]["image"], "x:dotenv");
-    assert!(v["services"]["a"]["environment"].get("ONLY_DOTENV").is_none());
+    assert!(v["services"]["a"]["environment"]
+        .get("ONLY_DOTENV")
+        .is_none());
     let v = json(&dir, &["--env-file", "other.env"]);
     assert_eq!(v["services"]["a"]["image"], "x:other");
     let out = TestCommand::new(&dir)
@@ -215,10 +232,23 @@ fn env_files_feed_interpolation_not_containers() {
 fn stdin_and_project_directory() {
     let dir = project("stdin", &[("data/.keep", "")]);
     let out = TestCommand::new(&dir)
-        .args(["compose", "--project-directory", "data", "-f", "-", "config", "--format", "json"])
+        .args([
+            "compose",
+            "--project-directory",
+            "data",
+            "-f",
+            "-",
+            "config",
+            "--format",
+            "json",
+        ])
         .stdin("services:\n  a:\n    image: x\n    volumes: ['./v:/v']\n")
         .output();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     assert_eq!(v["name"], "data");
     assert_eq!(
@@ -229,17 +259,26 @@ fn stdin_and_project_directory() {
 
 #[test]
 fn no_interpolate_keeps_variables() {
-    let dir = project("noint", &[("compose.yaml", "services:\n  a:\n    image: x:${TAG:-1}\n")]);
+    let dir = project(
+        "noint",
+        &[("compose.yaml", "services:\n  a:\n    image: x:${TAG:-1}\n")],
+    );
     let v = json(&dir, &[]);
     assert_eq!(v["services"]["a"]["image"], "x:1");
-    let (ok, out, _) = run(&dir, &["compose", "config", "--no-interpolate", "--format", "json"]);
+    let (ok, out, _) = run(
+        &dir,
+        &["compose", "config", "--no-interpolate", "--format", "json"],
+    );
     assert!(ok);
     assert!(out.contains("x:${TAG:-1}"), "{out}");
 }
 
 #[test]
 fn output_file_is_written() {
-    let dir = project("outfile", &[("compose.yaml", "services:\n  a: {image: x}\n")]);
+    let dir = project(
+        "outfile",
+        &[("compose.yaml", "services:\n  a: {image: x}\n")],
+    );
     let (ok, out, err) = run(&dir, &["compose", "config", "-o", "out.yaml"]);
     assert!(ok, "{err}");
     assert_eq!(out, "");
@@ -288,30 +327,59 @@ fn hash_follows_config_and_mounted_content() {
 fn errors_name_file_line_and_key() {
     let dir = project(
         "errors",
-        &[("compose.yaml", "services:\n  web:\n    image: x\n    ports:\n      - \"80:80\"\n      - \"eighty\"\n")],
+        &[(
+            "compose.yaml",
+            "services:\n  web:\n    image: x\n    ports:\n      - \"80:80\"\n      - \"eighty\"\n",
+        )],
     );
     let (ok, _, err) = run(&dir, &["compose", "config"]);
     assert!(!ok);
     let file = dir.join("compose.yaml").display().to_string();
-    assert!(err.contains(&format!("{file}:6:7: services.web.ports[1]")), "{err}");
+    assert!(
+        err.contains(&format!("{file}:6:7: services.web.ports[1]")),
+        "{err}"
+    );
     assert!(err.contains("invalid port"), "{err}");
 
-    let dir = project("unknown-key", &[("compose.yaml", "services:\n  web:\n    image: x\n    imagee: y\n")]);
+    let dir = project(
+        "unknown-key",
+        &[(
+            "compose.yaml",
+            "services:\n  web:\n    image: x\n    imagee: y\n",
+        )],
+    );
     let (ok, _, err) = run(&dir, &["compose", "config"]);
     assert!(!ok);
     assert!(err.contains(":2:3: services.web: "), "{err}");
-    assert!(err.contains("additional properties 'imagee' not allowed"), "{err}");
+    assert!(
+        err.contains("additional properties 'imagee' not allowed"),
+        "{err}"
+    );
 
-    let dir = project("bad-yaml", &[("compose.yaml", "services:\n  web:\n    image: [x\n")]);
+    let dir = project(
+        "bad-yaml",
+        &[("compose.yaml", "services:\n  web:\n    image: [x\n")],
+    );
     let (ok, _, err) = run(&dir, &["compose", "config"]);
     assert!(!ok);
     assert!(err.contains("compose.yaml:"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 
-    let dir = project("required-var", &[("compose.yaml", "services:\n  web:\n    image: ${IMAGE:?set IMAGE first}\n")]);
+    let dir = project(
+        "required-var",
+        &[(
+            "compose.yaml",
+            "services:\n  web:\n    image: ${IMAGE:?set IMAGE first}\n",
+        )],
+    );
     let (ok, _, err) = run(&dir, &["compose", "config"]);
     assert!(!ok);
-    assert!(err.contains(":3:5: services.web.image: required variable IMAGE is missing a value: set IMAGE first"), "{err}");
+    assert!(
+        err.contains(
+            ":3:5: services.web.image: required variable IMAGE is missing a value: set IMAGE first"
+        ),
+        "{err}"
+    );
 
     let empty = project("nothing", &[("readme", "")]);
     let (ok, _, err) = run(&empty, &["compose", "config"]);

@@ -33,10 +33,49 @@ impl Rng {
 }
 
 const TOKENS: &[&str] = &[
-    "${", "${X:-", "}", "$$", "$", ":?err}", "!reset ", "!override ", "<<: *a\n", "&a ", "*a", "- ", ": ",
-    "\n  ", "\n    - ", "[", "]", "{", "}", "'", "\"", "#", "~/", "../", "0440", "1.5G", "1m30s",
-    "-1", "65536", "8080-8070:80", "[::1]:80:80", "service:", "extends: x\n", "include: [x]\n", "null",
-    "\t", "\u{feff}", "é", "\\", ":", ",", "=", "99999999999999999999",
+    "${",
+    "${X:-",
+    "}",
+    "$$",
+    "$",
+    ":?err}",
+    "!reset ",
+    "!override ",
+    "<<: *a\n",
+    "&a ",
+    "*a",
+    "- ",
+    ": ",
+    "\n  ",
+    "\n    - ",
+    "[",
+    "]",
+    "{",
+    "}",
+    "'",
+    "\"",
+    "#",
+    "~/",
+    "../",
+    "0440",
+    "1.5G",
+    "1m30s",
+    "-1",
+    "65536",
+    "8080-8070:80",
+    "[::1]:80:80",
+    "service:",
+    "extends: x\n",
+    "include: [x]\n",
+    "null",
+    "\t",
+    "\u{feff}",
+    "é",
+    "\\",
+    ":",
+    ",",
+    "=",
+    "99999999999999999999",
 ];
 
 fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
@@ -104,7 +143,9 @@ fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
 }
 
 fn compose_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -120,8 +161,15 @@ fn mutated_compose_files_never_panic() {
     let mut files = Vec::new();
     compose_files(&shared_dir().join("external"), &mut files);
     files.sort();
-    assert!(files.len() > 50, "expected the shared compose files, found {}", files.len());
-    let corpus: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap_or_default()).collect();
+    assert!(
+        files.len() > 50,
+        "expected the shared compose files, found {}",
+        files.len()
+    );
+    let corpus: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(f).unwrap_or_default())
+        .collect();
     let secs: u64 = std::env::var("BERTH_FUZZ_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -134,7 +182,10 @@ fn mutated_compose_files_never_panic() {
         let which = rng.below(files.len());
         let input = mutate(&mut rng, &corpus[which], &corpus);
         let text = String::from_utf8_lossy(&input).to_string();
-        let dir = files[which].parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = files[which]
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let opts = ProjectOptions {
             files: vec!["-".into()],
             stdin: Some(text.clone()),

@@ -63,7 +63,11 @@ fn docker_compose_config_golden_cases() {
             args.push("-f".into());
             args.push(f.clone());
         }
-        let verb_at = case.args.iter().position(|a| a == "config").unwrap_or(case.args.len());
+        let verb_at = case
+            .args
+            .iter()
+            .position(|a| a == "config")
+            .unwrap_or(case.args.len());
         args.extend(case.args[..verb_at].iter().cloned());
         args.extend(["config".into(), "--format".into(), "json".into()]);
         let out = TestCommand::new(&root.join(&case.cwd))
@@ -75,7 +79,10 @@ fn docker_compose_config_golden_cases() {
         if case.exit_code != 0 {
             let want = expected_error(&case);
             if out.status.success() {
-                failures.push(format!("{label}: succeeded, expected failure like {:?}", case.stderr));
+                failures.push(format!(
+                    "{label}: succeeded, expected failure like {:?}",
+                    case.stderr
+                ));
             } else if want.is_empty() || !stderr.contains(want) {
                 failures.push(format!("{label}: error {stderr:?} does not name {want:?}"));
             }
@@ -92,7 +99,10 @@ fn docker_compose_config_golden_cases() {
                 continue;
             }
         };
-        let expected_text = case.config.to_string().replace("${EXTERNAL_ROOT}", &root_text);
+        let expected_text = case
+            .config
+            .to_string()
+            .replace("${EXTERNAL_ROOT}", &root_text);
         let expected: serde_json::Value =
             serde_json::from_str(&expected_text).unwrap_or(serde_json::Value::Null);
         let (got, expected) = (drop_nulls(got), drop_nulls(expected));

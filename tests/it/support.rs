@@ -56,10 +56,17 @@ impl TestCommand {
     pub fn output(mut self) -> Output {
         use std::io::Write;
         self.cmd
-            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = self.cmd.spawn().unwrap_or_else(|e| panic!("spawning berth: {e}"));
+        let mut child = self
+            .cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning berth: {e}"));
         if let (Some(text), Some(mut pipe)) = (self.stdin.take(), child.stdin.take()) {
             let _ = pipe.write_all(text.as_bytes());
         }
@@ -86,7 +93,11 @@ pub fn drop_nulls(v: serde_json::Value) -> serde_json::Value {
 }
 
 /// A readable description of where two JSON values first differ.
-pub fn first_difference(path: &str, a: &serde_json::Value, b: &serde_json::Value) -> Option<String> {
+pub fn first_difference(
+    path: &str,
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+) -> Option<String> {
     use serde_json::Value;
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {

@@ -66,7 +66,12 @@ fn select(project: &mut Project, services: &[String]) -> anyhow::Result<()> {
     }
     let graph = ServiceGraph::new(project)?;
     let names: Vec<&str> = services.iter().map(String::as_str).collect();
-    let keep: Vec<String> = graph.subgraph(&names)?.services().into_iter().map(|s| s.0).collect();
+    let keep: Vec<String> = graph
+        .subgraph(&names)?
+        .services()
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
     if let Some(serde_yaml::Value::Mapping(svcs)) = project.model.get_mut("services") {
         svcs.retain(|k, _| k.as_str().is_some_and(|k| keep.iter().any(|s| s == k)));
     }
@@ -92,7 +97,12 @@ pub fn run(compose: &ComposeArgs, args: &ConfigArgs) -> anyhow::Result<ExitCode>
     } else if args.networks {
         lines(project.resource_names("networks"))
     } else if args.images {
-        lines(project.service_names().iter().filter_map(|s| project.image_of(&s.0)))
+        lines(
+            project
+                .service_names()
+                .iter()
+                .filter_map(|s| project.image_of(&s.0)),
+        )
     } else if let Some(which) = &args.hash {
         let wanted: Vec<String> = if which == "*" {
             project.service_names().into_iter().map(|s| s.0).collect()

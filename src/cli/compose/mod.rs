@@ -43,7 +43,11 @@ pub enum ComposeCommand {
 
 impl ComposeArgs {
     /// The loader options for this invocation.
-    pub fn project_options(&self, services: &[String], interpolate: bool) -> anyhow::Result<ProjectOptions> {
+    pub fn project_options(
+        &self,
+        services: &[String],
+        interpolate: bool,
+    ) -> anyhow::Result<ProjectOptions> {
         let stdin = if self.files.iter().any(|f| f.as_os_str() == "-") {
             let mut text = String::new();
             std::io::stdin()
