@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the tests need when it is missing, then runs every test:
+# formatting, clippy, unit tests, the Docker Compose golden cases and the
+# bounded loader fuzzing (BERTH_FUZZ_SECS, default 20).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the build and tests use.
+packages=(gcc libc6-dev pkg-config ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+  else
+    echo "missing packages: ${missing[*]} (install them as root)" >&2
+    exit 1
+  fi
+fi
+
+shared="${BERTH_SHARED:-$(pwd)/../shared}"
+if [ ! -f "$shared/external/golden/docker-compose-v2.40.3-config.jsonl" ]; then
+  echo "the shared test material is missing at $shared (set BERTH_SHARED)" >&2
+  exit 1
+fi
+export BERTH_SHARED="$shared"
+
+if cargo fmt --version >/dev/null 2>&1; then
+  cargo fmt --check
+fi
+if cargo clippy --version >/dev/null 2>&1; then
+  cargo clippy --locked --all-targets -- -D warnings
+fi
+cargo test --locked
