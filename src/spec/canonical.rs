@@ -40,6 +40,9 @@ pub fn canonicalize(doc: &mut Value) -> Result<()> {
             for (_, item) in items.iter_mut() {
                 if let Value::Mapping(item) = untagged(item) {
                     legacy_external(item);
+                    if let Some(opts) = item.get_mut("driver_opts") {
+                        list_to_map(untagged(opts), '=', Some(""))?;
+                    }
                     if let Some(labels) = item.get_mut("labels") {
                         list_to_map(untagged(labels), '=', Some(""))?;
                     }
@@ -105,6 +108,19 @@ fn service(svc: &mut Mapping, path: &KeyPath) -> Result<()> {
             *v = Value::Mapping(m);
         }
         if let Value::Mapping(b) = v {
+            if let Some(h) = b.get_mut("extra_hosts") {
+                extra_hosts(untagged(h), &path.key("build").key("extra_hosts"))?;
+            }
+            if let Some(Value::Sequence(secrets)) = b.get_mut("secrets").map(untagged) {
+                for item in secrets.iter_mut() {
+                    if let Value::String(s) = item {
+                        let mut m = Mapping::new();
+                        m.insert("source".into(), Value::String(s.clone()));
+                        *item = Value::Mapping(m);
+                    }
+                }
+            }
+            bytes(b, "shm_size", &path.key("build"))?;
             for key in ["args", "labels"] {
                 if let Some(a) = b.get_mut(key) {
                     let default = if key == "labels" { Some("") } else { None };
@@ -241,7 +257,39 @@ fn service(svc: &mut Mapping, path: &KeyPath) -> Result<()> {
         }
     }
     duration(svc, "stop_grace_period", path)?;
-    for key in ["mem_limit", "memswap_limit", "mem_reservation", "shm_size"] {
+    if let Some(Value::String(g)) = svc.get("gpus").map(|v| match v {
+        Value::Tagged(t) => &t.value,
+        other => other,
+    }) {
+        if g == "all" {
+            let mut m = Mapping::new();
+            m.insert("count".into(), Value::from(-1));
+            svc.insert("gpus".into(), Value::Sequence(vec![Value::Mapping(m)]));
+        }
+    }
+    if let Some(Value::Sequence(groups)) = svc.get_mut("group_add").map(untagged) {
+        for g in groups.iter_mut() {
+            if let Some(s) = scalar_to_string(g) {
+                *g = Value::String(s);
+            }
+        }
+    }
+    if let Some(Value::Mapping(blkio)) = svc.get_mut("blkio_config").map(untagged) {
+        blkio_config(blkio, &path.key("blkio_config"))?;
+    }
+    if let Some(v) = svc.get_mut("label_file") {
+        let v = untagged(v);
+        if let Value::String(s) = v {
+            *v = Value::Sequence(vec![Value::String(s.clone())]);
+        }
+    }
+    for key in [
+        "mem_limit",
+        "memswap_limit",
+        "mem_reservation",
+        "shm_size",
+        "mem_swappiness",
+    ] {
         bytes(svc, key, path)?;
     }
     if let Some(Value::Mapping(deploy)) = svc.get_mut("deploy").map(untagged) {
@@ -260,6 +308,44 @@ fn service(svc: &mut Mapping, path: &KeyPath) -> Result<()> {
     }
     if let Some(c) = svc.get_mut("cpus") {
         float(c, &path.key("cpus"))?;
+    }
+    Ok(())
+}
+
+/// blkio_config device lists, in the field names Compose prints (`Path`,
+/// `Rate`, `Weight`), with byte rates in bytes.
+fn blkio_config(blkio: &mut Mapping, path: &KeyPath) -> Result<()> {
+    for key in [
+        "device_read_bps",
+        "device_write_bps",
+        "device_read_iops",
+        "device_write_iops",
+        "weight_device",
+    ] {
+        let Some(Value::Sequence(items)) = blkio.get_mut(key) else {
+            continue;
+        };
+        for (i, item) in items.iter_mut().enumerate() {
+            let Value::Mapping(m) = item else { continue };
+            let mut out = Mapping::new();
+            for (k, v) in m.iter() {
+                let name = scalar_to_string(k).unwrap_or_default();
+                let mut v = v.clone();
+                if name == "rate" && key.ends_with("_bps") {
+                    let mut tmp = Mapping::new();
+                    tmp.insert("rate".into(), v);
+                    bytes(&mut tmp, "rate", &path.key(key).index(i))?;
+                    v = tmp.remove("rate").unwrap_or(Value::Null);
+                }
+                let mut chars = name.chars();
+                let cap = match chars.next() {
+                    Some(c) => c.to_uppercase().collect::<String>() + chars.as_str(),
+                    None => name.clone(),
+                };
+                out.insert(Value::String(cap), v);
+            }
+            *m = out;
+        }
     }
     Ok(())
 }

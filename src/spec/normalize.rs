@@ -190,6 +190,37 @@ fn resolve_environment(
     Ok(())
 }
 
+/// Folds `label_file` contents into `labels` (which win).
+fn resolve_label_files(svc: &mut Mapping, name: &str) -> Result<()> {
+    let Some(Value::Sequence(files)) = svc.remove("label_file") else {
+        return Ok(());
+    };
+    let mut labels = Mapping::new();
+    for (i, f) in files.iter().enumerate() {
+        let path = scalar_to_string(f).unwrap_or_default();
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            SpecError::new(SpecErrorKind::Io(format!("label file {path}: {e}")))
+                .key(&svc_path(name).key("label_file").index(i))
+        })?;
+        let pairs = dotenv::parse(&text, Format::Expand, &|_| None).map_err(|e| {
+            SpecError::new(SpecErrorKind::Io(format!("label file {path}: {e}")))
+                .key(&svc_path(name).key("label_file").index(i))
+        })?;
+        for (k, v) in pairs {
+            labels.insert(Value::String(k), Value::String(v));
+        }
+    }
+    if let Some(Value::Mapping(own)) = svc.remove("labels") {
+        for (k, v) in own {
+            labels.insert(k, v);
+        }
+    }
+    if !labels.is_empty() {
+        svc.insert("labels".into(), Value::Mapping(labels));
+    }
+    Ok(())
+}
+
 fn octal_mode(item: &mut Mapping) {
     if let Some(mode) = item.get_mut("mode") {
         if let Some(n) = mode.as_i64() {
@@ -306,7 +337,7 @@ fn name_resources(doc: &mut Mapping, project: &str) {
                     };
                     m.insert("name".into(), Value::String(name));
                 }
-                if kind == "networks" && !external && !m.contains_key("ipam") {
+                if kind == "networks" && !m.contains_key("ipam") {
                     m.insert("ipam".into(), Value::Mapping(Mapping::new()));
                 }
             }
@@ -470,6 +501,7 @@ pub fn normalize(
             }
             add_implicit_dependencies(svc);
             resolve_environment(svc, &name, environment)?;
+            resolve_label_files(svc, &name)?;
             if let Some(Value::Sequence(secrets)) = svc.get_mut("secrets") {
                 for s in secrets.iter_mut() {
                     let Value::Mapping(m) = s else { continue };
@@ -534,7 +566,21 @@ pub fn drop_unused(doc: &mut Mapping) {
         ("configs", "configs", Some("source")),
     ];
     for (kind, key, field) in rules {
-        let used = used_names(&services, key, field);
+        let mut used = used_names(&services, key, field);
+        if kind == "secrets" {
+            // Build secrets count too.
+            for (_, svc) in services.iter() {
+                if let Some(Value::Sequence(items)) =
+                    svc.get("build").and_then(|b| b.get("secrets"))
+                {
+                    used.extend(
+                        items
+                            .iter()
+                            .filter_map(|i| i.get("source").and_then(scalar_to_string)),
+                    );
+                }
+            }
+        }
         let mut empty = false;
         if let Some(Value::Mapping(items)) = doc.get_mut(kind) {
             items.retain(|k, _| scalar_to_string(k).is_some_and(|k| used.contains(&k)));

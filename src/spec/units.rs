@@ -100,6 +100,10 @@ fn fraction(v: u128, div: u128) -> String {
 /// Parses a byte size with Docker's binary units (`512m`, `1.5G`, `1gb`, `100000`).
 pub fn parse_bytes(s: &str) -> Option<i64> {
     let t = s.trim();
+    if let Some(rest) = t.strip_prefix('-') {
+        // Only -1 ("unlimited", as memswap_limit takes it) is a valid negative size.
+        return (rest == "1").then_some(-1);
+    }
     let lower = t.to_ascii_lowercase();
     let num_len = lower
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -223,6 +227,8 @@ mod tests {
         assert_eq!(parse_bytes("64M"), Some(67_108_864));
         assert_eq!(parse_bytes("lots"), None);
         assert_eq!(parse_bytes("1q"), None);
+        assert_eq!(parse_bytes("-1"), Some(-1));
+        assert_eq!(parse_bytes("-5"), None);
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Value, SpecError> {
     let mut value = value;
     apply_merge_keys(&mut value)
         .map_err(|msg| SpecError::new(SpecErrorKind::Yaml(msg)).in_file(file))?;
-    stringify_keys(&mut value);
+    check_keys(&value, &KeyPath::root()).map_err(|e| e.locate_in(file, text))?;
     Ok(value)
 }
 
@@ -108,28 +108,34 @@ pub fn apply_merge_keys(value: &mut Value) -> Result<(), String> {
     }
 }
 
-/// Mapping keys are strings in compose; `80: x` or `true: x` become `"80"`, `"true"`.
-fn stringify_keys(value: &mut Value) {
+/// Mapping keys must be strings, as in Compose: `80: x` or `true: x` is refused.
+fn check_keys(value: &Value, path: &KeyPath) -> Result<(), SpecError> {
     match value {
         Value::Mapping(map) => {
-            let needs = map.keys().any(|k| !k.is_string());
-            if needs {
-                let old = std::mem::take(map);
-                for (k, v) in old {
-                    let key = match k {
-                        Value::String(s) => s,
-                        other => scalar_to_string(&other).unwrap_or_default(),
-                    };
-                    map.insert(Value::String(key), v);
-                }
+            for (k, v) in map {
+                let Value::String(key) = k else {
+                    let shown = scalar_to_string(k).unwrap_or_else(|| "null".to_string());
+                    return Err(SpecError::new(SpecErrorKind::Yaml(format!(
+                        "non-string key in {}: {shown}",
+                        if path.is_empty() {
+                            "the top level".to_string()
+                        } else {
+                            path.to_string()
+                        }
+                    )))
+                    .key(path)
+                    .hint(format!("quote the key: \"{shown}\"")));
+                };
+                check_keys(v, &path.key(key))?;
             }
-            for v in map.values_mut() {
-                stringify_keys(v);
-            }
+            Ok(())
         }
-        Value::Sequence(seq) => seq.iter_mut().for_each(stringify_keys),
-        Value::Tagged(t) => stringify_keys(&mut t.value),
-        _ => {}
+        Value::Sequence(seq) => seq
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| check_keys(v, &path.index(i))),
+        Value::Tagged(t) => check_keys(&t.value, path),
+        _ => Ok(()),
     }
 }
 
