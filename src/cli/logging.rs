@@ -1,6 +1,8 @@
 //! Logging set-up: `-v`/`--log-level` first, then `RUST_LOG`, then warnings only.
 //! Output goes to stderr so stdout stays machine-readable.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// A log level as given on the command line.
@@ -41,6 +43,7 @@ pub fn init(verbose: u8, level: Option<Level>) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .try_init();
 }

@@ -243,12 +243,8 @@ fn service(svc: &mut Mapping, path: &KeyPath) -> Result<()> {
             if let Some(t) = h.get_mut("test") {
                 let t = untagged(t);
                 if let Value::String(s) = t {
-                    let test = if s == "NONE" {
-                        vec![Value::from("NONE")]
-                    } else {
-                        vec![Value::from("CMD-SHELL"), Value::String(s.clone())]
-                    };
-                    *t = Value::Sequence(test);
+                    // As Compose: a string test is always a shell command.
+                    *t = Value::Sequence(vec![Value::from("CMD-SHELL"), Value::String(s.clone())]);
                 }
             }
             for key in ["interval", "timeout", "start_period", "start_interval"] {

@@ -44,6 +44,8 @@ pub struct SpecErrorParts {
     pub file: Option<PathBuf>,
     pub position: Option<(usize, usize)>,
     pub key_path: Option<KeyPath>,
+    /// A path used only to find the line, when the message names the path itself.
+    pub locator: Option<KeyPath>,
     pub hint: Option<String>,
 }
 
@@ -71,6 +73,7 @@ impl SpecError {
             file: None,
             position: None,
             key_path: None,
+            locator: None,
             hint: None,
         }))
     }
@@ -100,6 +103,12 @@ impl SpecError {
         self
     }
 
+    /// Finds the line by `path` without printing it (the message already does).
+    pub fn located_by(mut self, path: &KeyPath) -> Self {
+        self.locator = Some(path.clone());
+        self
+    }
+
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
@@ -108,7 +117,7 @@ impl SpecError {
     /// Fills in the line and column from the file's text when the key path is known.
     pub fn locate_in(mut self, file: &Path, text: &str) -> Self {
         if self.position.is_none() {
-            if let Some(path) = &self.key_path {
+            if let Some(path) = self.key_path.as_ref().or(self.locator.as_ref()) {
                 self.position = super::yaml::locate(text, path);
             }
         }

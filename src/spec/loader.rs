@@ -88,13 +88,9 @@ pub fn load_document(file: &ConfigFile, ctx: &Context) -> Result<Value> {
         SpecError::new(SpecErrorKind::Schema(format!("validating: {e}"))).in_file(path)
     })?;
     schema::validate(&json).map_err(|e| {
-        SpecError::new(SpecErrorKind::Schema(format!(
-            "validating {}: {}",
-            path.display(),
-            e
-        )))
-        .key(&e.path)
-        .locate_in(path, &file.text)
+        SpecError::new(SpecErrorKind::Schema(e.to_string()))
+            .located_by(&e.path)
+            .locate_in(path, &file.text)
     })?;
     canonicalize(&mut doc).map_err(located)?;
     Ok(doc)

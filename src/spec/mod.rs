@@ -32,7 +32,7 @@ pub mod volumes;
 pub mod yaml;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde_yaml::{Mapping, Value};
 
@@ -53,8 +53,15 @@ pub fn load(options: &ProjectOptions) -> Result<Project, SpecError> {
 pub fn load_resolved(opts: &ResolvedOptions) -> Result<Project, SpecError> {
     let warned = RefCell::new(BTreeSet::new());
     let home = opts.environment.get("HOME").cloned();
+    // Files may use ${COMPOSE_PROJECT_NAME}: settle the name first, from the
+    // flags, the variables or the files' own `name:`.
+    let early_name = project_name(opts, prescan_name(opts).as_deref())?;
+    let mut environment = opts.environment.clone();
+    environment
+        .entry("COMPOSE_PROJECT_NAME".to_string())
+        .or_insert(early_name);
     let ctx = Context {
-        environment: opts.environment.clone(),
+        environment: environment.clone(),
         interpolate: opts.interpolate,
         home: home.clone(),
         warned: &warned,
@@ -73,7 +80,6 @@ pub fn load_resolved(opts: &ResolvedOptions) -> Result<Project, SpecError> {
 
     let declared_name = doc.get("name").and_then(yaml::scalar_to_string);
     let name = project_name(opts, declared_name.as_deref())?;
-    let mut environment: BTreeMap<String, String> = opts.environment.clone();
     environment.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
 
     let first = opts.files.first();
@@ -114,6 +120,27 @@ pub fn load_resolved(opts: &ResolvedOptions) -> Result<Project, SpecError> {
     Ok(project)
 }
 
+/// The last top-level `name:` among the files, interpolated; read before the
+/// full load so that `${COMPOSE_PROJECT_NAME}` has a value.
+fn prescan_name(opts: &ResolvedOptions) -> Option<String> {
+    let env = &opts.environment;
+    let mut found = None;
+    for f in &opts.files {
+        let Ok(Value::Mapping(doc)) = serde_yaml::from_str::<Value>(&f.text) else {
+            continue;
+        };
+        if let Some(raw) = doc.get("name").and_then(yaml::scalar_to_string) {
+            let name = if opts.interpolate {
+                interpolate::substitute(&raw, &|k| env.get(k).cloned(), &mut |_| {}).unwrap_or(raw)
+            } else {
+                raw
+            };
+            found = Some(name);
+        }
+    }
+    found
+}
+
 fn project_name(opts: &ResolvedOptions, declared: Option<&str>) -> Result<String, SpecError> {
     if let Some(explicit) = &opts.project_name {
         if !normalize::is_valid_project_name(explicit) {
@@ -123,9 +150,11 @@ fn project_name(opts: &ResolvedOptions, declared: Option<&str>) -> Result<String
     }
     if let Some(d) = declared.filter(|d| !d.is_empty()) {
         let n = normalize::normalize_project_name(d);
-        if !n.is_empty() {
-            return Ok(n);
+        if n.is_empty() {
+            return Err(SpecError::new(SpecErrorKind::ProjectName(d.to_string()))
+                .hint("the top-level `name:` must contain letters or digits"));
         }
+        return Ok(n);
     }
     let base = opts
         .working_dir

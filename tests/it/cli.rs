@@ -402,3 +402,21 @@ fn verbose_flag_and_rust_log_enable_debug_logs() {
         .output();
     assert!(String::from_utf8_lossy(&out.stderr).contains("DEBUG"));
 }
+
+#[test]
+fn project_name_is_visible_to_interpolation_and_warnings_are_plain() {
+    let dir = project(
+        "pname",
+        &[("compose.yaml", "services:\n  a:\n    image: x\n    container_name: ${COMPOSE_PROJECT_NAME}-a\n    labels: [u=${UNSET_VAR}]\n")],
+    );
+    let v = json(&dir, &[]);
+    assert_eq!(v["services"]["a"]["container_name"], "pname-a");
+    let v = json(&dir, &["-p", "other"]);
+    assert_eq!(v["services"]["a"]["container_name"], "other-a");
+    let (_, _, err) = run(&dir, &["compose", "config", "-q"]);
+    assert!(err.contains("\"UNSET_VAR\" variable is not set"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal: {err:?}"
+    );
+}
