@@ -407,7 +407,7 @@ fn verbose_flag_and_rust_log_enable_debug_logs() {
 fn project_name_is_visible_to_interpolation_and_warnings_are_plain() {
     let dir = project(
         "pname",
-        &[("compose.yaml", "services:\n  a:\n    image: x\n    container_name: ${COMPOSE_PROJECT_NAME}-a\n    labels: [u=${UNSET_VAR}]\n")],
+        &[("compose.yaml", "services:\n  a:\n    image: x\n    container_name: ${COMPOSE_PROJECT_NAME}-a\n    labels: ['u=${UNSET_VAR}']\n")],
     );
     let v = json(&dir, &[]);
     assert_eq!(v["services"]["a"]["container_name"], "pname-a");
