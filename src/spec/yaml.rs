@@ -378,6 +378,25 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_refused_not_a_crash() {
+        let flow = format!("services: {}{}", "[".repeat(20_000), "]".repeat(20_000));
+        assert!(parse(Path::new("deep.yaml"), &flow).is_err());
+        let mut block = String::from("services:\n");
+        for i in 0..1000 {
+            block.push_str(&format!("{}k{i}:\n", " ".repeat(2 * (i + 1))));
+        }
+        assert!(parse(Path::new("deep.yaml"), &block).is_err());
+    }
+
+    #[test]
+    fn non_string_keys_are_refused_with_their_path() {
+        let e = parse(Path::new("k.yaml"), "services:\n  a:\n    environment:\n      1: one\n")
+            .expect_err("numeric key");
+        assert!(e.to_string().contains("non-string key in services.a.environment: 1"), "{e}");
+        assert!(e.to_string().starts_with("k.yaml:3:5"), "{e}");
+    }
+
+    #[test]
     fn integral_floats_print_without_fraction() {
         let v: Value = serde_yaml::from_str("1e3").unwrap_or_default();
         assert_eq!(scalar_to_string(&v).as_deref(), Some("1000"));
