@@ -111,14 +111,8 @@ fn service(svc: &mut Mapping, path: &KeyPath) -> Result<()> {
             if let Some(h) = b.get_mut("extra_hosts") {
                 extra_hosts(untagged(h), &path.key("build").key("extra_hosts"))?;
             }
-            if let Some(Value::Sequence(secrets)) = b.get_mut("secrets").map(untagged) {
-                for item in secrets.iter_mut() {
-                    if let Value::String(s) = item {
-                        let mut m = Mapping::new();
-                        m.insert("source".into(), Value::String(s.clone()));
-                        *item = Value::Mapping(m);
-                    }
-                }
+            if let Some(secrets) = b.get_mut("secrets") {
+                sources_to_long(untagged(secrets));
             }
             bytes(b, "shm_size", &path.key("build"))?;
             for key in ["args", "labels"] {
@@ -167,14 +161,8 @@ fn service(svc: &mut Mapping, path: &KeyPath) -> Result<()> {
         }
     }
     for key in ["secrets", "configs"] {
-        if let Some(Value::Sequence(seq)) = svc.get_mut(key).map(untagged) {
-            for item in seq.iter_mut() {
-                if let Value::String(s) = item {
-                    let mut m = Mapping::new();
-                    m.insert("source".into(), Value::String(s.clone()));
-                    *item = Value::Mapping(m);
-                }
-            }
+        if let Some(v) = svc.get_mut(key) {
+            sources_to_long(untagged(v));
         }
     }
     if let Some(v) = svc.get_mut("ports") {
@@ -344,6 +332,19 @@ fn blkio_config(blkio: &mut Mapping, path: &KeyPath) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `[name]` → `[{source: name}]` for secrets and configs.
+fn sources_to_long(v: &mut Value) {
+    if let Value::Sequence(seq) = v {
+        for item in seq.iter_mut() {
+            if let Value::String(s) = item {
+                let mut m = Mapping::new();
+                m.insert("source".into(), Value::String(s.clone()));
+                *item = Value::Mapping(m);
+            }
+        }
+    }
 }
 
 fn float(v: &mut Value, path: &KeyPath) -> Result<()> {
