@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --quiet
-berth=target/release/berth
+berth=target/x86_64-unknown-linux-gnu/release/berth
 stack=examples/compose/webapp
 echo "== berth compose config ($stack)"
 "$berth" compose --project-directory "$stack" -f "$stack/compose.yaml" config

@@ -5,5 +5,6 @@
 
 pub mod cli;
 pub mod graph;
+pub mod runtime;
 pub mod spec;
 pub mod state;

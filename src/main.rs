@@ -4,6 +4,17 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The container init and the shim are entered before any parsing or logging.
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some(berth::runtime::init::INIT_ARG) => {
+            return ExitCode::from(berth::runtime::init::main(&args[2..]).clamp(0, 255) as u8)
+        }
+        Some(berth::runtime::shim::SHIM_ARG) => {
+            return ExitCode::from(berth::runtime::shim::main(&args[2..]).clamp(0, 255) as u8)
+        }
+        _ => {}
+    }
     match berth::cli::run() {
         Ok(code) => code,
         Err(err) => {

@@ -2,7 +2,9 @@
 //! module per verb. Formatting of output lives here; business logic does not.
 
 pub mod compose;
+pub mod containers;
 pub mod logging;
+pub mod run;
 pub mod version;
 
 use std::process::ExitCode;
@@ -13,12 +15,15 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about, propagate_version = true)]
 pub struct Cli {
-    /// More log output (-v debug, -vv trace).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    /// More log output (-v debug, -vv trace); given before the command.
+    #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Log level: error, warn, info, debug or trace (RUST_LOG applies when neither this nor -v is given).
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<logging::Level>,
+    /// Where berth keeps its state (default: BERTH_ROOT or /var/lib/berth).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -29,14 +34,96 @@ pub enum Command {
     Compose(compose::ComposeArgs),
     /// Show the berth version information.
     Version(version::VersionArgs),
+    /// Create and run a new container.
+    #[command(disable_help_flag = true)]
+    Run(RunCmd),
+    /// Create a new container.
+    #[command(disable_help_flag = true)]
+    Create(CreateCmd),
+    /// Start one or more stopped containers.
+    Start(containers::StartArgs),
+    /// Stop one or more running containers.
+    Stop(containers::StopArgs),
+    /// Restart one or more containers.
+    Restart(containers::StopArgs),
+    /// Kill one or more running containers.
+    Kill(containers::KillArgs),
+    /// Remove one or more containers.
+    Rm(containers::RmArgs),
+    /// List containers.
+    Ps(containers::PsArgs),
+    /// Fetch the logs of a container.
+    Logs(containers::LogsArgs),
+    /// Return low-level information on containers.
+    Inspect(containers::NamesArgs),
+    /// Block until containers stop, then print their exit codes.
+    Wait(containers::NamesArgs),
+    /// Pause all processes within containers.
+    Pause(containers::NamesArgs),
+    /// Unpause all processes within containers.
+    Unpause(containers::NamesArgs),
+    /// Display resource usage statistics.
+    Stats(containers::StatsArgs),
+}
+
+/// `run` with Docker's `-h` for the hostname (help is `--help`).
+#[derive(Debug, clap::Args)]
+pub struct RunCmd {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    #[command(flatten)]
+    pub args: run::RunArgs,
+}
+
+/// `create` with Docker's `-h` for the hostname (help is `--help`).
+#[derive(Debug, clap::Args)]
+pub struct CreateCmd {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    #[command(flatten)]
+    pub args: run::CreateArgs,
+}
+
+/// Exit code for berth's own errors, as Docker's 125.
+pub const EXIT_BERTH_ERROR: i32 = 125;
+
+fn container_verb(result: anyhow::Result<i32>) -> anyhow::Result<ExitCode> {
+    match result {
+        Ok(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
+        Err(e) => {
+            let code = match e.downcast_ref::<crate::runtime::RuntimeError>() {
+                Some(crate::runtime::RuntimeError::Start { code, .. }) => *code,
+                _ => EXIT_BERTH_ERROR,
+            };
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::from(code.clamp(0, 255) as u8))
+        }
+    }
 }
 
 /// Parses the process arguments and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.log_level);
+    let store = || crate::runtime::store::Store::from_env(cli.root.as_deref());
     match cli.command {
         Command::Compose(args) => compose::run(args),
         Command::Version(args) => version::run(args),
+        Command::Run(c) => container_verb(run::run(&store(), c.args)),
+        Command::Create(c) => container_verb(run::create(&store(), c.args)),
+        Command::Start(a) => container_verb(containers::start(&store(), a)),
+        Command::Stop(a) => container_verb(containers::stop(&store(), a)),
+        Command::Restart(a) => container_verb(containers::restart(&store(), a)),
+        Command::Kill(a) => container_verb(containers::kill(&store(), a)),
+        Command::Rm(a) => container_verb(containers::rm(&store(), a)),
+        Command::Ps(a) => container_verb(containers::ps(&store(), a)),
+        Command::Logs(a) => container_verb(containers::logs(&store(), a)),
+        Command::Inspect(a) => container_verb(containers::inspect(&store(), a)),
+        Command::Wait(a) => container_verb(containers::wait(&store(), a)),
+        Command::Pause(a) => container_verb(containers::pause(&store(), a, true)),
+        Command::Unpause(a) => container_verb(containers::pause(&store(), a, false)),
+        Command::Stats(a) => container_verb(containers::stats(&store(), a)),
     }
 }

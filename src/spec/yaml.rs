@@ -390,9 +390,16 @@ mod tests {
 
     #[test]
     fn non_string_keys_are_refused_with_their_path() {
-        let e = parse(Path::new("k.yaml"), "services:\n  a:\n    environment:\n      1: one\n")
-            .expect_err("numeric key");
-        assert!(e.to_string().contains("non-string key in services.a.environment: 1"), "{e}");
+        let e = parse(
+            Path::new("k.yaml"),
+            "services:\n  a:\n    environment:\n      1: one\n",
+        )
+        .expect_err("numeric key");
+        assert!(
+            e.to_string()
+                .contains("non-string key in services.a.environment: 1"),
+            "{e}"
+        );
         assert!(e.to_string().starts_with("k.yaml:3:5"), "{e}");
     }
 

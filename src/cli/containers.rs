@@ -1,0 +1,532 @@
+//! The container verbs around `run`: `start`, `stop`, `restart`, `kill`, `rm`,
+//! `ps`, `logs`, `inspect`, `wait`, `pause`, `unpause`, `stats`. Output in
+//! Docker's formats; the runtime does the work.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::runtime::logs::{self, ReadOptions};
+use crate::runtime::spec::ContainerConfig;
+use crate::runtime::store::{parse_rfc3339, State, Status, Store};
+use crate::runtime::{self, effective_state};
+
+/// `start`
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach to the container's output and wait for it.
+    #[arg(short, long)]
+    pub attach: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `stop` / `restart`
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container.
+    #[arg(short = 't', long = "time")]
+    pub time: Option<u64>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `kill`
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send.
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `rm`
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Kill and remove running containers.
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `ps`
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display container ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format: table or json.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Filter (name=…, status=…, id=…, label=…).
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Don't truncate output.
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+/// `logs`
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow log output.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end.
+    #[arg(short = 'n', long)]
+    pub tail: Option<String>,
+    /// Show timestamps.
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Show logs since a timestamp or a relative time (e.g. 10m).
+    #[arg(long)]
+    pub since: Option<String>,
+    pub container: String,
+}
+
+/// Verbs that take only container names.
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `stats`
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print one sample and exit.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Output format: table or json.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    pub containers: Vec<String>,
+}
+
+fn config(store: &Store, id: &str) -> anyhow::Result<ContainerConfig> {
+    Ok(store.read_json(&store.container_dir(id).join("berth.json"))?)
+}
+
+fn for_each(
+    store: &Store,
+    names: &[String],
+    mut f: impl FnMut(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<i32> {
+    let mut failed = false;
+    for n in names {
+        let r = store
+            .resolve(n)
+            .map_err(anyhow::Error::from)
+            .and_then(|id| f(&id));
+        match r {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                eprintln!("error: {n}: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+pub fn start(store: &Store, args: StartArgs) -> anyhow::Result<i32> {
+    if args.attach {
+        let [one] = args.containers.as_slice() else {
+            anyhow::bail!("start --attach takes one container");
+        };
+        let id = store.resolve(one)?;
+        return Ok(runtime::start(store, &id, true)?.unwrap_or(0));
+    }
+    for_each(store, &args.containers, |id| {
+        runtime::start(store, id, false)?;
+        Ok(())
+    })
+}
+
+pub fn stop(store: &Store, args: StopArgs) -> anyhow::Result<i32> {
+    for_each(store, &args.containers, |id| {
+        Ok(runtime::stop(store, id, args.time)?)
+    })
+}
+
+pub fn restart(store: &Store, args: StopArgs) -> anyhow::Result<i32> {
+    for_each(store, &args.containers, |id| {
+        runtime::stop(store, id, args.time)?;
+        runtime::start(store, id, false)?;
+        Ok(())
+    })
+}
+
+pub fn kill(store: &Store, args: KillArgs) -> anyhow::Result<i32> {
+    let sig = runtime::parse_signal(&args.signal)?;
+    for_each(store, &args.containers, |id| {
+        Ok(runtime::kill_container(store, id, sig)?)
+    })
+}
+
+pub fn rm(store: &Store, args: RmArgs) -> anyhow::Result<i32> {
+    for_each(store, &args.containers, |id| {
+        Ok(runtime::remove(store, id, args.force)?)
+    })
+}
+
+pub fn pause(store: &Store, args: NamesArgs, frozen: bool) -> anyhow::Result<i32> {
+    for_each(store, &args.containers, |id| {
+        Ok(runtime::pause(store, id, frozen)?)
+    })
+}
+
+/// `wait`: prints each container's exit code once it stops.
+pub fn wait(store: &Store, args: NamesArgs) -> anyhow::Result<i32> {
+    let mut last = 0;
+    for n in &args.containers {
+        let id = store.resolve(n)?;
+        let st = runtime::wait_exit(store, &id, None)?.unwrap_or_else(State::created);
+        last = st.exit_code.unwrap_or(0);
+        println!("{last}");
+    }
+    Ok(if args.containers.len() == 1 {
+        0
+    } else {
+        last.min(0)
+    })
+}
+
+/// "Up 3 seconds", "Exited (0) 2 minutes ago", as Docker words it.
+fn status_text(st: &State) -> String {
+    let ago = |t: &Option<String>| -> String {
+        let Some((secs, _)) = t.as_deref().and_then(parse_rfc3339) else {
+            return String::new();
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(secs);
+        human((now - secs).max(0))
+    };
+    match st.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", ago(&st.started_at)),
+        Status::Paused => format!("Up {} (Paused)", ago(&st.started_at)),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            st.exit_code.unwrap_or(0),
+            ago(&st.finished_at)
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            st.exit_code.unwrap_or(0),
+            ago(&st.finished_at)
+        ),
+    }
+}
+
+fn human(secs: i64) -> String {
+    match secs {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 86_400 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
+fn matches_filter(filter: &str, id: &str, cfg: &ContainerConfig, st: &State) -> bool {
+    let (k, v) = filter.split_once('=').unwrap_or((filter, ""));
+    match k {
+        "name" => cfg.name.contains(v),
+        "id" => id.starts_with(v),
+        "status" => st.status.as_str() == v,
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => cfg.labels.get(lk).is_some_and(|x| x == lv),
+            None => cfg.labels.contains_key(v),
+        },
+        _ => false,
+    }
+}
+
+pub fn ps(store: &Store, args: PsArgs) -> anyhow::Result<i32> {
+    let mut rows = Vec::new();
+    for id in store.ids()? {
+        let (Ok(cfg), Ok(st)) = (config(store, &id), effective_state(store, &id)) else {
+            continue;
+        };
+        if !args.all
+            && !matches!(
+                st.status,
+                Status::Running | Status::Paused | Status::Restarting
+            )
+        {
+            continue;
+        }
+        if !args
+            .filter
+            .iter()
+            .all(|f| matches_filter(f, &id, &cfg, &st))
+        {
+            continue;
+        }
+        rows.push((id, cfg, st));
+    }
+    rows.sort_by(|a, b| b.1.created.cmp(&a.1.created));
+    let mut out = std::io::stdout().lock();
+    if args.quiet {
+        for (id, _, _) in &rows {
+            writeln!(
+                out,
+                "{}",
+                if args.no_trunc {
+                    id.as_str()
+                } else {
+                    &id[..12]
+                }
+            )?;
+        }
+        return Ok(0);
+    }
+    if args.format == "json" {
+        for (id, cfg, st) in &rows {
+            let v = serde_json::json!({
+                "ID": if args.no_trunc { id.as_str() } else { &id[..12] },
+                "Names": cfg.name,
+                "Image": cfg.image.clone().unwrap_or_else(|| rootfs_text(cfg)),
+                "Command": cfg.command.join(" "),
+                "CreatedAt": cfg.created,
+                "State": st.status.as_str(),
+                "Status": status_text(st),
+                "Labels": cfg.labels,
+            });
+            writeln!(out, "{v}")?;
+        }
+        return Ok(0);
+    }
+    writeln!(
+        out,
+        "{:<14}{:<24}{:<24}{:<28}{:<10}",
+        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES"
+    )?;
+    for (id, cfg, st) in &rows {
+        let mut cmd = format!("\"{}\"", cfg.command.join(" "));
+        if !args.no_trunc && cmd.chars().count() > 22 {
+            cmd = cmd.chars().take(19).collect::<String>() + "…\"";
+        }
+        let image = cfg.image.clone().unwrap_or_else(|| rootfs_text(cfg));
+        writeln!(
+            out,
+            "{:<14}{:<24}{:<24}{:<28}{}",
+            if args.no_trunc {
+                id.as_str()
+            } else {
+                &id[..12]
+            },
+            image,
+            cmd,
+            status_text(st),
+            cfg.name
+        )?;
+    }
+    Ok(0)
+}
+
+fn rootfs_text(cfg: &ContainerConfig) -> String {
+    match &cfg.rootfs {
+        runtime::spec::RootfsSource::Dir(d) => d.display().to_string(),
+        runtime::spec::RootfsSource::Layers(_) => "<layers>".into(),
+    }
+}
+
+pub fn logs(store: &Store, args: LogsArgs) -> anyhow::Result<i32> {
+    let id = store.resolve(&args.container)?;
+    let path = store.container_dir(&id).join("log.jsonl");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let since = match &args.since {
+        Some(s) => {
+            Some(logs::parse_since(s, now).with_context(|| format!("invalid --since {s:?}"))?)
+        }
+        None => None,
+    };
+    let tail = match args.tail.as_deref() {
+        None | Some("all") => None,
+        Some(n) => Some(
+            n.parse::<usize>()
+                .with_context(|| format!("invalid --tail {n:?}"))?,
+        ),
+    };
+    let opts = ReadOptions {
+        tail,
+        since,
+        timestamps: args.timestamps,
+    };
+    let entries = logs::read(&path, &opts);
+    print_entries(&entries, args.timestamps)?;
+    if !args.follow {
+        return Ok(0);
+    }
+    // Follow: print what is appended until the container stops.
+    let all_opts = ReadOptions {
+        since,
+        ..Default::default()
+    };
+    let mut seen = logs::read(&path, &all_opts).len();
+    loop {
+        let running = effective_state(store, &id)
+            .map(|s| {
+                matches!(
+                    s.status,
+                    Status::Running | Status::Restarting | Status::Paused
+                )
+            })
+            .unwrap_or(false);
+        let all = logs::read(&path, &all_opts);
+        if all.len() > seen {
+            print_entries(&all[seen..], args.timestamps)?;
+        }
+        seen = all.len();
+        if !running {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn print_entries(entries: &[logs::Entry], timestamps: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    for e in entries {
+        let text = logs::render(e, timestamps);
+        if e.stream == "stderr" {
+            err.write_all(text.as_bytes())?;
+        } else {
+            out.write_all(text.as_bytes())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn inspect(store: &Store, args: NamesArgs) -> anyhow::Result<i32> {
+    let mut all = Vec::new();
+    for n in &args.containers {
+        let id = store.resolve(n)?;
+        let cfg = config(store, &id)?;
+        let st = effective_state(store, &id)?;
+        let spec: serde_json::Value =
+            store.read_json(&store.container_dir(&id).join("config.json"))?;
+        let process = &spec["process"];
+        let res = &spec["linux"]["resources"];
+        all.push(serde_json::json!({
+            "Id": id,
+            "Created": cfg.created,
+            "Path": cfg.command.first(),
+            "Args": cfg.command.iter().skip(1).collect::<Vec<_>>(),
+            "Name": format!("/{}", cfg.name),
+            "RestartCount": st.restart_count,
+            "State": {
+                "Status": st.status.as_str(),
+                "Running": matches!(st.status, Status::Running | Status::Paused),
+                "Paused": st.status == Status::Paused,
+                "Restarting": st.status == Status::Restarting,
+                "OOMKilled": st.oom_killed,
+                "Pid": st.pid,
+                "ExitCode": st.exit_code.unwrap_or(0),
+                "Error": st.error.clone().unwrap_or_default(),
+                "StartedAt": st.started_at.clone().unwrap_or_default(),
+                "FinishedAt": st.finished_at.clone().unwrap_or_default(),
+            },
+            "Config": {
+                "Hostname": spec["hostname"],
+                "User": format!("{}:{}", process["user"]["uid"], process["user"]["gid"]),
+                "Env": process["env"],
+                "Cmd": cfg.command,
+                "WorkingDir": process["cwd"],
+                "Labels": cfg.labels,
+                "StopSignal": cfg.stop_signal,
+                "StopTimeout": cfg.stop_timeout,
+            },
+            "HostConfig": {
+                "Init": cfg.init,
+                "AutoRemove": cfg.auto_remove,
+                "RestartPolicy": {"Name": cfg.restart.as_docker()},
+                "NetworkMode": match cfg.network { runtime::spec::NetworkMode::None => "none", runtime::spec::NetworkMode::Host => "host" },
+                "Memory": res["memory"]["limit"].as_i64().unwrap_or(0),
+                "NanoCpus": res["cpu"]["quota"].as_i64().map_or(0, |q| q * 10_000),
+                "PidsLimit": res["pids"]["limit"],
+                "ReadonlyRootfs": spec["root"]["readonly"].as_bool().unwrap_or(false),
+                "CapAdd": null,
+            },
+            "Rootfs": rootfs_text(&cfg),
+            "LogPath": store.container_dir(&id).join("log.jsonl"),
+        }));
+    }
+    println!("{}", serde_json::to_string_pretty(&all)?);
+    Ok(0)
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.2}MiB", b as f64 / 1_048_576.0)
+}
+
+pub fn stats(store: &Store, args: StatsArgs) -> anyhow::Result<i32> {
+    let ids: Vec<String> = if args.containers.is_empty() {
+        store
+            .ids()?
+            .into_iter()
+            .filter(|id| effective_state(store, id).is_ok_and(|s| s.status == Status::Running))
+            .collect()
+    } else {
+        args.containers
+            .iter()
+            .map(|n| store.resolve(n))
+            .collect::<Result<_, _>>()?
+    };
+    let sample = |id: &String| runtime::stats(store, id).map(|s| (id.clone(), s));
+    loop {
+        let first: Vec<_> = ids.iter().map(sample).collect::<Result<_, _>>()?;
+        std::thread::sleep(Duration::from_millis(500));
+        let second: Vec<_> = ids.iter().map(sample).collect::<Result<_, _>>()?;
+        let mut out = std::io::stdout().lock();
+        if args.format != "json" {
+            writeln!(
+                out,
+                "{:<14}{:<24}{:<10}{:<24}{:<8}",
+                "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "PIDS"
+            )?;
+        }
+        for ((id, a), (_, b)) in first.iter().zip(&second) {
+            let cpu = (b.cpu_usage_ns.saturating_sub(a.cpu_usage_ns)) as f64 / 5_000_000.0;
+            let name = config(store, id).map(|c| c.name).unwrap_or_default();
+            let limit = b.memory_limit.map_or("unlimited".to_string(), mib);
+            if args.format == "json" {
+                let v = serde_json::json!({"ID": &id[..12], "Name": name, "CPUPerc": format!("{cpu:.2}%"),
+                    "MemUsage": format!("{} / {}", mib(b.memory_usage), limit), "PIDs": b.pids.to_string()});
+                writeln!(out, "{v}")?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<14}{:<24}{:<10}{:<24}{:<8}",
+                    &id[..12],
+                    name,
+                    format!("{cpu:.2}%"),
+                    format!("{} / {}", mib(b.memory_usage), limit),
+                    b.pids
+                )?;
+            }
+        }
+        if args.no_stream {
+            return Ok(0);
+        }
+    }
+}

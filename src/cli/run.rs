@@ -1,0 +1,364 @@
+//! `berth run` and `berth create`: Docker's flags turned into a container
+//! request for the runtime. Parsing and defaults only; the runtime does the rest.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use crate::runtime::spec::{
+    Limits, MountRequest, NetworkMode, RestartPolicy, RootfsSource, SpecRequest,
+};
+use crate::runtime::{self, process::DEFAULT_PATH, store::Store, CreateRequest};
+use crate::spec::units::parse_bytes;
+
+/// Flags shared by `run` and `create`.
+#[derive(Debug, Args, Clone)]
+pub struct CreateArgs {
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables (KEY=VALUE, or KEY to pass it through).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Bind mount a host path (SOURCE:TARGET[:ro]).
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
+    pub volumes: Vec<String>,
+    /// Attach a filesystem mount (type=bind|tmpfs,source=…,target=…,readonly).
+    #[arg(long = "mount", value_name = "SPEC")]
+    pub mounts: Vec<String>,
+    /// Mount a tmpfs (PATH[:OPTIONS]).
+    #[arg(long = "tmpfs", value_name = "PATH")]
+    pub tmpfs: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// User (name|uid[:group|gid]).
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Container host name.
+    #[arg(short = 'h', long = "hostname")]
+    pub hostname: Option<String>,
+    /// Overwrite the default entrypoint.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Run berth's init as PID 1 (on by default; --init=false opts out).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub init: bool,
+    /// Memory limit (e.g. 64m).
+    #[arg(short = 'm', long = "memory")]
+    pub memory: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap limit (-1: unlimited swap).
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Tune the container pids limit.
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Add Linux capabilities.
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities.
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Mount the container's root filesystem as read only.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Restart policy (no, always, unless-stopped, on-failure[:N]).
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Signal to stop the container.
+    #[arg(long = "stop-signal", default_value = "SIGTERM")]
+    pub stop_signal: String,
+    /// Seconds to wait before killing the container on stop.
+    #[arg(long = "stop-timeout", default_value_t = 10)]
+    pub stop_timeout: u64,
+    /// Network mode: none or host (bridges come with networks).
+    #[arg(long, default_value = "none")]
+    pub network: String,
+    /// Ulimit options (name=soft[:hard]).
+    #[arg(long = "ulimit")]
+    pub ulimits: Vec<String>,
+    /// Namespaced kernel parameters (key=value).
+    #[arg(long = "sysctl")]
+    pub sysctls: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long = "add-host")]
+    pub add_hosts: Vec<String>,
+    /// Set metadata on the container (key=value).
+    #[arg(short = 'l', long = "label")]
+    pub labels: Vec<String>,
+    /// Keep STDIN open.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Run from this root filesystem directory instead of an image.
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// IMAGE [COMMAND] [ARG...], or with --rootfs: COMMAND [ARG...].
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+fn bytes(flag: &str, v: &Option<String>) -> anyhow::Result<Option<i64>> {
+    match v {
+        None => Ok(None),
+        Some(s) => parse_bytes(s).map(Some).with_context(|| {
+            format!("invalid {flag} {s:?}: use a number with an optional unit b, k, m or g")
+        }),
+    }
+}
+
+fn key_value(flag: &str, s: &str, sep: char) -> anyhow::Result<(String, String)> {
+    s.split_once(sep)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .with_context(|| format!("invalid {flag} {s:?}: use KEY{sep}VALUE"))
+}
+
+fn parse_mount(spec: &str) -> anyhow::Result<MountRequest> {
+    let mut kind = "bind";
+    let (mut source, mut target, mut ro, mut opts) = (None, None, false, Vec::new());
+    for part in spec.split(',') {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        match k {
+            "type" => {
+                kind = if v == "tmpfs" {
+                    "tmpfs"
+                } else if v == "bind" {
+                    "bind"
+                } else {
+                    bail!("unsupported mount type {v:?} in {spec:?}")
+                }
+            }
+            "source" | "src" => source = Some(PathBuf::from(v)),
+            "target" | "destination" | "dst" => target = Some(v.to_string()),
+            "readonly" | "ro" => ro = v.is_empty() || v == "true" || v == "1",
+            "tmpfs-size" => opts.push(format!("size={v}")),
+            "tmpfs-mode" => opts.push(format!("mode={v}")),
+            other => bail!("unknown mount option {other:?} in {spec:?}"),
+        }
+    }
+    let target = target.with_context(|| format!("mount {spec:?} needs a target"))?;
+    let kind = if kind == "tmpfs" {
+        crate::runtime::spec::MountKind::Tmpfs
+    } else {
+        if source.is_none() {
+            bail!("bind mount {spec:?} needs a source");
+        }
+        crate::runtime::spec::MountKind::Bind
+    };
+    Ok(MountRequest {
+        kind,
+        source,
+        target,
+        read_only: ro,
+        options: opts,
+    })
+}
+
+fn parse_ulimit(s: &str) -> anyhow::Result<(String, u64, u64)> {
+    let (name, vals) = key_value("--ulimit", s, '=')?;
+    let (soft, hard) = vals
+        .split_once(':')
+        .unwrap_or((vals.as_str(), vals.as_str()));
+    let n = |v: &str| {
+        v.parse::<u64>()
+            .with_context(|| format!("invalid --ulimit {s:?}"))
+    };
+    Ok((
+        format!("RLIMIT_{}", name.to_ascii_uppercase()),
+        n(soft)?,
+        n(hard)?,
+    ))
+}
+
+fn read_env_file(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading env file {}", path.display()))?;
+    let pairs = crate::spec::dotenv::parse(&text, crate::spec::dotenv::Format::Raw, &|k| {
+        std::env::var(k).ok()
+    })
+    .with_context(|| format!("env file {}", path.display()))?;
+    Ok(pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+}
+
+/// Builds the runtime request from the flags.
+pub fn request(args: &CreateArgs, auto_remove: bool) -> anyhow::Result<CreateRequest> {
+    let Some(rootfs) = &args.rootfs else {
+        let image = args.args.first().map(String::as_str).unwrap_or("");
+        bail!("running image {image:?} needs the image store, which is not part of berth yet; run from a root filesystem directory with --rootfs DIR");
+    };
+    let rootfs = rootfs
+        .canonicalize()
+        .with_context(|| format!("rootfs {}", rootfs.display()))?;
+    let mut command: Vec<String> = Vec::new();
+    if let Some(ep) = &args.entrypoint {
+        command.push(ep.clone());
+    }
+    command.extend(args.args.iter().cloned());
+    if command.is_empty() {
+        bail!("no command specified: give one after the flags (e.g. berth run --rootfs DIR sh -c 'echo hi')");
+    }
+    let network = match args.network.as_str() {
+        "none" => NetworkMode::None,
+        "host" => NetworkMode::Host,
+        other => bail!("network {other:?} is not available yet: use none or host"),
+    };
+    let cwd = std::env::current_dir().context("finding the current directory")?;
+    let mut mounts = Vec::new();
+    for v in &args.volumes {
+        mounts.push(MountRequest::parse_volume(v, &cwd)?);
+    }
+    for m in &args.mounts {
+        mounts.push(parse_mount(m)?);
+    }
+    for t in &args.tmpfs {
+        mounts.push(MountRequest::parse_tmpfs(t)?);
+    }
+    let hostname = args.hostname.clone().unwrap_or_default();
+    let mut env: Vec<String> = vec![format!("PATH={DEFAULT_PATH}")];
+    let mut set = |kv: String| {
+        let key = kv.split('=').next().unwrap_or("").to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(kv);
+    };
+    for f in &args.env_file {
+        for kv in read_env_file(f)? {
+            set(kv);
+        }
+    }
+    for e in &args.env {
+        if e.contains('=') {
+            set(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            set(format!("{e}={v}"));
+        }
+    }
+    let mut sysctls = BTreeMap::new();
+    for s in &args.sysctls {
+        let (k, v) = key_value("--sysctl", s, '=')?;
+        sysctls.insert(k, v);
+    }
+    let mut labels = BTreeMap::new();
+    for l in &args.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let mut extra_hosts = Vec::new();
+    for h in &args.add_hosts {
+        let (host, ip) = h
+            .split_once(':')
+            .or_else(|| h.split_once('='))
+            .with_context(|| format!("invalid --add-host {h:?}: use HOST:IP"))?;
+        extra_hosts.push((host.to_string(), ip.to_string()));
+    }
+    let ulimits = args
+        .ulimits
+        .iter()
+        .map(|u| parse_ulimit(u))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let restart: RestartPolicy = args.restart.parse()?;
+    if auto_remove && restart != RestartPolicy::No {
+        bail!("conflicting options: --restart and --rm");
+    }
+    let spec = SpecRequest {
+        rootfs: PathBuf::new(),
+        args: command,
+        env,
+        cwd: args.workdir.clone().unwrap_or_else(|| "/".into()),
+        uid: 0,
+        gid: 0,
+        additional_gids: Vec::new(),
+        hostname,
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
+        privileged: args.privileged,
+        read_only: args.read_only,
+        tty: false,
+        limits: Limits {
+            memory: bytes("--memory", &args.memory)?,
+            memory_reservation: bytes("--memory-reservation", &args.memory_reservation)?,
+            memory_swap: bytes("--memory-swap", &args.memory_swap)?,
+            cpus: args.cpus,
+            cpu_shares: args.cpu_shares,
+            cpuset: args.cpuset_cpus.clone(),
+            pids: args.pids_limit.filter(|p| *p > 0),
+        },
+        mounts,
+        sysctls,
+        ulimits,
+        network,
+    };
+    Ok(CreateRequest {
+        name: args.name.clone(),
+        rootfs: RootfsSource::Dir(rootfs),
+        image: None,
+        user: args.user.clone(),
+        spec,
+        init: args.init,
+        restart,
+        auto_remove,
+        stop_signal: args.stop_signal.clone(),
+        stop_timeout: args.stop_timeout,
+        interactive: args.interactive,
+        labels,
+        extra_hosts,
+    })
+}
+
+/// Arguments of `berth run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run in the background and print the container id.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+/// `berth run`: create, start, and (in the foreground) wait for the exit code.
+pub fn run(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
+    let req = request(&args.create, args.rm)?;
+    let id = runtime::create(store, req)?;
+    match runtime::start(store, &id, !args.detach) {
+        Ok(Some(code)) => Ok(code),
+        Ok(None) => {
+            println!("{id}");
+            Ok(0)
+        }
+        Err(e) => {
+            if args.rm {
+                let _ = runtime::remove(store, &id, true);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// `berth create`.
+pub fn create(store: &Store, args: CreateArgs) -> anyhow::Result<i32> {
+    let req = request(&args, false)?;
+    let id = runtime::create(store, req)?;
+    println!("{id}");
+    Ok(0)
+}

@@ -1,0 +1,513 @@
+//! berth's own container runtime: namespaces, overlayfs roots, pivot_root,
+//! cgroups v1/v2, capabilities, seccomp, a tiny init and one shim per
+//! container — no daemon, no runc.
+//!
+//! ```text
+//! berth run ──create──▶ config.json + berth.json + state.json (store.rs)
+//!           ──start───▶ berth __berth_shim ID (shim.rs, setsid unless foreground)
+//!                          └─clone(NEWPID|NEWNS|NEWUTS|NEWIPC[|NEWNET])─▶ child (process.rs)
+//!                               rootfs.rs → security.rs → exec berth-init (memfd) → command
+//! ```
+//!
+//! The only place (with src/net/) that touches namespaces, mounts and
+//! cgroups, and the only place with `unsafe`. Namespace work happens in the
+//! single-threaded shim and its child, never in the CLI.
+
+pub mod cgroups;
+pub mod init;
+pub mod logs;
+pub mod process;
+pub mod rootfs;
+pub mod security;
+pub mod shim;
+pub mod spec;
+pub mod store;
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use spec::{build_spec, ContainerConfig, RootfsSource, SpecRequest};
+use store::{State, Status, Store, StoreError};
+
+/// Errors of container operations, as the CLI reports them.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Spec(#[from] spec::SpecBuildError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("starting the shim: {0}")]
+    Shim(std::io::Error),
+    /// The container could not start: the exit code Docker would give and why.
+    #[error("{message}")]
+    Start { code: i32, message: String },
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("container {0} is running: stop it first or use --force")]
+    Running(String),
+    #[error("signal {0}: {1}")]
+    Signal(String, nix::Error),
+}
+
+/// What `create` needs beyond the spec request.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub name: Option<String>,
+    pub rootfs: RootfsSource,
+    pub image: Option<String>,
+    /// `user`, `uid`, `user:group` or `uid:gid`, resolved in the rootfs.
+    pub user: Option<String>,
+    pub spec: SpecRequest,
+    pub init: bool,
+    pub restart: spec::RestartPolicy,
+    pub auto_remove: bool,
+    pub stop_signal: String,
+    pub stop_timeout: u64,
+    pub interactive: bool,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub extra_hosts: Vec<(String, String)>,
+}
+
+const ADJECTIVES: &[&str] = &[
+    "brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
+    "nimble", "proud", "quiet", "rapid", "sharp", "tidy", "vivid", "witty", "zesty", "bold",
+];
+const NOUNS: &[&str] = &[
+    "anchor", "beacon", "cove", "dock", "ferry", "galley", "harbor", "inlet", "jetty", "keel",
+    "lagoon", "mast", "pier", "quay", "reef", "sail", "tide", "wharf", "buoy", "helm",
+];
+
+/// A free Docker-style name (`adjective_noun`), derived from the id.
+fn generate_name(store: &Store, id: &str) -> Result<String, RuntimeError> {
+    let bytes: Vec<usize> = (0..id.len() / 2)
+        .filter_map(|i| usize::from_str_radix(&id[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    for i in 0..bytes.len().saturating_sub(1) {
+        let n = format!(
+            "{}_{}",
+            ADJECTIVES[bytes[i] % ADJECTIVES.len()],
+            NOUNS[bytes[i + 1] % NOUNS.len()]
+        );
+        if store.check_name(&n).is_ok() {
+            return Ok(n);
+        }
+    }
+    Ok(format!("berth_{}", &id[..12]))
+}
+
+fn lookup(file: &Path, key: &str, by_name: bool) -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        let hit = if by_name {
+            f.first() == Some(&key)
+        } else {
+            f.get(2) == Some(&key)
+        };
+        if !hit {
+            return None;
+        }
+        let id = f.get(2)?.parse().ok()?;
+        let gid = f.get(3).and_then(|g| g.parse().ok()).unwrap_or(id);
+        Some((id, gid))
+    })
+}
+
+/// Resolves `user[:group]` against the container's /etc/passwd and /etc/group.
+pub fn resolve_user(root: &Path, user: &str) -> Result<(u32, u32), RuntimeError> {
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let passwd = root.join("etc/passwd");
+    let (uid, mut gid) = if let Ok(n) = u.parse::<u32>() {
+        (n, lookup(&passwd, u, false).map_or(0, |(_, g)| g))
+    } else {
+        lookup(&passwd, u, true).ok_or_else(|| {
+            RuntimeError::Invalid(format!(
+                "unable to find user {u}: no matching entries in passwd file"
+            ))
+        })?
+    };
+    if let Some(g) = g {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => lookup(&root.join("etc/group"), g, true)
+                .map(|(id, _)| id)
+                .ok_or_else(|| {
+                    RuntimeError::Invalid(format!(
+                        "unable to find group {g}: no matching entries in group file"
+                    ))
+                })?,
+        };
+    }
+    Ok((uid, gid))
+}
+
+fn top_rootfs(src: &RootfsSource) -> PathBuf {
+    match src {
+        RootfsSource::Dir(d) => d.clone(),
+        RootfsSource::Layers(l) => l.last().cloned().unwrap_or_default(),
+    }
+}
+
+/// Creates a container: state directories, `config.json`, `berth.json`,
+/// hosts files and a `created` state. Returns its id.
+pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeError> {
+    let id = store::new_id()?;
+    let name = match &req.name {
+        Some(n) => {
+            store.check_name(n)?;
+            n.clone()
+        }
+        None => generate_name(store, &id)?,
+    };
+    let root_src = top_rootfs(&req.rootfs);
+    if !root_src.is_dir() {
+        return Err(RuntimeError::Invalid(format!(
+            "rootfs {} is not a directory",
+            root_src.display()
+        )));
+    }
+    if let Some(u) = &req.user {
+        let (uid, gid) = resolve_user(&root_src, u)?;
+        req.spec.uid = uid;
+        req.spec.gid = gid;
+    }
+    if req.spec.hostname.is_empty() {
+        req.spec.hostname = id[..12].to_string();
+    }
+    store.create_dirs(&id)?;
+    let dir = store.container_dir(&id);
+    req.spec.rootfs = dir.join("rootfs");
+    let result = (|| -> Result<(), RuntimeError> {
+        let oci = build_spec(&req.spec)?;
+        let config = ContainerConfig {
+            id: id.clone(),
+            name,
+            created: store::now_rfc3339(),
+            rootfs: req.rootfs.clone(),
+            image: req.image.clone(),
+            init: req.init,
+            restart: req.restart,
+            auto_remove: req.auto_remove,
+            stop_signal: req.stop_signal.clone(),
+            stop_timeout: req.stop_timeout,
+            network: req.spec.network.clone(),
+            tty: req.spec.tty,
+            interactive: req.interactive,
+            command: req.spec.args.clone(),
+            labels: req.labels.clone(),
+            seccomp: !req.spec.privileged,
+        };
+        store.write_json(&dir.join("config.json"), &oci)?;
+        store.write_json(&dir.join("berth.json"), &config)?;
+        write_etc_files(store, &id, &req.spec.hostname, &req.extra_hosts)?;
+        store.write_state(&id, &State::created())?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = store.remove(&id);
+        return Err(e);
+    }
+    Ok(id)
+}
+
+fn write_etc_files(
+    store: &Store,
+    id: &str,
+    hostname: &str,
+    extra: &[(String, String)],
+) -> Result<(), RuntimeError> {
+    let dir = store.container_dir(id);
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    for (h, ip) in extra {
+        hosts.push_str(&format!("{ip}\t{h}\n"));
+    }
+    let files = [
+        ("hosts", hosts),
+        ("hostname", format!("{hostname}\n")),
+        ("resolv.conf", resolv_conf()),
+    ];
+    for (name, text) in files {
+        let p = dir.join(name);
+        crate::state::write_atomic(&p, text.as_bytes())
+            .map_err(|source| StoreError::Io { path: p, source })?;
+    }
+    Ok(())
+}
+
+/// The host's resolvers, minus loopback ones a container cannot reach.
+fn resolv_conf() -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let kept: Vec<&str> = host
+        .lines()
+        .filter(|l| {
+            let l = l.trim();
+            !(l.starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1")))
+        })
+        .collect();
+    let mut s = kept.join("\n");
+    s.push('\n');
+    s
+}
+
+/// Starts a created or exited container through a new shim. In the
+/// foreground the shim shares this terminal and this call returns the
+/// container's exit code once it ends; in the background it returns once the
+/// container runs (`Ok(None)`).
+pub fn start(store: &Store, id: &str, foreground: bool) -> Result<Option<i32>, RuntimeError> {
+    let st = effective_state(store, id)?;
+    if !st.can_start() {
+        return Err(RuntimeError::Invalid(format!(
+            "container {id} is already {}",
+            st.status.as_str()
+        )));
+    }
+    let _ = std::fs::remove_file(store.run_dir(id).join("stop"));
+    let exe = std::env::current_exe().map_err(RuntimeError::Shim)?;
+    let mut cmd = Command::new(exe);
+    cmd.arg(shim::SHIM_ARG)
+        .arg(id)
+        .arg(if foreground { "fg" } else { "bg" })
+        .env("BERTH_ROOT", &store.root)
+        .env("BERTH_RUN", &store.run);
+    if foreground {
+        ignore_interrupts();
+        let status = cmd.status().map_err(RuntimeError::Shim)?;
+        return Ok(Some(status.code().unwrap_or(125)));
+    }
+    let (ready_r, ready_w) = process::pipe().map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+    let ready_raw = ready_w.as_raw_fd();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: between fork and exec the closure only calls async-signal-safe
+    // functions (setsid, dup2) on this child's own descriptors.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            nix::unistd::dup2(ready_raw, 3).map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(RuntimeError::Shim)?;
+    drop(ready_w);
+    drop(child);
+    let mut line = String::new();
+    let _ = BufReader::new(std::fs::File::from(ready_r)).read_line(&mut line);
+    let line = line.trim();
+    if line.starts_with("ok") {
+        return Ok(None);
+    }
+    let rest = line.strip_prefix("err ").unwrap_or(line);
+    let (code, message) = rest.split_once(' ').unwrap_or(("125", rest));
+    Err(RuntimeError::Start {
+        code: code.parse().unwrap_or(125),
+        message: if message.is_empty() {
+            "the shim exited before the container started".into()
+        } else {
+            message.into()
+        },
+    })
+}
+
+/// The CLI waits for a foreground shim; Ctrl-C goes to the container, not here.
+fn ignore_interrupts() {
+    use nix::sys::signal::{signal, SigHandler};
+    for s in [Signal::SIGINT, Signal::SIGQUIT] {
+        // SAFETY: installing SIG_IGN runs no code in signal context.
+        let _ = unsafe { signal(s, SigHandler::SigIgn) };
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    pid > 0 && kill(Pid::from_raw(pid), None).is_ok()
+}
+
+/// The recorded state, corrected when the processes behind it are gone
+/// (a killed shim, a reboot).
+pub fn effective_state(store: &Store, id: &str) -> Result<State, RuntimeError> {
+    let mut st = store.read_state(id)?;
+    if matches!(
+        st.status,
+        Status::Running | Status::Paused | Status::Restarting
+    ) && !alive(st.pid)
+        && !alive(st.shim_pid)
+    {
+        st.status = Status::Exited;
+        st.pid = 0;
+    }
+    Ok(st)
+}
+
+/// Parses a signal name or number (`TERM`, `SIGKILL`, `9`).
+pub fn parse_signal(s: &str) -> Result<Signal, RuntimeError> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n)
+            .map_err(|_| RuntimeError::Invalid(format!("invalid signal {s}")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| RuntimeError::Invalid(format!("invalid signal {s}")))
+}
+
+/// Sends a signal to the container's PID 1.
+pub fn kill_container(store: &Store, id: &str, signal: Signal) -> Result<(), RuntimeError> {
+    let st = effective_state(store, id)?;
+    if !st.can_kill() {
+        return Err(RuntimeError::NotRunning(id.to_string()));
+    }
+    mark_stop(store, id);
+    kill(Pid::from_raw(st.pid), signal).map_err(|e| RuntimeError::Signal(signal.to_string(), e))
+}
+
+fn mark_stop(store: &Store, id: &str) {
+    let _ = std::fs::create_dir_all(store.run_dir(id));
+    let _ = std::fs::write(store.run_dir(id).join("stop"), b"");
+}
+
+/// Waits until the container is no longer running, up to `timeout`.
+pub fn wait_exit(
+    store: &Store,
+    id: &str,
+    timeout: Option<Duration>,
+) -> Result<Option<State>, RuntimeError> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(2);
+    loop {
+        let st = effective_state(store, id)?;
+        if matches!(st.status, Status::Exited | Status::Created) {
+            return Ok(Some(st));
+        }
+        if timeout.is_some_and(|t| start.elapsed() >= t) {
+            return Ok(None);
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Stops a container: its stop signal, then SIGKILL after `timeout` seconds.
+pub fn stop(store: &Store, id: &str, timeout: Option<u64>) -> Result<(), RuntimeError> {
+    let st = effective_state(store, id)?;
+    if !st.can_kill() {
+        mark_stop(store, id);
+        return Ok(());
+    }
+    let config: ContainerConfig = store.read_json(&store.container_dir(id).join("berth.json"))?;
+    let sig = parse_signal(&config.stop_signal).unwrap_or(Signal::SIGTERM);
+    let timeout = Duration::from_secs(timeout.unwrap_or(config.stop_timeout));
+    mark_stop(store, id);
+    if st.status == Status::Paused {
+        let _ = pause(store, id, false);
+    }
+    let _ = kill(Pid::from_raw(st.pid), sig);
+    if wait_exit(store, id, Some(timeout))?.is_some() {
+        return Ok(());
+    }
+    let st = effective_state(store, id)?;
+    if st.can_kill() {
+        let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+    }
+    wait_exit(store, id, Some(Duration::from_secs(10)))?;
+    Ok(())
+}
+
+/// Freezes or thaws a running container's cgroup.
+pub fn pause(store: &Store, id: &str, frozen: bool) -> Result<(), RuntimeError> {
+    let st = effective_state(store, id)?;
+    let expected = if frozen {
+        Status::Running
+    } else {
+        Status::Paused
+    };
+    if st.status != expected {
+        return Err(RuntimeError::Invalid(format!(
+            "container {id} is {}",
+            st.status.as_str()
+        )));
+    }
+    let cfg: oci_spec::runtime::Spec =
+        store.read_json(&store.container_dir(id).join("config.json"))?;
+    let cg = cgroups::for_container(id, &shim::limits_of(&cfg));
+    cg.freeze(frozen)
+        .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+    let mut st = store.read_state(id)?;
+    st.status = if frozen {
+        Status::Paused
+    } else {
+        Status::Running
+    };
+    store.write_state(id, &st)?;
+    Ok(())
+}
+
+/// Removes a container; a running one only with `force` (it is killed first).
+pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), RuntimeError> {
+    let st = effective_state(store, id)?;
+    if !st.can_delete() {
+        if !force {
+            return Err(RuntimeError::Running(id.to_string()));
+        }
+        mark_stop(store, id);
+        let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+        wait_exit(store, id, Some(Duration::from_secs(10)))?;
+    }
+    store.remove(id)?;
+    Ok(())
+}
+
+/// Stats of a running container from its cgroup.
+pub fn stats(store: &Store, id: &str) -> Result<cgroups::CgroupStats, RuntimeError> {
+    let cfg: oci_spec::runtime::Spec =
+        store.read_json(&store.container_dir(id).join("config.json"))?;
+    Ok(cgroups::for_container(id, &shim::limits_of(&cfg)).stats())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_resolve_in_the_container_files() {
+        let root = std::env::temp_dir().join(format!("berth-user-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(root.join("etc"));
+        let _ = std::fs::write(
+            root.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nwww:x:33:34::/var/www:/bin/sh\n",
+        );
+        let _ = std::fs::write(root.join("etc/group"), "root:x:0:\nstaff:x:50:\n");
+        assert_eq!(resolve_user(&root, "www").ok(), Some((33, 34)));
+        assert_eq!(resolve_user(&root, "33").ok(), Some((33, 34)));
+        assert_eq!(resolve_user(&root, "1000").ok(), Some((1000, 0)));
+        assert_eq!(resolve_user(&root, "www:staff").ok(), Some((33, 50)));
+        assert_eq!(resolve_user(&root, "1000:1001").ok(), Some((1000, 1001)));
+        assert!(resolve_user(&root, "nobody").is_err());
+        assert!(resolve_user(&root, "www:nogroup").is_err());
+    }
+
+    #[test]
+    fn signals_parse() {
+        assert_eq!(parse_signal("TERM").ok(), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("SIGKILL").ok(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("9").ok(), Some(Signal::SIGKILL));
+        assert!(parse_signal("NOPE").is_err());
+    }
+}

@@ -1,0 +1,430 @@
+//! Creating the container process: clone into new pid, mount, uts, ipc and
+//! (for network mode none) net namespaces, wait for the shim to place the
+//! child in its cgroup, enter a new cgroup namespace, build the root
+//! (rootfs.rs), confine (security.rs), and exec — the command itself, or
+//! berth's init from a sealed memfd copy so the host binary is never
+//! reachable from inside. Failures before exec are reported to the shim over
+//! a close-on-exec pipe.
+//!
+//! Runs only in the single-threaded shim and its child; never in the CLI.
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{FcntlArg, OFlag, SealFlag};
+use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::{dup2, sethostname, Pid};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::rootfs;
+use super::security;
+use super::spec::{ContainerConfig, RootfsSource};
+
+/// Why a container process could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("{0}: {1}")]
+    Sys(&'static str, nix::Error),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// What the child needs, prepared by the shim before cloning.
+pub struct Launch<'a> {
+    pub spec: &'a Spec,
+    pub config: &'a ContainerConfig,
+    pub container_dir: &'a Path,
+    /// The sealed copy of berth that runs as the container's init.
+    pub init: Option<&'a OwnedFd>,
+    /// The fds that become the container's stdin, stdout and stderr.
+    pub stdio: [RawFd; 3],
+    /// The child blocks on this until the shim has placed it in its cgroup.
+    pub sync: RawFd,
+    /// Where the child writes why it failed before exec.
+    pub report: RawFd,
+    /// Compiled seccomp filter, or none (privileged / unconfined).
+    pub seccomp: Option<&'a seccompiler::BpfProgram>,
+}
+
+/// The default PATH when the image gives none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A sealed, close-on-exec memfd holding a copy of the running berth binary.
+pub fn sealed_self_copy() -> Result<OwnedFd, ProcessError> {
+    let name = c"berth-init";
+    let fd = memfd_create(
+        name,
+        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+    )
+    .map_err(|e| ProcessError::Sys("memfd_create", e))?;
+    let mut src = std::fs::File::open("/proc/self/exe")
+        .map_err(|e| ProcessError::Io(format!("opening /proc/self/exe: {e}")))?;
+    let mut dst = std::fs::File::from(fd);
+    std::io::copy(&mut src, &mut dst)
+        .map_err(|e| ProcessError::Io(format!("copying berth into a memfd: {e}")))?;
+    let fd: OwnedFd = dst.into();
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    nix::fcntl::fcntl(fd.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))
+        .map_err(|e| ProcessError::Sys("sealing the memfd", e))?;
+    Ok(fd)
+}
+
+/// A pipe whose ends close on exec.
+pub fn pipe() -> Result<(OwnedFd, OwnedFd), ProcessError> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| ProcessError::Sys("pipe", e))
+}
+
+fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
+}
+
+/// Clones the container's first process. Returns its host pid.
+pub fn spawn(launch: &Launch) -> Result<Pid, ProcessError> {
+    let mut flags =
+        libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    if has_ns(launch.spec, LinuxNamespaceType::Network) {
+        flags |= libc::CLONE_NEWNET;
+    }
+    // SAFETY: the shim is single-threaded, so a fork-style clone (no new
+    // stack) leaves the child a consistent copy of its memory; the child
+    // only runs `child_main`, which ends in exec or _exit.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if ret < 0 {
+        return Err(ProcessError::Sys("clone", nix::Error::last()));
+    }
+    if ret == 0 {
+        let code = child_main(launch);
+        // SAFETY: _exit ends the child without running the parent's atexit
+        // handlers or flushing buffers it shares with the parent.
+        unsafe { libc::_exit(code) };
+    }
+    Ok(Pid::from_raw(ret as i32))
+}
+
+/// A failure in the child: the exit code and the message for the shim.
+struct ChildError(i32, String);
+
+impl<E: std::fmt::Display> From<(i32, E)> for ChildError {
+    fn from((code, e): (i32, E)) -> Self {
+        ChildError(code, e.to_string())
+    }
+}
+
+fn child_main(launch: &Launch) -> i32 {
+    match child_setup(launch) {
+        Ok(never) => match never {},
+        Err(ChildError(code, msg)) => {
+            // SAFETY: `report` is a pipe write end owned by this process.
+            let mut f = unsafe { std::fs::File::from_raw_fd(launch.report) };
+            let _ = write!(f, "{code} {msg}");
+            code
+        }
+    }
+}
+
+/// Looks a command up as execvp would, in the container's PATH.
+pub fn find_executable(cmd: &str, env: &[String]) -> Result<PathBuf, ChildErrorKind> {
+    if cmd.contains('/') {
+        let p = PathBuf::from(cmd);
+        return check_exec(&p).map(|_| p);
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let mut denied = false;
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let p = Path::new(dir).join(cmd);
+        match check_exec(&p) {
+            Ok(()) => return Ok(p),
+            Err(ChildErrorKind::Denied) => denied = true,
+            Err(_) => {}
+        }
+    }
+    Err(if denied {
+        ChildErrorKind::Denied
+    } else {
+        ChildErrorKind::NotFound
+    })
+}
+
+/// Why a command cannot run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildErrorKind {
+    NotFound,
+    Denied,
+}
+
+fn check_exec(p: &Path) -> Result<(), ChildErrorKind> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+        Ok(_) => Err(ChildErrorKind::Denied),
+        Err(_) => Err(ChildErrorKind::NotFound),
+    }
+}
+
+fn cstrings(v: &[String]) -> Result<Vec<CString>, ChildError> {
+    v.iter()
+        .map(|s| {
+            CString::new(s.as_str())
+                .map_err(|_| ChildError(125, format!("{s:?} contains a NUL byte")))
+        })
+        .collect()
+}
+
+fn lower_dirs(config: &ContainerConfig) -> Vec<PathBuf> {
+    match &config.rootfs {
+        RootfsSource::Dir(d) => vec![d.clone()],
+        RootfsSource::Layers(l) => l.clone(),
+    }
+}
+
+fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> {
+    let spec = launch.spec;
+    let sys = |what: &'static str| move |e: nix::Error| ChildError(125, format!("{what}: {e}"));
+    for (i, fd) in launch.stdio.iter().enumerate() {
+        if *fd != i as RawFd {
+            dup2(*fd, i as RawFd).map_err(sys("dup2"))?;
+        }
+    }
+    // Wait until the shim has put this process in its cgroup.
+    {
+        // SAFETY: `sync` is the read end of a pipe created for this child.
+        let mut f = unsafe { std::fs::File::from_raw_fd(launch.sync) };
+        let mut b = [0u8; 1];
+        let _ = f.read(&mut b);
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        .map_err(sys("unshare cgroup namespace"))?;
+    nix::unistd::setsid().map_err(sys("setsid"))?;
+
+    rootfs::make_private().map_err(|e| ChildError(125, e.to_string()))?;
+    let root_path = launch.container_dir.join("rootfs");
+    rootfs::mount_overlay(
+        &lower_dirs(launch.config),
+        &launch.container_dir.join("upper"),
+        &launch.container_dir.join("work"),
+        &root_path,
+    )
+    .map_err(|e| ChildError(125, e.to_string()))?;
+    let root = nix::fcntl::open(
+        &root_path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(sys("opening the root"))?;
+    // SAFETY: `root` was just returned by open(2) and is owned here only.
+    let root = unsafe { OwnedFd::from_raw_fd(root) };
+    let console = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    rootfs::mount_standard(&root_path, &root, console)
+        .map_err(|e| ChildError(125, e.to_string()))?;
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        let target = m.destination().display().to_string();
+        let opts = m.options().clone().unwrap_or_default();
+        let ro = opts.iter().any(|o| o == "ro");
+        let res = match m.typ().as_deref() {
+            Some("tmpfs") => rootfs::tmpfs(&root, &target, &opts, ro),
+            _ => {
+                let src = m.source().clone().unwrap_or_default();
+                rootfs::bind(&root, &src, &target, ro)
+            }
+        };
+        res.map_err(|e| ChildError(125, e.to_string()))?;
+    }
+    for f in ["hosts", "hostname", "resolv.conf"] {
+        let src = launch.container_dir.join(f);
+        if src.exists() {
+            rootfs::bind(&root, &src, &format!("/etc/{f}"), false)
+                .map_err(|e| ChildError(125, e.to_string()))?;
+        }
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        sethostname(h).map_err(sys("sethostname"))?;
+    }
+    drop(root);
+    rootfs::pivot(&root_path).map_err(|e| ChildError(125, e.to_string()))?;
+
+    let linux = spec.linux().clone().unwrap_or_default();
+    if let Some(sysctls) = linux.sysctl() {
+        for (k, v) in sysctls {
+            let p = format!("/proc/sys/{}", k.replace('.', "/"));
+            std::fs::write(&p, v).map_err(|e| ChildError(125, format!("sysctl {k}: {e}")))?;
+        }
+    }
+    rootfs::mask(linux.masked_paths().as_deref().unwrap_or_default())
+        .map_err(|e| ChildError(125, e.to_string()))?;
+    rootfs::read_only(linux.readonly_paths().as_deref().unwrap_or_default())
+        .map_err(|e| ChildError(125, e.to_string()))?;
+
+    let process = spec.process().clone().unwrap_or_default();
+    let cwd = process.cwd().clone();
+    std::fs::create_dir_all(&cwd).map_err(|e| {
+        ChildError(
+            125,
+            format!("creating working directory {}: {e}", cwd.display()),
+        )
+    })?;
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        rootfs::read_only_root().map_err(|e| ChildError(125, e.to_string()))?;
+    }
+    nix::unistd::chdir(&cwd)
+        .map_err(|e| ChildError(125, format!("chdir to {}: {e}", cwd.display())))?;
+
+    let rlimits: Vec<(String, u64, u64)> = process
+        .rlimits()
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| (r.typ().to_string(), r.soft(), r.hard()))
+        .collect();
+    security::apply_rlimits(&rlimits).map_err(|e| ChildError(125, e.to_string()))?;
+
+    let env = process.env().clone().unwrap_or_default();
+    let args = process.args().clone().unwrap_or_default();
+    let Some(cmd) = args.first() else {
+        return Err(ChildError(125, "no command specified".into()));
+    };
+    let exe = find_executable(cmd, &env).map_err(|k| match k {
+        ChildErrorKind::NotFound => ChildError(
+            127,
+            format!("exec: {cmd:?}: executable file not found in $PATH"),
+        ),
+        ChildErrorKind::Denied => ChildError(126, format!("exec: {cmd:?}: permission denied")),
+    })?;
+
+    // Confinement: bounding set, user, capability sets, no_new_privs, seccomp.
+    let caps: Vec<String> = process
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().clone())
+        .map(|s| s.iter().map(|c| c.to_string()).collect())
+        .unwrap_or_default();
+    let capset = security::cap_set(&caps);
+    security::drop_bounding(&capset).map_err(|e| ChildError(125, e.to_string()))?;
+    let user = process.user();
+    let groups = user.additional_gids().clone().unwrap_or_default();
+    security::switch_user(user.uid(), user.gid(), &groups)
+        .map_err(|e| ChildError(125, e.to_string()))?;
+    security::set_caps(&capset).map_err(|e| ChildError(125, e.to_string()))?;
+    if process.no_new_privileges().unwrap_or(true) {
+        security::no_new_privs().map_err(|e| ChildError(125, e.to_string()))?;
+    }
+    // Every fd but 0, 1 and 2 closes at exec (CVE-2024-21626).
+    // SAFETY: close_range only changes flags on this process's own fds.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc < 0 {
+        return Err(ChildError(
+            125,
+            format!("close_range: {}", nix::Error::last()),
+        ));
+    }
+    if let Some(program) = launch.seccomp {
+        security::apply_seccomp(program).map_err(|e| ChildError(125, e.to_string()))?;
+    }
+
+    let envc = cstrings(&env)?;
+    let exe_text = exe.display().to_string();
+    match launch.init {
+        Some(init) => {
+            let mut argv = vec![
+                "berth-init".to_string(),
+                super::init::INIT_ARG.to_string(),
+                exe_text,
+            ];
+            argv.extend(args.iter().cloned());
+            let argv = cstrings(&argv)?;
+            let e = nix::unistd::fexecve(init.as_fd().as_raw_fd(), &argv, &envc)
+                .map_err(sys("exec init"))?;
+            match e {}
+        }
+        None => {
+            let path = CString::new(exe_text).map_err(|_| ChildError(125, "bad path".into()))?;
+            let argv = cstrings(&args)?;
+            let e = nix::unistd::execve(&path, &argv, &envc).map_err(|e| {
+                let code = if e == nix::Error::EACCES { 126 } else { 127 };
+                ChildError(code, format!("exec {cmd:?}: {e}"))
+            })?;
+            match e {}
+        }
+    }
+}
+
+/// Reads the child's report: `None` when it reached exec.
+pub fn read_report(report: OwnedFd) -> Option<(i32, String)> {
+    let mut f = std::fs::File::from(report);
+    let mut s = String::new();
+    let _ = f.read_to_string(&mut s);
+    if s.is_empty() {
+        return None;
+    }
+    let (code, msg) = s.split_once(' ').unwrap_or(("125", s.as_str()));
+    Some((code.parse().unwrap_or(125), msg.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executables_are_found_in_path() {
+        let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
+        assert!(find_executable("sh", &env).is_ok());
+        assert_eq!(
+            find_executable("no-such-cmd-xyz", &env),
+            Err(ChildErrorKind::NotFound)
+        );
+        assert_eq!(
+            find_executable("/etc/hostname", &env),
+            Err(ChildErrorKind::Denied)
+        );
+        assert!(find_executable("/bin/sh", &[]).is_ok());
+    }
+
+    #[test]
+    fn memfd_copy_is_sealed() {
+        let fd = sealed_self_copy().unwrap_or_else(|e| panic!("{e}"));
+        let seals = nix::fcntl::fcntl(fd.as_raw_fd(), FcntlArg::F_GET_SEALS).unwrap_or(0);
+        let want = SealFlag::F_SEAL_WRITE.bits() | SealFlag::F_SEAL_SEAL.bits();
+        assert_eq!(seals & want, want);
+        let mut f = std::fs::File::from(fd);
+        assert!(
+            f.write_all(b"x").is_err(),
+            "a sealed copy cannot be written"
+        );
+    }
+}

@@ -1,0 +1,438 @@
+//! The container's root filesystem, set up inside its new mount namespace:
+//! the overlay (read-only lower dirs + per-container upper and work dirs),
+//! /proc, /sys (read-only), a fresh /dev with only the standard nodes, devpts,
+//! shm and mqueue, the spec's bind and tmpfs mounts with targets resolved
+//! inside the root (openat2 RESOLVE_IN_ROOT, never string joins), the
+//! /etc/hosts, /etc/hostname and /etc/resolv.conf binds, pivot_root, then
+//! masked and read-only paths.
+//!
+//! Runs only in the single-threaded container child, before exec.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::unistd::{chdir, pivot_root};
+
+/// A failed step of the rootfs set-up, with the path it concerned.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {path}: {errno}")]
+pub struct RootfsError {
+    pub what: &'static str,
+    pub path: String,
+    pub errno: nix::Error,
+}
+
+type Result<T> = std::result::Result<T, RootfsError>;
+
+fn fail(what: &'static str, path: impl AsRef<Path>) -> impl FnOnce(nix::Error) -> RootfsError {
+    let path = path.as_ref().display().to_string();
+    move |errno| RootfsError { what, path, errno }
+}
+
+/// Mount options of the overlay, lower dirs given lowest first.
+pub fn overlay_options(lower: &[PathBuf], upper: &Path, work: &Path) -> String {
+    let lowers: Vec<String> = lower
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
+    format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.join(":"),
+        upper.display(),
+        work.display()
+    )
+}
+
+/// Makes every mount private so nothing propagates back to the host.
+pub fn make_private() -> Result<()> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(fail("making mounts private at", "/"))
+}
+
+/// Mounts the overlay root at `target`.
+pub fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    let opts = overlay_options(lower, upper, work);
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+    .map_err(fail("mounting the overlay at", target))
+}
+
+/// Opens `path` (absolute, as seen inside the container) below `root`,
+/// never leaving it, creating missing directories (and, when `file` is set,
+/// the last component as an empty file).
+pub fn open_in_root(root: &OwnedFd, path: &str, file: bool) -> Result<OwnedFd> {
+    let rel: PathBuf = Path::new(path)
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    let how = || {
+        OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+    };
+    let comps: Vec<_> = rel.components().collect();
+    let mut cur = PathBuf::new();
+    for (i, c) in comps.iter().enumerate() {
+        cur.push(c);
+        let last = i + 1 == comps.len();
+        if openat2(root.as_raw_fd(), &cur, how()).is_ok() {
+            continue;
+        }
+        // Create it through its parent, itself resolved inside the root.
+        let parent_path = cur.parent().map(Path::to_path_buf).unwrap_or_default();
+        let parent = if parent_path.as_os_str().is_empty() {
+            openat2(root.as_raw_fd(), ".", how())
+        } else {
+            openat2(root.as_raw_fd(), &parent_path, how())
+        }
+        .map(owned)
+        .map_err(fail("resolving", &parent_path))?;
+        let name = c.as_os_str();
+        let proc_parent = format!("/proc/self/fd/{}", parent.as_raw_fd());
+        let full = Path::new(&proc_parent).join(name);
+        let res = if last && file {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&full)
+                .map(|_| ())
+        } else {
+            std::fs::create_dir(&full)
+        };
+        if let Err(e) = res {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(RootfsError {
+                    what: "creating",
+                    path: cur.display().to_string(),
+                    errno: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                });
+            }
+        }
+    }
+    let target = if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    };
+    openat2(root.as_raw_fd(), &target, how())
+        .map(owned)
+        .map_err(fail("resolving", path))
+}
+
+/// Takes ownership of a descriptor nix returned as a raw fd.
+fn owned(fd: std::os::fd::RawFd) -> OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: `fd` was just returned by a successful open call and nothing
+    // else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+fn fd_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+fn mount_at(
+    root: &OwnedFd,
+    target: &str,
+    source: Option<&str>,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+    file: bool,
+) -> Result<()> {
+    let fd = open_in_root(root, target, file)?;
+    mount(source, fd_path(&fd).as_str(), fstype, flags, data).map_err(fail("mounting", target))
+}
+
+/// The standard mounts and device nodes under the new root.
+pub fn mount_standard(root_path: &Path, root: &OwnedFd, console: bool) -> Result<()> {
+    let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    mount_at(
+        root,
+        "/proc",
+        Some("proc"),
+        Some("proc"),
+        nosuid,
+        None,
+        false,
+    )?;
+    mount_at(
+        root,
+        "/dev",
+        Some("tmpfs"),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+        false,
+    )?;
+    let dev = root_path.join("dev");
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        let p = dev.join(name);
+        mknod(
+            &p,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(major, minor),
+        )
+        .map_err(fail("creating device", &p))?;
+        // mknod honours the umask; set the mode explicitly.
+        nix::sys::stat::fchmodat(
+            None,
+            &p,
+            Mode::from_bits_truncate(0o666),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .map_err(fail("chmod", &p))?;
+    }
+    for (link, to) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+    ] {
+        let p = dev.join(link);
+        std::os::unix::fs::symlink(to, &p).map_err(|e| RootfsError {
+            what: "linking",
+            path: p.display().to_string(),
+            errno: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })?;
+    }
+    mount_at(
+        root,
+        "/dev/pts",
+        Some("devpts"),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        false,
+    )?;
+    mount_at(
+        root,
+        "/dev/shm",
+        Some("shm"),
+        Some("tmpfs"),
+        nosuid,
+        Some("mode=1777,size=65536k"),
+        false,
+    )?;
+    mount_at(
+        root,
+        "/dev/mqueue",
+        Some("mqueue"),
+        Some("mqueue"),
+        nosuid,
+        None,
+        false,
+    )?;
+    if console {
+        open_in_root(root, "/dev/console", true)?;
+    }
+    mount_at(
+        root,
+        "/sys",
+        Some("sysfs"),
+        Some("sysfs"),
+        nosuid | MsFlags::MS_RDONLY,
+        None,
+        false,
+    )?;
+    Ok(())
+}
+
+/// A bind mount of a host path at `target` inside the root.
+pub fn bind(root: &OwnedFd, source: &Path, target: &str, read_only: bool) -> Result<()> {
+    let is_file = source.metadata().map(|m| !m.is_dir()).unwrap_or(false);
+    let fd = open_in_root(root, target, is_file)?;
+    let path = fd_path(&fd);
+    mount(
+        Some(source),
+        path.as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(fail("binding", target))?;
+    if read_only {
+        // Remount through a fresh handle: the old fd names the covered dir.
+        let fd = open_in_root(root, target, is_file)?;
+        mount(
+            None::<&str>,
+            fd_path(&fd).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(fail("making read-only", target))?;
+    }
+    Ok(())
+}
+
+/// A tmpfs at `target` inside the root.
+pub fn tmpfs(root: &OwnedFd, target: &str, options: &[String], read_only: bool) -> Result<()> {
+    let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    if read_only {
+        flags |= MsFlags::MS_RDONLY;
+    }
+    let data: Vec<&str> = options
+        .iter()
+        .map(String::as_str)
+        .filter(|o| !matches!(*o, "ro" | "rw" | "rbind" | "bind"))
+        .collect();
+    let data = data.join(",");
+    mount_at(
+        root,
+        target,
+        Some("tmpfs"),
+        Some("tmpfs"),
+        flags,
+        (!data.is_empty()).then_some(data.as_str()),
+        false,
+    )
+}
+
+/// Swaps the root: the new root becomes `/`, the old one is detached.
+pub fn pivot(new_root: &Path) -> Result<()> {
+    chdir(new_root).map_err(fail("entering", new_root))?;
+    pivot_root(".", ".").map_err(fail("pivot_root into", new_root))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(fail("detaching the old root", "/"))?;
+    chdir("/").map_err(fail("entering", "/"))
+}
+
+/// Hides paths (after pivot_root): /dev/null over files, an empty read-only
+/// tmpfs over directories. Missing paths are skipped.
+pub fn mask(paths: &[String]) -> Result<()> {
+    for p in paths {
+        let Ok(meta) = std::fs::metadata(p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            mount(
+                Some("tmpfs"),
+                p.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(fail("masking", p))?;
+        } else {
+            mount(
+                Some("/dev/null"),
+                p.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(fail("masking", p))?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes paths read-only (after pivot_root). Missing paths are skipped.
+pub fn read_only(paths: &[String]) -> Result<()> {
+    for p in paths {
+        if std::fs::symlink_metadata(p).is_err() {
+            continue;
+        }
+        mount(
+            Some(p.as_str()),
+            p.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(fail("binding", p))?;
+        mount(
+            None::<&str>,
+            p.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(fail("making read-only", p))?;
+    }
+    Ok(())
+}
+
+/// Remounts `/` read-only (`--read-only`).
+pub fn read_only_root() -> Result<()> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .map_err(fail("making read-only", "/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_lists_upper_layers_first() {
+        let o = overlay_options(
+            &[PathBuf::from("/l/base"), PathBuf::from("/l/top")],
+            Path::new("/c/upper"),
+            Path::new("/c/work"),
+        );
+        assert_eq!(
+            o,
+            "lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work"
+        );
+    }
+
+    #[test]
+    fn open_in_root_never_leaves_the_root() {
+        let base = std::env::temp_dir().join(format!("berth-rootfs-{}", std::process::id()));
+        let root = base.join("root");
+        let outside = base.join("outside");
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(root.join("etc")).unwrap_or_default();
+        std::fs::create_dir_all(&outside).unwrap_or_default();
+        // A symlink pointing out of the root: resolved inside it instead.
+        let _ = std::os::unix::fs::symlink(&outside, root.join("escape"));
+        let _ = std::os::unix::fs::symlink("../../outside", root.join("etc/rel"));
+        let fd = nix::fcntl::open(&root, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty())
+            .map(owned)
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Through symlinks that point out: created inside the root or refused.
+        let _ = open_in_root(&fd, "/escape/made", false);
+        let _ = open_in_root(&fd, "/etc/rel/file", true);
+        open_in_root(&fd, "/../../x/y", false).unwrap_or_else(|e| panic!("{e}"));
+        open_in_root(&fd, "/etc/hosts", true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            std::fs::read_dir(&outside).map(|d| d.count()).unwrap_or(1),
+            0,
+            "nothing outside"
+        );
+        assert!(root.join("x/y").is_dir());
+        assert!(root.join("etc/hosts").is_file());
+    }
+}

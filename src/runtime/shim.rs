@@ -1,0 +1,410 @@
+//! The shim: one small monitor per container (berth re-executed, single
+//! threaded; detached with setsid unless it serves a foreground `run`). It
+//! creates the cgroup, clones the container, relays its output into
+//! `log.jsonl` (and to the terminal in the foreground), records the exit code,
+//! finish time and OOM kill in `state.json`, applies the restart policy with
+//! backoff, and removes `--rm` containers.
+//!
+//! Killing a shim affects only its own container.
+
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::wait::waitpid;
+use oci_spec::runtime::Spec;
+
+use super::cgroups::{self, Cgroup};
+use super::init::exit_code;
+use super::logs::{LogWriter, MAX_LOG_BYTES};
+use super::process::{self, Launch};
+use super::security;
+use super::spec::{ContainerConfig, Limits};
+use super::store::{now_rfc3339, State, Status, Store};
+
+/// argv[1] that selects the shim.
+pub const SHIM_ARG: &str = "__berth_shim";
+
+/// The container pid signals are forwarded to (foreground mode).
+static FORWARD_PID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = FORWARD_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+fn install_forwarding() {
+    let action = SigAction::new(
+        SigHandler::Handler(forward),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        // SAFETY: the handler only calls the async-signal-safe kill(2).
+        let _ = unsafe { sigaction(s, &action) };
+    }
+}
+
+/// Limits recorded in the OCI spec, back in berth's form.
+pub fn limits_of(spec: &Spec) -> Limits {
+    let res = spec.linux().as_ref().and_then(|l| l.resources().clone());
+    let Some(res) = res else {
+        return Limits::default();
+    };
+    let mem = *res.memory();
+    let cpu = res.cpu().clone();
+    Limits {
+        memory: mem.as_ref().and_then(|m| m.limit()),
+        memory_reservation: mem.as_ref().and_then(|m| m.reservation()),
+        memory_swap: mem.as_ref().and_then(|m| m.swap()),
+        cpus: cpu
+            .as_ref()
+            .and_then(|c| c.quota())
+            .map(|q| q as f64 / 100_000.0),
+        cpu_shares: cpu.as_ref().and_then(|c| c.shares()),
+        cpuset: cpu.as_ref().and_then(|c| c.cpus().clone()),
+        pids: res.pids().as_ref().map(|p| p.limit()),
+    }
+}
+
+/// How one run of the container ended.
+enum Outcome {
+    Exited { code: i32, oom: bool },
+    Failed { code: i32, message: String },
+}
+
+struct Shim {
+    store: Store,
+    id: String,
+    config: ContainerConfig,
+    spec: Spec,
+    foreground: bool,
+}
+
+/// The shim's entry point: `args` is `[id, "fg"|"bg"]`. Returns its exit code.
+pub fn main(args: &[String]) -> i32 {
+    let (Some(id), Some(mode)) = (args.first(), args.get(1)) else {
+        eprintln!("berth shim: missing arguments");
+        return 125;
+    };
+    let foreground = mode == "fg";
+    // In the background the CLI passes a pipe as fd 3 to hear how the start went.
+    // SAFETY: fd 3 is the pipe the CLI placed there for this process alone.
+    let mut ready = (!foreground).then(|| unsafe { std::fs::File::from_raw_fd(3) });
+    let store = Store::from_env(None);
+    let dir = store.container_dir(id);
+    let loaded = store
+        .read_json::<ContainerConfig>(&dir.join("berth.json"))
+        .and_then(|c| {
+            store
+                .read_json::<Spec>(&dir.join("config.json"))
+                .map(|s| (c, s))
+        });
+    let (config, spec) = match loaded {
+        Ok(v) => v,
+        Err(e) => {
+            report(&mut ready, foreground, &format!("err 125 {e}"));
+            return 125;
+        }
+    };
+    let shim = Shim {
+        store,
+        id: id.clone(),
+        config,
+        spec,
+        foreground,
+    };
+    if foreground {
+        install_forwarding();
+    }
+    shim.run(&mut ready)
+}
+
+fn report(ready: &mut Option<std::fs::File>, foreground: bool, line: &str) {
+    if let Some(f) = ready.as_mut() {
+        let _ = writeln!(f, "{line}");
+    } else if foreground {
+        if let Some(msg) = line.strip_prefix("err ") {
+            let msg = msg.split_once(' ').map_or(msg, |(_, m)| m);
+            eprintln!("berth: error: {msg}");
+        }
+    }
+}
+
+impl Shim {
+    fn update(&self, f: impl FnOnce(&mut State)) {
+        let mut st = self
+            .store
+            .read_state(&self.id)
+            .unwrap_or_else(|_| State::created());
+        f(&mut st);
+        if let Err(e) = self.store.write_state(&self.id, &st) {
+            tracing::error!("writing state of {}: {e}", self.id);
+        }
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.store.run_dir(&self.id).join("stop").exists()
+    }
+
+    fn run(&self, ready: &mut Option<std::fs::File>) -> i32 {
+        let mut restarts = 0u32;
+        let mut backoff = Duration::from_millis(100);
+        let shim_pid = std::process::id() as i32;
+        loop {
+            let started = Instant::now();
+            let outcome = self.run_once(ready, shim_pid);
+            let (code, oom) = match outcome {
+                Outcome::Failed { code, message } => {
+                    report(ready, self.foreground, &format!("err {code} {message}"));
+                    *ready = None;
+                    self.update(|st| {
+                        st.status = Status::Exited;
+                        st.pid = 0;
+                        st.exit_code = Some(code);
+                        st.error = Some(message.clone());
+                        st.finished_at = Some(now_rfc3339());
+                    });
+                    self.finish();
+                    return code;
+                }
+                Outcome::Exited { code, oom } => (code, oom),
+            };
+            let stop = self.stop_requested();
+            let again = self.config.restart.should_restart(code, restarts, stop);
+            self.update(|st| {
+                st.status = if again {
+                    Status::Restarting
+                } else {
+                    Status::Exited
+                };
+                st.pid = 0;
+                st.exit_code = Some(code);
+                st.oom_killed = oom;
+                st.finished_at = Some(now_rfc3339());
+                st.restart_count = restarts;
+                if !again {
+                    st.shim_pid = 0;
+                }
+            });
+            if !again {
+                self.finish();
+                return code;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                backoff = Duration::from_millis(100);
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+            if self.stop_requested() {
+                self.update(|st| st.status = Status::Exited);
+                self.finish();
+                return code;
+            }
+            restarts += 1;
+            self.update(|st| st.restart_count = restarts);
+        }
+    }
+
+    fn finish(&self) {
+        if self.config.auto_remove {
+            if let Err(e) = self.store.remove(&self.id) {
+                tracing::error!("removing {}: {e}", self.id);
+            }
+        }
+    }
+
+    fn run_once(&self, ready: &mut Option<std::fs::File>, shim_pid: i32) -> Outcome {
+        let fail = |code: i32, message: String| Outcome::Failed { code, message };
+        let limits = limits_of(&self.spec);
+        let cg = cgroups::for_container(&self.id, &limits);
+        if let Err(e) = cg.create(&limits) {
+            let _ = cg.remove();
+            return fail(125, e.to_string());
+        }
+        let result = self.start_and_wait(&*cg, ready, shim_pid);
+        // The group empties once PID 1 of the namespace is gone.
+        for _ in 0..50 {
+            if cg.remove().is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        result
+    }
+
+    fn start_and_wait(
+        &self,
+        cg: &dyn Cgroup,
+        ready: &mut Option<std::fs::File>,
+        shim_pid: i32,
+    ) -> Outcome {
+        let fail = |code: i32, message: String| Outcome::Failed { code, message };
+        let init = match self.config.init.then(process::sealed_self_copy).transpose() {
+            Ok(i) => i,
+            Err(e) => return fail(125, e.to_string()),
+        };
+        let caps: Vec<String> = self
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.capabilities().as_ref())
+            .and_then(|c| c.bounding().clone())
+            .map(|s| s.iter().map(|c| c.to_string()).collect())
+            .unwrap_or_default();
+        let seccomp = match self
+            .config
+            .seccomp
+            .then(|| security::cached_default_filter(&caps))
+            .transpose()
+        {
+            Ok(s) => s,
+            Err(e) => return fail(125, e.to_string()),
+        };
+        let pipes = (
+            process::pipe(),
+            process::pipe(),
+            process::pipe(),
+            process::pipe(),
+        );
+        let (Ok((out_r, out_w)), Ok((err_r, err_w)), Ok((sync_r, sync_w)), Ok((rep_r, rep_w))) =
+            pipes
+        else {
+            return fail(125, "creating pipes failed".into());
+        };
+        let stdin: OwnedFd = if self.foreground && self.config.interactive {
+            match std::io::stdin().as_fd().try_clone_to_owned() {
+                Ok(fd) => fd,
+                Err(e) => return fail(125, format!("stdin: {e}")),
+            }
+        } else {
+            match std::fs::File::open("/dev/null") {
+                Ok(f) => f.into(),
+                Err(e) => return fail(125, format!("/dev/null: {e}")),
+            }
+        };
+        let dir = self.store.container_dir(&self.id);
+        let launch = Launch {
+            spec: &self.spec,
+            config: &self.config,
+            container_dir: &dir,
+            init: init.as_ref(),
+            stdio: [stdin.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
+            sync: sync_r.as_raw_fd(),
+            report: rep_w.as_raw_fd(),
+            seccomp: seccomp.as_ref(),
+        };
+        let pid = match process::spawn(&launch) {
+            Ok(p) => p,
+            Err(e) => return fail(125, e.to_string()),
+        };
+        drop((out_w, err_w, sync_r, rep_w, stdin, init));
+        if let Err(e) = cg.add_process(pid.as_raw()) {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            return fail(125, e.to_string());
+        }
+        let mut sync_w = std::fs::File::from(sync_w);
+        let _ = sync_w.write_all(b"g");
+        drop(sync_w);
+        if let Some((code, message)) = process::read_report(rep_r) {
+            let _ = waitpid(pid, None);
+            return fail(code, message);
+        }
+        FORWARD_PID.store(pid.as_raw(), Ordering::SeqCst);
+        let oom_before = cg.oom_kills();
+        self.update(|st| {
+            st.status = Status::Running;
+            st.pid = pid.as_raw();
+            st.shim_pid = shim_pid;
+            st.exit_code = None;
+            st.oom_killed = false;
+            st.error = None;
+            st.started_at = Some(now_rfc3339());
+            st.finished_at = None;
+        });
+        if let Some(mut f) = ready.take() {
+            let _ = writeln!(f, "ok {}", pid.as_raw());
+        }
+        self.relay(out_r, err_r);
+        let status = waitpid(pid, None);
+        FORWARD_PID.store(0, Ordering::SeqCst);
+        let code = status.ok().and_then(exit_code).unwrap_or(255);
+        let oom = cg.oom_kills() > oom_before;
+        Outcome::Exited { code, oom }
+    }
+
+    /// Copies the container's output into the log (and the terminal in the
+    /// foreground) until both streams close.
+    fn relay(&self, out: OwnedFd, err: OwnedFd) {
+        let log_path = self.store.container_dir(&self.id).join("log.jsonl");
+        let mut log = LogWriter::open(&log_path, MAX_LOG_BYTES).ok();
+        let fds = [out, err];
+        let mut open = [true, true];
+        let mut buf = vec![0u8; 64 * 1024];
+        while open.iter().any(|o| *o) {
+            let mut pfds: Vec<PollFd> = fds
+                .iter()
+                .zip(open)
+                .filter(|(_, o)| *o)
+                .map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                .collect();
+            match poll(&mut pfds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(nix::Error::EINTR) => continue,
+                Err(_) => break,
+            }
+            let ready: Vec<bool> = pfds
+                .iter()
+                .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            drop(pfds);
+            let mut k = 0;
+            for i in 0..2 {
+                if !open[i] {
+                    continue;
+                }
+                let is_ready = ready.get(k).copied().unwrap_or(false);
+                k += 1;
+                if !is_ready {
+                    continue;
+                }
+                match nix::unistd::read(fds[i].as_raw_fd(), &mut buf) {
+                    Ok(0) => open[i] = false,
+                    Ok(n) => {
+                        if let Some(l) = log.as_mut() {
+                            let _ = l.push(i, &buf[..n]);
+                        }
+                        if self.foreground {
+                            let _ = if i == 0 {
+                                std::io::stdout()
+                                    .write_all(&buf[..n])
+                                    .and_then(|_| std::io::stdout().flush())
+                            } else {
+                                std::io::stderr().write_all(&buf[..n])
+                            };
+                        }
+                    }
+                    Err(nix::Error::EINTR) | Err(nix::Error::EAGAIN) => {}
+                    Err(_) => open[i] = false,
+                }
+            }
+        }
+        if let Some(l) = log.as_mut() {
+            let _ = l.flush();
+        }
+    }
+}

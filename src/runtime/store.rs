@@ -1,0 +1,409 @@
+//! Where containers live on disk and what their state is: the state root
+//! (`--root`/`BERTH_ROOT`, default `/var/lib/berth`) and run directory
+//! (`BERTH_RUN`, default `/run/berth`, or `<root>/run` when only the root is
+//! given), container ids and names, `berth.json`, `config.json` and
+//! `state.json` (always written atomically), lookup by name or id prefix.
+//!
+//! Owns the layout; never starts or signals processes.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::write_atomic;
+
+/// Errors of the container store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error("multiple containers match {0:?}: use more of the id")]
+    Ambiguous(String),
+    #[error("the container name {0:?} is already in use")]
+    NameInUse(String),
+    #[error("invalid container name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit")]
+    BadName(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The two directory trees berth keeps.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub root: PathBuf,
+    pub run: PathBuf,
+}
+
+/// What a container is doing, as Docker names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Exited,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// The live state of a container (`state.json`), written by the shim.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    /// Host pid of the container's PID 1 (0 when not running).
+    pub pid: i32,
+    /// Host pid of the shim (0 when none).
+    pub shim_pid: i32,
+    pub exit_code: Option<i32>,
+    pub oom_killed: bool,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub restart_count: u32,
+    /// Set by `stop`/`kill`: the restart policy must not bring it back.
+    #[serde(default)]
+    pub stop_requested: bool,
+    /// Why the last start failed, when it did.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl State {
+    pub fn created() -> Self {
+        State {
+            status: Status::Created,
+            pid: 0,
+            shim_pid: 0,
+            exit_code: None,
+            oom_killed: false,
+            started_at: None,
+            finished_at: None,
+            restart_count: 0,
+            stop_requested: false,
+            error: None,
+        }
+    }
+
+    pub fn can_start(&self) -> bool {
+        matches!(self.status, Status::Created | Status::Exited)
+    }
+
+    pub fn can_kill(&self) -> bool {
+        matches!(
+            self.status,
+            Status::Running | Status::Paused | Status::Restarting
+        ) && self.pid > 0
+    }
+
+    pub fn can_delete(&self) -> bool {
+        matches!(self.status, Status::Created | Status::Exited)
+    }
+}
+
+/// Timestamps as Docker prints them (RFC 3339 with nanoseconds, UTC).
+pub fn now_rfc3339() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format_rfc3339(d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// Formats seconds since the epoch (UTC) as RFC 3339.
+pub fn format_rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Parses the RFC 3339 form this module writes, back into seconds and nanos.
+pub fn parse_rfc3339(s: &str) -> Option<(i64, u32)> {
+    let (date, time) = s.split_once('T')?;
+    let mut dp = date.split('-');
+    let y: i64 = dp.next()?.parse().ok()?;
+    let m: i64 = dp.next()?.parse().ok()?;
+    let d: i64 = dp.next()?.parse().ok()?;
+    let time = time.trim_end_matches('Z');
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut tp = hms.split(':');
+    let hh: i64 = tp.next()?.parse().ok()?;
+    let mm: i64 = tp.next()?.parse().ok()?;
+    let ss: i64 = tp.next()?.parse().ok()?;
+    let frac9 = format!("{frac:0<9}");
+    let nanos: u32 = frac9.get(..9)?.parse().ok()?;
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss, nanos))
+}
+
+/// A fresh 64-hex container id from the kernel's random source.
+pub fn new_id() -> Result<String, StoreError> {
+    let path = Path::new("/dev/urandom");
+    let mut buf = [0u8; 32];
+    use std::io::Read;
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(io(path))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Docker's container-name rule.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+impl Store {
+    /// The store from the environment (`BERTH_ROOT`, `BERTH_RUN`) or the defaults.
+    pub fn from_env(root_flag: Option<&Path>) -> Store {
+        let root_env = std::env::var_os("BERTH_ROOT").map(PathBuf::from);
+        let root = root_flag
+            .map(Path::to_path_buf)
+            .or(root_env)
+            .unwrap_or_else(|| PathBuf::from("/var/lib/berth"));
+        let run = match std::env::var_os("BERTH_RUN") {
+            Some(r) => PathBuf::from(r),
+            None if root != Path::new("/var/lib/berth") => root.join("run"),
+            None => PathBuf::from("/run/berth"),
+        };
+        Store { root, run }
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.run.join("containers").join(id)
+    }
+
+    pub fn state_path(&self, id: &str) -> PathBuf {
+        self.run_dir(id).join("state.json")
+    }
+
+    /// Creates the directories of a new container.
+    pub fn create_dirs(&self, id: &str) -> Result<(), StoreError> {
+        for d in [
+            self.container_dir(id),
+            self.container_dir(id).join("upper"),
+            self.container_dir(id).join("work"),
+            self.container_dir(id).join("rootfs"),
+            self.run_dir(id),
+        ] {
+            std::fs::create_dir_all(&d).map_err(io(&d))?;
+        }
+        Ok(())
+    }
+
+    pub fn write_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        write_atomic(path, &bytes).map_err(io(path))
+    }
+
+    pub fn read_json<T: for<'de> Deserialize<'de>>(&self, path: &Path) -> Result<T, StoreError> {
+        let bytes = std::fs::read(path).map_err(io(path))?;
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn read_state(&self, id: &str) -> Result<State, StoreError> {
+        let path = self.state_path(id);
+        if !path.exists() {
+            return Ok(State::created());
+        }
+        self.read_json(&path)
+    }
+
+    pub fn write_state(&self, id: &str, state: &State) -> Result<(), StoreError> {
+        let dir = self.run_dir(id);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        self.write_json(&self.state_path(id), state)
+    }
+
+    /// Ids of every container, sorted.
+    pub fn ids(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.root.join("containers");
+        let mut out = Vec::new();
+        match std::fs::read_dir(&dir) {
+            Ok(entries) => {
+                for e in entries.flatten() {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    if name.len() == 64 && e.path().join("berth.json").exists() {
+                        out.push(name);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&dir)(e)),
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The name recorded for a container.
+    pub fn name_of(&self, id: &str) -> Option<String> {
+        let v: serde_json::Value = self
+            .read_json(&self.container_dir(id).join("berth.json"))
+            .ok()?;
+        v.get("name").and_then(|n| n.as_str()).map(str::to_string)
+    }
+
+    /// Finds a container by exact name, full id or unique id prefix.
+    pub fn resolve(&self, key: &str) -> Result<String, StoreError> {
+        let key = key.trim_start_matches('/');
+        let ids = self.ids()?;
+        if let Some(id) = ids
+            .iter()
+            .find(|id| self.name_of(id).as_deref() == Some(key))
+        {
+            return Ok(id.clone());
+        }
+        let matches: Vec<&String> = ids.iter().filter(|id| id.starts_with(key)).collect();
+        match matches.as_slice() {
+            [one] if !key.is_empty() => Ok((*one).clone()),
+            [] | [_] => Err(StoreError::NotFound(key.to_string())),
+            _ => Err(StoreError::Ambiguous(key.to_string())),
+        }
+    }
+
+    /// Checks a requested name is valid and free.
+    pub fn check_name(&self, name: &str) -> Result<(), StoreError> {
+        if !valid_name(name) {
+            return Err(StoreError::BadName(name.to_string()));
+        }
+        for id in self.ids()? {
+            if self.name_of(&id).as_deref() == Some(name) {
+                return Err(StoreError::NameInUse(name.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a container's directories.
+    pub fn remove(&self, id: &str) -> Result<(), StoreError> {
+        for d in [self.run_dir(id), self.container_dir(id)] {
+            match std::fs::remove_dir_all(&d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&d)(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_store(name: &str) -> Store {
+        let d = std::env::temp_dir().join(format!("berth-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        Store {
+            root: d.join("lib"),
+            run: d.join("run"),
+        }
+    }
+
+    #[test]
+    fn dates_round_trip() {
+        assert_eq!(format_rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            format_rfc3339(1_764_201_600, 5),
+            "2025-11-27T00:00:00.000000005Z"
+        );
+        assert_eq!(
+            parse_rfc3339("2025-11-27T00:00:00.000000005Z"),
+            Some((1_764_201_600, 5))
+        );
+        let now = now_rfc3339();
+        let (s, n) = parse_rfc3339(&now).unwrap_or_default();
+        assert_eq!(format_rfc3339(s, n), now);
+    }
+
+    #[test]
+    fn names_ids_and_lookup() {
+        let store = temp_store("lookup");
+        let a = new_id().unwrap_or_default();
+        let b = format!("{}{}", &a[..10], "f".repeat(54));
+        for (id, name) in [(&a, "web"), (&b, "db")] {
+            store.create_dirs(id).unwrap_or_else(|e| panic!("{e}"));
+            let meta = serde_json::json!({"name": name});
+            store
+                .write_json(&store.container_dir(id).join("berth.json"), &meta)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(store.resolve("web").unwrap_or_default(), a);
+        assert_eq!(store.resolve(&b[..20]).unwrap_or_default(), b);
+        assert!(matches!(
+            store.resolve(&a[..5]),
+            Err(StoreError::Ambiguous(_))
+        ));
+        assert!(matches!(
+            store.resolve("nope"),
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.check_name("web"),
+            Err(StoreError::NameInUse(_))
+        ));
+        assert!(matches!(
+            store.check_name("-x"),
+            Err(StoreError::BadName(_))
+        ));
+        assert!(store.check_name("fresh_1.a-b").is_ok());
+        let st = store.read_state(&a).unwrap_or_else(|e| panic!("{e}"));
+        assert!(st.can_start() && st.can_delete() && !st.can_kill());
+        store.remove(&a).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.ids().unwrap_or_default(), vec![b.clone()]);
+    }
+}
