@@ -409,7 +409,7 @@ mod tests {
             Err(ChildErrorKind::NotFound)
         );
         assert_eq!(
-            find_executable("/etc/hostname", &env),
+            find_executable("/etc/passwd", &env),
             Err(ChildErrorKind::Denied)
         );
         assert!(find_executable("/bin/sh", &[]).is_ok());
