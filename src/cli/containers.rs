@@ -310,31 +310,28 @@ pub fn ps(store: &Store, args: PsArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    writeln!(
-        out,
-        "{:<14}{:<24}{:<24}{:<28}{:<10}",
-        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES"
-    )?;
-    for (id, cfg, st) in &rows {
-        let mut cmd = format!("\"{}\"", cfg.command.join(" "));
-        if !args.no_trunc && cmd.chars().count() > 22 {
-            cmd = cmd.chars().take(19).collect::<String>() + "…\"";
-        }
-        let image = cfg.image.clone().unwrap_or_else(|| rootfs_text(cfg));
-        writeln!(
-            out,
-            "{:<14}{:<24}{:<24}{:<28}{}",
-            if args.no_trunc {
-                id.as_str()
-            } else {
-                &id[..12]
-            },
-            image,
-            cmd,
-            status_text(st),
-            cfg.name
-        )?;
-    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(id, cfg, st)| {
+            let mut cmd = format!("\"{}\"", cfg.command.join(" "));
+            if !args.no_trunc && cmd.chars().count() > 22 {
+                cmd = cmd.chars().take(19).collect::<String>() + "…\"";
+            }
+            vec![
+                if args.no_trunc {
+                    id.clone()
+                } else {
+                    id[..12].to_string()
+                },
+                cfg.image.clone().unwrap_or_else(|| rootfs_text(cfg)),
+                cmd,
+                status_text(st),
+                cfg.name.clone(),
+            ]
+        })
+        .collect();
+    let header = ["CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES"];
+    out.write_all(super::table::render(&header, &table).as_bytes())?;
     Ok(0)
 }
 
@@ -498,32 +495,29 @@ pub fn stats(store: &Store, args: StatsArgs) -> anyhow::Result<i32> {
         std::thread::sleep(Duration::from_millis(500));
         let second: Vec<_> = ids.iter().map(sample).collect::<Result<_, _>>()?;
         let mut out = std::io::stdout().lock();
-        if args.format != "json" {
-            writeln!(
-                out,
-                "{:<14}{:<24}{:<10}{:<24}{:<8}",
-                "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "PIDS"
-            )?;
-        }
+        let mut table = Vec::new();
         for ((id, a), (_, b)) in first.iter().zip(&second) {
             let cpu = (b.cpu_usage_ns.saturating_sub(a.cpu_usage_ns)) as f64 / 5_000_000.0;
             let name = config(store, id).map(|c| c.name).unwrap_or_default();
             let limit = b.memory_limit.map_or("unlimited".to_string(), mib);
+            let mem = format!("{} / {}", mib(b.memory_usage), limit);
             if args.format == "json" {
                 let v = serde_json::json!({"ID": &id[..12], "Name": name, "CPUPerc": format!("{cpu:.2}%"),
-                    "MemUsage": format!("{} / {}", mib(b.memory_usage), limit), "PIDs": b.pids.to_string()});
+                    "MemUsage": mem, "PIDs": b.pids.to_string()});
                 writeln!(out, "{v}")?;
             } else {
-                writeln!(
-                    out,
-                    "{:<14}{:<24}{:<10}{:<24}{:<8}",
-                    &id[..12],
+                table.push(vec![
+                    id[..12].to_string(),
                     name,
                     format!("{cpu:.2}%"),
-                    format!("{} / {}", mib(b.memory_usage), limit),
-                    b.pids
-                )?;
+                    mem,
+                    b.pids.to_string(),
+                ]);
             }
+        }
+        if args.format != "json" {
+            let header = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "PIDS"];
+            out.write_all(super::table::render(&header, &table).as_bytes())?;
         }
         if args.no_stream {
             return Ok(0);

@@ -5,6 +5,7 @@ pub mod compose;
 pub mod containers;
 pub mod logging;
 pub mod run;
+pub mod table;
 pub mod version;
 
 use std::process::ExitCode;
@@ -93,6 +94,14 @@ fn container_verb(result: anyhow::Result<i32>) -> anyhow::Result<ExitCode> {
     match result {
         Ok(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
         Err(e) => {
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                // The reader went away (`berth ps | head`): not an error.
+                return Ok(ExitCode::SUCCESS);
+            }
             let code = match e.downcast_ref::<crate::runtime::RuntimeError>() {
                 Some(crate::runtime::RuntimeError::Start { code, .. }) => *code,
                 _ => EXIT_BERTH_ERROR,

@@ -1,0 +1,313 @@
+//! What a container sees from inside, and how it behaves from outside.
+
+use std::time::Duration;
+
+use crate::support::Berth;
+
+#[test]
+fn isolated_pid_namespace_with_init_as_pid_1() {
+    let b = Berth::new("pid");
+    let (code, out, err) = b.run(&[], &["sh", "-c", "ps -o pid,comm; readlink /proc/1/exe"]);
+    assert_eq!(code, 0, "{err}");
+    let pids: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(pids.len() <= 4, "only the container's processes: {out}");
+    assert!(
+        out.contains("/memfd:berth-init"),
+        "PID 1 runs from the sealed memfd: {out}"
+    );
+    let (_, out, _) = b.run(&["--init=false"], &["sh", "-c", "echo $$"]);
+    assert_eq!(out.trim(), "1", "without init the command is PID 1");
+}
+
+#[test]
+fn exit_codes_propagate() {
+    let b = Berth::new("exit");
+    assert_eq!(b.run(&[], &["sh", "-c", "exit 7"]).0, 7);
+    assert_eq!(b.run(&["--init=false"], &["sh", "-c", "exit 9"]).0, 9);
+    let (code, _, err) = b.run(&[], &["no-such-command"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("executable file not found"), "{err}");
+    assert_eq!(b.run(&[], &["/etc/passwd"]).0, 126);
+    assert_eq!(b.run(&[], &["sh", "-c", "kill -9 $$"]).0, 137);
+}
+
+#[test]
+fn hostname_user_and_working_dir() {
+    let b = Berth::new("user");
+    let (code, out, err) = b.run(
+        &["-h", "myhost", "-u", "nobody", "-w", "/tmp/work"],
+        &["sh", "-c", "hostname; id -u; id -g; pwd; cat /etc/hostname"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "myhost\n65534\n65534\n/tmp/work\nmyhost\n");
+    let (_, out, _) = b.run(&["-u", "1234:5678"], &["sh", "-c", "id -u; id -g"]);
+    assert_eq!(out, "1234\n5678\n");
+    let (code, _, err) = b.run(&["-u", "ghost"], &["true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("unable to find user ghost"), "{err}");
+}
+
+#[test]
+fn proc_sys_and_dev_are_confined() {
+    let b = Berth::new("fs");
+    let script = "cat /proc/timer_list | wc -c; cat /proc/sched_debug 2>/dev/null | wc -c; \
+                  touch /sys/x 2>/dev/null && echo sys-writable; \
+                  echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo procsys-writable; \
+                  ls /dev | tr '\\n' ' '";
+    let (code, out, err) = b.run(&[], &["sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "masked /proc/timer_list reads empty");
+    assert_eq!(lines[1], "0");
+    assert!(!out.contains("writable"), "{out}");
+    assert_eq!(
+        lines[2].trim(),
+        "core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero"
+    );
+}
+
+#[test]
+fn capabilities_no_new_privs_and_seccomp() {
+    let b = Berth::new("caps");
+    let status = |flags: &[&str]| {
+        let (code, out, err) = b.run(
+            flags,
+            &[
+                "grep",
+                "-E",
+                "^(CapEff|NoNewPrivs|Seccomp):",
+                "/proc/self/status",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let default = status(&[]);
+    assert!(default.contains("CapEff:\t00000000a80425fb"), "{default}");
+    assert!(default.contains("NoNewPrivs:\t1"), "{default}");
+    assert!(default.contains("Seccomp:\t2"), "{default}");
+    assert!(status(&["--cap-add", "NET_ADMIN"]).contains("CapEff:\t00000000a80435fb"));
+    assert!(status(&["--cap-drop", "CHOWN"]).contains("CapEff:\t00000000a80425fa"));
+    assert!(status(&["--cap-drop", "ALL"]).contains("CapEff:\t0000000000000000"));
+    // Refused syscalls fail with EPERM under the default filter.
+    let (_, out, _) = b.run(&[], &["sh", "-c", "unshare -n true 2>&1; echo $?"]);
+    assert!(out.trim().ends_with('1'), "unshare must be refused: {out}");
+}
+
+#[test]
+fn only_standard_descriptors_cross_into_the_container() {
+    let b = Berth::new("fds");
+    let script = r#"for p in 1 $$; do for f in /proc/$p/fd/*; do [ -e "$f" ] && echo "$p:${f##*/}"; done; done; true"#;
+    let (code, out, err) = b.run(&[], &["sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    let fds: Vec<&str> = out.lines().collect();
+    assert_eq!(fds, vec!["1:0", "1:1", "1:2", "2:0", "2:1", "2:2"], "{out}");
+}
+
+#[test]
+fn host_binary_cannot_be_written_from_inside() {
+    let b = Berth::new("cve");
+    let script = "for p in /proc/[0-9]*; do (echo x >> $p/exe) 2>/dev/null && echo WROTE $p; \
+                  for f in $p/fd/*; do readlink $f; done; done; readlink /proc/1/exe";
+    let (code, out, err) = b.run(&[], &["sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("WROTE"), "{out}");
+    assert!(
+        !out.contains("berth/target"),
+        "no descriptor leads to the host binary: {out}"
+    );
+    assert!(out.contains("memfd:berth-init"), "{out}");
+}
+
+#[test]
+fn writes_land_in_the_upper_dir_only() {
+    let b = Berth::new("overlay");
+    let id = b.detached(
+        &[],
+        &["sh", "-c", "echo data > /root/new; rm /etc/group; sleep 30"],
+    );
+    let upper = b.container_dir(&id).join("upper");
+    assert!(b.until(Duration::from_secs(10), || upper.join("root/new").exists()));
+    assert_eq!(
+        std::fs::read_to_string(upper.join("root/new")).unwrap_or_default(),
+        "data\n"
+    );
+    assert!(
+        crate::support::rootfs().join("etc/group").exists(),
+        "the lower dir is untouched"
+    );
+    assert!(!crate::support::rootfs().join("root/new").exists());
+    b.text(&["rm", "-f", &id]);
+}
+
+#[test]
+fn memory_limit_kills_with_137_and_records_oom() {
+    let b = Berth::new("oom");
+    let (code, _, _) = b.run(
+        &["--name", "hog", "-m", "16m", "--memory-swap", "16m"],
+        &["sh", "-c", "head -c 100000000 /dev/zero | tail"],
+    );
+    assert_eq!(code, 137);
+    let v = b.inspect("hog");
+    assert_eq!(v["State"]["OOMKilled"], true, "{v}");
+    assert_eq!(v["State"]["ExitCode"], 137);
+}
+
+#[test]
+fn pids_limit_stops_a_fork_loop() {
+    let b = Berth::new("pids");
+    let (_, out, err) = b.run(
+        &["--pids-limit", "8"],
+        &[
+            "sh",
+            "-c",
+            "for i in $(seq 1 30); do sleep 5 & done; echo looped",
+        ],
+    );
+    assert!(
+        err.contains("can't fork"),
+        "the limit must refuse forks: {out} {err}"
+    );
+    let (code, out, err) = b.run(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "for i in $(seq 1 30); do sleep 0.1 & done; wait; echo looped",
+        ],
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "looped\n"),
+        "without a limit the loop runs: {err}"
+    );
+}
+
+#[test]
+fn stop_uses_init_then_falls_back_to_sigkill() {
+    let b = Berth::new("stop");
+    // busybox httpd ignores SIGTERM as PID 1; berth's init forwards it to a child that does not.
+    let with_init = b.detached(&[], &["httpd", "-f", "-h", "/www"]);
+    b.text(&["stop", "-t", "30", &with_init]);
+    assert_eq!(
+        b.inspect(&with_init)["State"]["ExitCode"],
+        143,
+        "ended by SIGTERM"
+    );
+    let without = b.detached(&["--init=false"], &["httpd", "-f", "-h", "/www"]);
+    b.text(&["stop", "-t", "1", &without]);
+    assert_eq!(
+        b.inspect(&without)["State"]["ExitCode"],
+        137,
+        "SIGTERM ignored, then SIGKILL"
+    );
+}
+
+#[test]
+fn detached_containers_outlive_the_cli_and_logs_follow() {
+    let b = Berth::new("logs");
+    let id = b.detached(
+        &["--name", "talker"],
+        &["sh", "-c", "echo one; echo err >&2; sleep 1; echo two"],
+    );
+    assert_eq!(b.status(&id), "running");
+    let ps = b.text(&["ps"]);
+    assert!(ps.contains("talker"), "{ps}");
+    let out = b.cmd(&["logs", "-f", "talker"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\ntwo\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    assert_eq!(b.status(&id), "exited");
+    assert_eq!(b.text(&["logs", "--tail", "1", "talker"]), "two\n");
+    let ts = b.text(&["logs", "-t", "talker"]);
+    assert!(ts.lines().all(|l| l.contains("Z ")), "{ts}");
+    assert_eq!(b.text(&["wait", "talker"]).trim(), "0");
+    assert!(!b.text(&["ps"]).contains("talker"));
+    assert!(b.text(&["ps", "-a"]).contains("talker"));
+}
+
+#[test]
+fn on_failure_restarts_exactly_twice() {
+    let b = Berth::new("restart");
+    let id = b.detached(
+        &["--restart", "on-failure:2"],
+        &["sh", "-c", "echo run; exit 3"],
+    );
+    assert!(b.until(Duration::from_secs(20), || b.status(&id) == "exited"));
+    let v = b.inspect(&id);
+    assert_eq!(v["RestartCount"], 2, "{v}");
+    assert_eq!(v["State"]["ExitCode"], 3);
+    assert_eq!(b.text(&["logs", &id]), "run\nrun\nrun\n");
+}
+
+#[test]
+fn killing_one_shim_leaves_other_containers_running() {
+    let b = Berth::new("shims");
+    let a = b.detached(&[], &["sleep", "60"]);
+    let c = b.detached(&[], &["sleep", "60"]);
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(b.root.join("run/containers").join(&a).join("state.json"))
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    let shim = state["shim_pid"].as_i64().unwrap_or(0) as i32;
+    assert!(shim > 0);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(b.status(&c), "running");
+    b.text(&["rm", "-f", &a, &c]);
+}
+
+#[test]
+fn paused_container_stops_counting() {
+    let b = Berth::new("pause");
+    let id = b.detached(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done",
+        ],
+    );
+    let counter = b.container_dir(&id).join("upper/tmp/count");
+    let read = || {
+        std::fs::read_to_string(&counter)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(b.until(Duration::from_secs(10), || read() > 2));
+    b.text(&["pause", &id]);
+    assert_eq!(b.status(&id), "paused");
+    std::thread::sleep(Duration::from_millis(100));
+    let frozen = read();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(read(), frozen, "no progress while paused");
+    b.text(&["unpause", &id]);
+    assert!(b.until(Duration::from_secs(10), || read() > frozen));
+    b.text(&["rm", "-f", &id]);
+}
+
+#[test]
+fn rm_refuses_running_containers_and_names_are_unique() {
+    let b = Berth::new("rm");
+    let id = b.detached(&["--name", "busy"], &["sleep", "60"]);
+    let out = b.cmd(&["rm", "busy"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stop it first or use --force"));
+    let (code, _, err) = b.run(&["--name", "busy"], &["true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("already in use"), "{err}");
+    b.text(&["rm", "-f", "busy"]);
+    assert!(!b.container_dir(&id).exists());
+    let (code, _, _) = b.run(&["--rm", "--name", "gone"], &["true"]);
+    assert_eq!(code, 0);
+    assert!(!b.text(&["ps", "-a"]).contains("gone"));
+}

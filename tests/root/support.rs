@@ -1,0 +1,141 @@
+//! Fixtures: the busybox root filesystem and a berth with its own state root.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A busybox root filesystem, made once per test run.
+pub fn rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("berth-rootfs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("busybox is missing: install busybox-static"));
+        for d in ["bin", "etc", "tmp", "www", "root"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::copy(busybox, dir.join("bin/busybox")).unwrap_or_else(|e| panic!("{e}"));
+        let list = Command::new(dir.join("bin/busybox"))
+            .arg("--list")
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            if applet != "busybox" {
+                let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
+            }
+        }
+        std::fs::write(
+            dir.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n",
+        )
+        .unwrap_or_default();
+        std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap_or_default();
+        std::fs::write(dir.join("www/index.html"), "hello from berth\n").unwrap_or_default();
+        dir
+    })
+}
+
+/// berth with its own state root; containers are removed on drop.
+pub struct Berth {
+    pub root: PathBuf,
+}
+
+impl Berth {
+    pub fn new(name: &str) -> Berth {
+        let root = std::env::temp_dir().join(format!("berth-root-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
+        Berth { root }
+    }
+
+    /// Runs berth in a fresh mount and network namespace.
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("unshare")
+            .args(["--mount", "--net", "--"])
+            .arg(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .env("BERTH_ROOT", &self.root)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running berth: {e}"))
+    }
+
+    /// `berth run --rootfs FIXTURE [flags...] -- cmd...`: (exit code, stdout, stderr).
+    pub fn run(&self, flags: &[&str], cmd: &[&str]) -> (i32, String, String) {
+        let rootfs = rootfs().display().to_string();
+        let mut args = vec!["run", "--rootfs", rootfs.as_str()];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(cmd);
+        let out = self.cmd(&args);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    /// Starts a detached container and returns its id.
+    pub fn detached(&self, flags: &[&str], cmd: &[&str]) -> String {
+        let mut f = vec!["-d"];
+        f.extend_from_slice(flags);
+        let (code, out, err) = self.run(&f, cmd);
+        assert_eq!(code, 0, "run -d failed: {err}");
+        out.trim().to_string()
+    }
+
+    pub fn text(&self, args: &[&str]) -> String {
+        let out = self.cmd(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    pub fn inspect(&self, id: &str) -> serde_json::Value {
+        let text = self.text(&["inspect", id]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        v[0].clone()
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.inspect(id)["State"]["Status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// Waits until `check` holds, for at most `limit`.
+    pub fn until(&self, limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if check() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        check()
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(self.root.join("containers")) {
+            for e in entries.flatten() {
+                let id = e.file_name().to_string_lossy().to_string();
+                let _ = self.cmd(&["rm", "-f", &id]);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
