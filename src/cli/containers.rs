@@ -91,6 +91,43 @@ pub struct LogsArgs {
     pub container: String,
 }
 
+/// `exec`
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Detached mode: run the command in the background.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep STDIN open.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Set environment variables.
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Username or UID (format: name|uid[:group|gid]).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    pub container: String,
+    /// COMMAND [ARG...]
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+pub fn exec(store: &Store, args: ExecArgs) -> anyhow::Result<i32> {
+    let id = store.resolve(&args.container)?;
+    let req = runtime::exec::ExecRequest {
+        args: args.command,
+        env: args.env,
+        user: args.user,
+        workdir: args.workdir,
+        detach: args.detach,
+        interactive: args.interactive,
+    };
+    Ok(runtime::exec::exec(store, &id, &req)?)
+}
+
 /// Verbs that take only container names.
 #[derive(Debug, Args)]
 pub struct NamesArgs {

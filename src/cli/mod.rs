@@ -53,6 +53,8 @@ pub enum Command {
     Rm(containers::RmArgs),
     /// List containers.
     Ps(containers::PsArgs),
+    /// Execute a command in a running container.
+    Exec(containers::ExecArgs),
     /// Fetch the logs of a container.
     Logs(containers::LogsArgs),
     /// Return low-level information on containers.
@@ -128,6 +130,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Kill(a) => container_verb(containers::kill(&store(), a)),
         Command::Rm(a) => container_verb(containers::rm(&store(), a)),
         Command::Ps(a) => container_verb(containers::ps(&store(), a)),
+        Command::Exec(a) => container_verb(containers::exec(&store(), a)),
         Command::Logs(a) => container_verb(containers::logs(&store(), a)),
         Command::Inspect(a) => container_verb(containers::inspect(&store(), a)),
         Command::Wait(a) => container_verb(containers::wait(&store(), a)),

@@ -14,6 +14,7 @@
 //! single-threaded shim and its child, never in the CLI.
 
 pub mod cgroups;
+pub mod exec;
 pub mod init;
 pub mod logs;
 pub mod process;

@@ -311,3 +311,40 @@ fn rm_refuses_running_containers_and_names_are_unique() {
     assert_eq!(code, 0);
     assert!(!b.text(&["ps", "-a"]).contains("gone"));
 }
+
+#[test]
+fn exec_joins_the_containers_namespaces_and_confinement() {
+    let b = Berth::new("exec");
+    let id = b.detached(&["-h", "exech"], &["sleep", "60"]);
+    let script = r#"hostname; for n in pid mnt net uts ipc cgroup; do [ "$(readlink /proc/self/ns/$n)" = "$(readlink /proc/1/ns/$n)" ] && echo same-$n; done; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; exit 4"#;
+    let out = b.cmd(&["exec", &id, "sh", "-c", script]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for n in ["pid", "mnt", "net", "uts", "ipc", "cgroup"] {
+        assert!(text.contains(&format!("same-{n}")), "{n}: {text}");
+    }
+    assert!(text.starts_with("exech\n"), "{text}");
+    assert!(
+        text.contains("CapEff:\t00000000a80425fb") && text.contains("Seccomp:\t2"),
+        "{text}"
+    );
+    assert_eq!(
+        b.text(&["exec", "-u", "nobody", &id, "id", "-u"]),
+        "65534\n"
+    );
+    assert_eq!(b.text(&["exec", "-w", "/tmp", &id, "pwd"]), "/tmp\n");
+    assert_eq!(
+        b.text(&["exec", "-e", "X=42", &id, "sh", "-c", "echo $X"]),
+        "42\n"
+    );
+    let missing = b.cmd(&["exec", &id, "no-such-cmd"]);
+    assert_eq!(missing.status.code(), Some(127));
+    b.text(&["stop", "-t", "1", &id]);
+    let stopped = b.cmd(&["exec", &id, "true"]);
+    assert!(String::from_utf8_lossy(&stopped.stderr).contains("is not running"));
+}
