@@ -82,6 +82,7 @@ pub struct CgroupV1 {
     base: PathBuf,
     group: PathBuf,
     cpuset: bool,
+    cpu: bool,
 }
 
 impl CgroupV1 {
@@ -90,6 +91,7 @@ impl CgroupV1 {
             base: base.to_path_buf(),
             group: group.to_path_buf(),
             cpuset: limits.cpuset.is_some(),
+            cpu: limits.cpus.is_some() || limits.cpu_shares.is_some(),
         }
     }
 
@@ -97,8 +99,14 @@ impl CgroupV1 {
         self.base.join(controller).join(&self.group)
     }
 
+    /// The hierarchies the container joins. Moving a task into a v1 group
+    /// costs milliseconds per hierarchy, so `cpu` and `cpuset` are joined only
+    /// when limited (`cpuacct` still accounts CPU time for stats).
     fn controllers(&self) -> Vec<&'static str> {
-        let mut c = vec!["memory", "cpu", "pids", "freezer"];
+        let mut c = vec!["memory", "pids", "freezer"];
+        if self.cpu {
+            c.push("cpu");
+        }
         if self.base.join("cpuacct").is_dir() {
             c.push("cpuacct");
         }

@@ -1,8 +1,9 @@
 //! berth's tiny init, PID 1 of a container by default (as tini): it runs the
 //! command as its child, forwards every signal it receives to it, reaps
 //! zombies, and exits with the command's status (128+signal when killed).
-//! It runs from a sealed memfd copy of berth, so /proc/1/exe never leads to
-//! the host binary.
+//! It is berth's own binary, executed through a read-only bind mount that
+//! only the container's detached old root holds, so /proc/1/exe cannot be
+//! used to write the host binary.
 //!
 //! Entered before anything else in `main` (no argument parsing, no logging).
 

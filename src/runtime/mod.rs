@@ -6,7 +6,7 @@
 //! berth run ──create──▶ config.json + berth.json + state.json (store.rs)
 //!           ──start───▶ berth __berth_shim ID (shim.rs, setsid unless foreground)
 //!                          └─clone(NEWPID|NEWNS|NEWUTS|NEWIPC[|NEWNET])─▶ child (process.rs)
-//!                               rootfs.rs → security.rs → exec berth-init (memfd) → command
+//!                               rootfs.rs → security.rs → exec berth-init (read-only bind) → command
 //! ```
 //!
 //! The only place (with src/net/) that touches namespaces, mounts and

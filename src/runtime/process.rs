@@ -2,9 +2,10 @@
 //! (for network mode none) net namespaces, wait for the shim to place the
 //! child in its cgroup, enter a new cgroup namespace, build the root
 //! (rootfs.rs), confine (security.rs), and exec — the command itself, or
-//! berth's init from a sealed memfd copy so the host binary is never
-//! reachable from inside. Failures before exec are reported to the shim over
-//! a close-on-exec pipe.
+//! berth's init through a read-only bind mount that exists only in the
+//! container's detached old root, so nothing inside can write the host binary
+//! (CVE-2019-5736). Failures before exec are reported to the shim over a
+//! close-on-exec pipe.
 //!
 //! Runs only in the single-threaded shim and its child; never in the CLI.
 
@@ -13,8 +14,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{FcntlArg, OFlag, SealFlag};
-use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::{dup2, sethostname, Pid};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -37,8 +37,8 @@ pub struct Launch<'a> {
     pub spec: &'a Spec,
     pub config: &'a ContainerConfig,
     pub container_dir: &'a Path,
-    /// The sealed copy of berth that runs as the container's init.
-    pub init: Option<&'a OwnedFd>,
+    /// Whether berth's init runs as PID 1.
+    pub init: bool,
     /// The fds that become the container's stdin, stdout and stderr.
     pub stdio: [RawFd; 3],
     /// The child blocks on this until the shim has placed it in its cgroup.
@@ -52,27 +52,36 @@ pub struct Launch<'a> {
 /// The default PATH when the image gives none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// A sealed, close-on-exec memfd holding a copy of the running berth binary.
-pub fn sealed_self_copy() -> Result<OwnedFd, ProcessError> {
-    let name = c"berth-init";
-    let fd = memfd_create(
-        name,
-        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
-    )
-    .map_err(|e| ProcessError::Sys("memfd_create", e))?;
-    let mut src = std::fs::File::open("/proc/self/exe")
-        .map_err(|e| ProcessError::Io(format!("opening /proc/self/exe: {e}")))?;
-    let mut dst = std::fs::File::from(fd);
-    std::io::copy(&mut src, &mut dst)
-        .map_err(|e| ProcessError::Io(format!("copying berth into a memfd: {e}")))?;
-    let fd: OwnedFd = dst.into();
-    let seals = SealFlag::F_SEAL_SEAL
-        | SealFlag::F_SEAL_SHRINK
-        | SealFlag::F_SEAL_GROW
-        | SealFlag::F_SEAL_WRITE;
-    nix::fcntl::fcntl(fd.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))
-        .map_err(|e| ProcessError::Sys("sealing the memfd", e))?;
-    Ok(fd)
+/// Opens berth's own binary for the init through a read-only bind mount at
+/// `at` (inside the child's private mount namespace, before pivot_root). Once
+/// the old root is detached, the returned descriptor is the only way to the
+/// file, and every write through it fails: the mount is read-only.
+fn read_only_self(at: &Path) -> Result<OwnedFd, ChildError> {
+    use nix::mount::{mount, MsFlags};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(at)
+        .map_err(|e| ChildError(125, format!("creating {}: {e}", at.display())))?;
+    let err = |step: &'static str| {
+        move |e: nix::Error| ChildError(125, format!("{step} berth at {}: {e}", at.display()))
+    };
+    // By path: the magic link would name a mount of the shim's namespace,
+    // which cannot be bound from this one.
+    let exe = std::env::current_exe()
+        .map_err(|e| ChildError(125, format!("finding berth's binary: {e}")))?;
+    mount(Some(&exe), at, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(err("binding"))?;
+    let ro = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV;
+    mount(None::<&str>, at, None::<&str>, ro, None::<&str>).map_err(err("making read-only"))?;
+    let fd = nix::fcntl::open(at, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(err("opening"))?;
+    // SAFETY: `fd` was just returned by open(2) and is owned here only.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// A pipe whose ends close on exec.
@@ -261,6 +270,11 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
                 .map_err(|e| ChildError(125, e.to_string()))?;
         }
     }
+    let init = if launch.init {
+        Some(read_only_self(&launch.container_dir.join("init"))?)
+    } else {
+        None
+    };
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         sethostname(h).map_err(sys("sethostname"))?;
     }
@@ -359,7 +373,7 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
 
     let envc = cstrings(&env)?;
     let exe_text = exe.display().to_string();
-    match launch.init {
+    match init {
         Some(init) => {
             let mut argv = vec![
                 "berth-init".to_string(),
@@ -413,18 +427,5 @@ mod tests {
             Err(ChildErrorKind::Denied)
         );
         assert!(find_executable("/bin/sh", &[]).is_ok());
-    }
-
-    #[test]
-    fn memfd_copy_is_sealed() {
-        let fd = sealed_self_copy().unwrap_or_else(|e| panic!("{e}"));
-        let seals = nix::fcntl::fcntl(fd.as_raw_fd(), FcntlArg::F_GET_SEALS).unwrap_or(0);
-        let want = SealFlag::F_SEAL_WRITE.bits() | SealFlag::F_SEAL_SEAL.bits();
-        assert_eq!(seals & want, want);
-        let mut f = std::fs::File::from(fd);
-        assert!(
-            f.write_all(b"x").is_err(),
-            "a sealed copy cannot be written"
-        );
     }
 }

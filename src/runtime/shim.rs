@@ -237,11 +237,11 @@ impl Shim {
         }
         let result = self.start_and_wait(&*cg, ready, shim_pid);
         // The group empties once PID 1 of the namespace is gone.
-        for _ in 0..50 {
+        for _ in 0..500 {
             if cg.remove().is_ok() {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(1));
         }
         result
     }
@@ -253,10 +253,6 @@ impl Shim {
         shim_pid: i32,
     ) -> Outcome {
         let fail = |code: i32, message: String| Outcome::Failed { code, message };
-        let init = match self.config.init.then(process::sealed_self_copy).transpose() {
-            Ok(i) => i,
-            Err(e) => return fail(125, e.to_string()),
-        };
         let caps: Vec<String> = self
             .spec
             .process()
@@ -301,7 +297,7 @@ impl Shim {
             spec: &self.spec,
             config: &self.config,
             container_dir: &dir,
-            init: init.as_ref(),
+            init: self.config.init,
             stdio: [stdin.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
             sync: sync_r.as_raw_fd(),
             report: rep_w.as_raw_fd(),
@@ -311,7 +307,7 @@ impl Shim {
             Ok(p) => p,
             Err(e) => return fail(125, e.to_string()),
         };
-        drop((out_w, err_w, sync_r, rep_w, stdin, init));
+        drop((out_w, err_w, sync_r, rep_w, stdin));
         if let Err(e) = cg.add_process(pid.as_raw()) {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::write_atomic;
+use crate::state::{write_atomic, write_atomic_volatile};
 
 /// Errors of the container store.
 #[derive(Debug, thiserror::Error)]
@@ -263,10 +263,25 @@ impl Store {
         self.read_json(&path)
     }
 
+    /// Writes `state.json` (atomically; the run directory is volatile, so no fsync).
     pub fn write_state(&self, id: &str, state: &State) -> Result<(), StoreError> {
         let dir = self.run_dir(id);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        self.write_json(&self.state_path(id), state)
+        let path = self.state_path(id);
+        let bytes = serde_json::to_vec_pretty(state).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic_volatile(&path, &bytes).map_err(io(&path))
+    }
+
+    /// Every container's name, read once.
+    pub fn names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .ids()?
+            .iter()
+            .filter_map(|id| self.name_of(id))
+            .collect())
     }
 
     /// Ids of every container, sorted.
@@ -320,10 +335,8 @@ impl Store {
         if !valid_name(name) {
             return Err(StoreError::BadName(name.to_string()));
         }
-        for id in self.ids()? {
-            if self.name_of(&id).as_deref() == Some(name) {
-                return Err(StoreError::NameInUse(name.to_string()));
-            }
+        if self.names()?.iter().any(|n| n == name) {
+            return Err(StoreError::NameInUse(name.to_string()));
         }
         Ok(())
     }

@@ -6,9 +6,19 @@
 use std::io::Write;
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically: readers see the old file or the new
-/// one, never a mix.
+/// Writes `bytes` to `path` atomically and durably: readers see the old file
+/// or the new one, never a mix, and the new one survives a crash.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_replace(path, bytes, true)
+}
+
+/// Atomic but not flushed to disk: for runtime state under the run directory
+/// (a tmpfs that does not survive a reboot anyway) and generated files.
+pub fn write_atomic_volatile(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_replace(path, bytes, false)
+}
+
+fn write_replace(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -21,10 +31,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
+        if durable {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
         }
         Ok(())
     })();
