@@ -5,6 +5,7 @@ pub mod compose;
 pub mod containers;
 pub mod logging;
 pub mod run;
+pub mod system;
 pub mod table;
 pub mod version;
 
@@ -67,6 +68,14 @@ pub enum Command {
     Unpause(containers::NamesArgs),
     /// Display resource usage statistics.
     Stats(containers::StatsArgs),
+    /// Display the running processes of a container.
+    Top(system::TopArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(system::ContainerCommand),
+    /// Manage berth.
+    #[command(subcommand)]
+    System(system::SystemCommand),
 }
 
 /// `run` with Docker's `-h` for the hostname (help is `--help`).
@@ -137,5 +146,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Pause(a) => container_verb(containers::pause(&store(), a, true)),
         Command::Unpause(a) => container_verb(containers::pause(&store(), a, false)),
         Command::Stats(a) => container_verb(containers::stats(&store(), a)),
+        Command::Top(a) => container_verb(system::top(&store(), a)),
+        Command::Container(system::ContainerCommand::Prune(a)) => {
+            container_verb(system::prune(&store(), a))
+        }
+        Command::System(system::SystemCommand::Info) => container_verb(system::info(&store())),
     }
 }

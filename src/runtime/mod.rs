@@ -475,6 +475,15 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), RuntimeError> 
     Ok(())
 }
 
+/// Host pids of the container's processes, from its cgroup.
+pub fn processes(store: &Store, id: &str) -> Result<Vec<i32>, RuntimeError> {
+    let cfg: oci_spec::runtime::Spec =
+        store.read_json(&store.container_dir(id).join("config.json"))?;
+    let mut pids = cgroups::for_container(id, &shim::limits_of(&cfg)).procs();
+    pids.sort_unstable();
+    Ok(pids)
+}
+
 /// Stats of a running container from its cgroup.
 pub fn stats(store: &Store, id: &str) -> Result<cgroups::CgroupStats, RuntimeError> {
     let cfg: oci_spec::runtime::Spec =

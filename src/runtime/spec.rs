@@ -29,6 +29,8 @@ pub enum SpecBuildError {
     Mount(String, String),
     #[error("unknown ulimit {0:?}")]
     Ulimit(String),
+    #[error("sysctl {0:?} is not allowed: {1}")]
+    Sysctl(String, &'static str),
     #[error("building the OCI spec: {0}")]
     Oci(#[from] oci_spec::OciSpecError),
 }
@@ -355,8 +357,45 @@ fn rlimit_type(name: &str) -> Result<PosixRlimitType, SpecBuildError> {
     PosixRlimitType::from_str(&n).map_err(|_| SpecBuildError::Ulimit(name.to_string()))
 }
 
+/// Only kernel parameters the container's own namespaces hold may be set,
+/// as Docker allows: IPC (`kernel.msg*`, `kernel.sem`, `kernel.shm*`,
+/// `fs.mqueue.*`), UTS (`kernel.domainname`) and, with its own network
+/// namespace, `net.*`.
+pub fn check_sysctl(key: &str, network: &NetworkMode) -> Result<(), SpecBuildError> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+        "kernel.domainname",
+    ];
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        return Ok(());
+    }
+    if key.starts_with("net.") {
+        return match network {
+            NetworkMode::Host => Err(SpecBuildError::Sysctl(
+                key.to_string(),
+                "it would change the host's network namespace (network mode host)",
+            )),
+            NetworkMode::None => Ok(()),
+        };
+    }
+    Err(SpecBuildError::Sysctl(
+        key.to_string(),
+        "only parameters of the container's own namespaces can be set",
+    ))
+}
+
 /// Builds the OCI runtime spec.
 pub fn build_spec(req: &SpecRequest) -> Result<Spec, SpecBuildError> {
+    for key in req.sysctls.keys() {
+        check_sysctl(key, &req.network)?;
+    }
     let caps: HashSet<Capability> = effective_caps(req)?
         .iter()
         .filter_map(|c| Capability::from_str(c).ok())
@@ -609,6 +648,16 @@ mod tests {
         assert!(linux["maskedPaths"]
             .as_array()
             .is_some_and(|a| a.iter().any(|p| p == "/proc/kcore")));
+    }
+
+    #[test]
+    fn only_namespaced_sysctls() {
+        assert!(check_sysctl("net.ipv4.ip_forward", &NetworkMode::None).is_ok());
+        assert!(check_sysctl("net.ipv4.ip_forward", &NetworkMode::Host).is_err());
+        assert!(check_sysctl("kernel.shmmax", &NetworkMode::Host).is_ok());
+        assert!(check_sysctl("fs.mqueue.msg_max", &NetworkMode::None).is_ok());
+        assert!(check_sysctl("vm.swappiness", &NetworkMode::None).is_err());
+        assert!(check_sysctl("kernel.hostname", &NetworkMode::None).is_err());
     }
 
     #[test]

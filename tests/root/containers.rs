@@ -356,3 +356,75 @@ fn exec_joins_the_containers_namespaces_and_confinement() {
     let stopped = b.cmd(&["exec", &id, "true"]);
     assert!(String::from_utf8_lossy(&stopped.stderr).contains("is not running"));
 }
+
+#[test]
+fn mounts_read_only_root_env_and_sysctls() {
+    let b = Berth::new("mounts");
+    let host = std::env::temp_dir().join(format!("berth-bind-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&host);
+    std::fs::write(host.join("in.txt"), "from host\n").unwrap_or_default();
+    let rw = format!("{}:/data", host.display());
+    let ro = format!("{}:/ro:ro", host.display());
+    let script = "cat /data/in.txt; echo out > /data/out.txt; touch /ro/x 2>/dev/null || echo ro-refused; \
+                  touch /scratch/x && grep -c ' /scratch tmpfs' /proc/mounts; echo $GREETING; cat /proc/sys/net/ipv4/ip_forward";
+    let (code, out, err) = b.run(
+        &[
+            "-v",
+            &rw,
+            "-v",
+            &ro,
+            "--tmpfs",
+            "/scratch:size=1m",
+            "-e",
+            "GREETING=hi",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+        ],
+        &["sh", "-c", script],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "from host\nro-refused\n1\nhi\n1\n");
+    assert_eq!(
+        std::fs::read_to_string(host.join("out.txt")).unwrap_or_default(),
+        "out\n"
+    );
+    let (_, out, _) = b.run(
+        &["--read-only", "--tmpfs", "/tmp"],
+        &[
+            "sh",
+            "-c",
+            "touch /x 2>/dev/null || echo root-ro; touch /tmp/y && echo tmp-ok",
+        ],
+    );
+    assert_eq!(out, "root-ro\ntmp-ok\n");
+    let (code, _, err) = b.run(&["--sysctl", "vm.swappiness=1"], &["true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("is not allowed"), "{err}");
+    let _ = std::fs::remove_dir_all(&host);
+}
+
+#[test]
+fn top_stats_prune_and_info() {
+    let b = Berth::new("housekeeping");
+    let id = b.detached(&["--name", "sleeper"], &["sleep", "60"]);
+    let top = b.text(&["top", "sleeper"]);
+    assert!(top.starts_with("UID"), "{top}");
+    assert!(top.contains("sleep 60"), "{top}");
+    let stats = b.text(&["stats", "--no-stream", "--format", "json", "sleeper"]);
+    let v: serde_json::Value = serde_json::from_str(stats.trim()).unwrap_or_default();
+    assert_eq!(v["Name"], "sleeper");
+    assert!(v["PIDs"].as_str().is_some_and(|p| p != "0"), "{stats}");
+    let done = b.detached(&[], &["true"]);
+    assert!(b.until(Duration::from_secs(10), || b.status(&done) == "exited"));
+    let refused = b.cmd(&["container", "prune"]);
+    assert!(
+        !refused.status.success(),
+        "no prompt without a terminal: needs --force"
+    );
+    let pruned = b.text(&["container", "prune", "--force"]);
+    assert!(pruned.contains(&done), "{pruned}");
+    assert!(!pruned.contains(&id), "running containers stay: {pruned}");
+    let info = b.text(&["system", "info"]);
+    assert!(info.contains("Containers: 1\n Running: 1\n"), "{info}");
+    assert!(info.contains("Cgroup Version: "), "{info}");
+}

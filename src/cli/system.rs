@@ -1,0 +1,188 @@
+//! `berth system info`, `berth container prune` and `berth top`: overview and
+//! housekeeping verbs over the container store.
+
+use std::io::{IsTerminal, Write};
+
+use clap::{Args, Subcommand};
+
+use crate::runtime::store::{Status, Store};
+use crate::runtime::{self, effective_state};
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Display system-wide information.
+    Info,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Remove all stopped containers.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    pub container: String,
+}
+
+fn cgroup_version() -> &'static str {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+        && std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+            .is_ok_and(|c| c.contains("memory"))
+    {
+        "2"
+    } else {
+        "1"
+    }
+}
+
+pub fn info(store: &Store) -> anyhow::Result<i32> {
+    let (mut running, mut paused, mut stopped) = (0, 0, 0);
+    let ids = store.ids()?;
+    for id in &ids {
+        match effective_state(store, id).map(|s| s.status) {
+            Ok(Status::Running | Status::Restarting) => running += 1,
+            Ok(Status::Paused) => paused += 1,
+            _ => stopped += 1,
+        }
+    }
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let os = std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("PRETTY_NAME=")
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_default();
+    let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemTotal:")
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Containers: {}", ids.len())?;
+    writeln!(out, " Running: {running}")?;
+    writeln!(out, " Paused: {paused}")?;
+    writeln!(out, " Stopped: {stopped}")?;
+    writeln!(
+        out,
+        "Server Version: berth {} (daemonless)",
+        env!("CARGO_PKG_VERSION")
+    )?;
+    writeln!(out, "Storage Driver: overlay")?;
+    writeln!(out, "Logging Driver: json-file")?;
+    writeln!(out, "Cgroup Version: {}", cgroup_version())?;
+    writeln!(out, "Runtime: berth (built in)")?;
+    writeln!(out, "Init Binary: berth-init (built in)")?;
+    writeln!(
+        out,
+        "Security Options:\n seccomp\n  Profile: builtin\n no-new-privileges"
+    )?;
+    writeln!(out, "Kernel Version: {}", kernel.trim())?;
+    writeln!(out, "Operating System: {os}")?;
+    writeln!(out, "Architecture: {}", std::env::consts::ARCH)?;
+    writeln!(out, "CPUs: {cpus}")?;
+    writeln!(out, "Total Memory: {:.2}GiB", mem_kib as f64 / 1_048_576.0)?;
+    writeln!(out, "Berth Root Dir: {}", store.root.display())?;
+    writeln!(out, "Berth Run Dir: {}", store.run.display())?;
+    Ok(0)
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+pub fn prune(store: &Store, args: PruneArgs) -> anyhow::Result<i32> {
+    if !args.force {
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!("refusing to remove containers without confirmation: use --force");
+        }
+        eprint!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !answer.trim().eq_ignore_ascii_case("y") {
+            return Ok(0);
+        }
+    }
+    let mut removed = Vec::new();
+    let mut reclaimed = 0u64;
+    for id in store.ids()? {
+        let st = effective_state(store, &id)?;
+        if st.can_delete() {
+            reclaimed += dir_size(&store.container_dir(&id).join("upper"));
+            runtime::remove(store, &id, false)?;
+            removed.push(id);
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if !removed.is_empty() {
+        writeln!(out, "Deleted Containers:")?;
+        for id in &removed {
+            writeln!(out, "{id}")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "Total reclaimed space: {:.1}kB",
+        reclaimed as f64 / 1000.0
+    )?;
+    Ok(0)
+}
+
+pub fn top(store: &Store, args: TopArgs) -> anyhow::Result<i32> {
+    let id = store.resolve(&args.container)?;
+    let st = effective_state(store, &id)?;
+    if st.status != Status::Running && st.status != Status::Paused {
+        anyhow::bail!("container {} is not running", args.container);
+    }
+    let mut rows = Vec::new();
+    for pid in runtime::processes(store, &id)? {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix(k)
+                        .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+                })
+                .unwrap_or_default()
+        };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        rows.push(vec![field("Uid:"), pid.to_string(), field("PPid:"), cmd]);
+    }
+    print!(
+        "{}",
+        super::table::render(&["UID", "PID", "PPID", "CMD"], &rows)
+    );
+    Ok(0)
+}
