@@ -109,6 +109,9 @@ pub struct CreateArgs {
     /// Keep STDIN open.
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
     /// Run from this root filesystem directory instead of an image.
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
@@ -291,7 +294,7 @@ pub fn request(args: &CreateArgs, auto_remove: bool) -> anyhow::Result<CreateReq
         cap_drop: args.cap_drop.clone(),
         privileged: args.privileged,
         read_only: args.read_only,
-        tty: false,
+        tty: args.tty,
         limits: Limits {
             memory: bytes("--memory", &args.memory)?,
             memory_reservation: bytes("--memory-reservation", &args.memory_reservation)?,

@@ -225,6 +225,15 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
         .map_err(sys("unshare cgroup namespace"))?;
     nix::unistd::setsid().map_err(sys("setsid"))?;
+    if launch.config.tty {
+        // SAFETY: TIOCSCTTY on fd 0 (the pty follower) takes no pointer argument.
+        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+            return Err(ChildError(
+                125,
+                format!("setting the controlling terminal: {}", nix::Error::last()),
+            ));
+        }
+    }
 
     rootfs::make_private().map_err(|e| ChildError(125, e.to_string()))?;
     let root_path = launch.container_dir.join("rootfs");

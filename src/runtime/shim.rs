@@ -80,6 +80,19 @@ pub fn limits_of(spec: &Spec) -> Limits {
     }
 }
 
+/// The size of this process's terminal, when stdin is one.
+fn terminal_size() -> Option<nix::pty::Winsize> {
+    let mut ws = nix::pty::Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into `ws`, which lives for the call.
+    let rc = unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_row > 0).then_some(ws)
+}
+
 /// How one run of the container ended.
 enum Outcome {
     Exited { code: i32, oom: bool },
@@ -281,6 +294,16 @@ impl Shim {
         else {
             return fail(125, "creating pipes failed".into());
         };
+        // With a terminal, the container gets a pty's follower on 0, 1 and 2.
+        let pty = if self.config.tty {
+            let size = terminal_size();
+            match nix::pty::openpty(size.as_ref(), None) {
+                Ok(p) => Some(p),
+                Err(e) => return fail(125, format!("allocating a terminal: {e}")),
+            }
+        } else {
+            None
+        };
         let stdin: OwnedFd = if self.foreground && self.config.interactive {
             match std::io::stdin().as_fd().try_clone_to_owned() {
                 Ok(fd) => fd,
@@ -298,7 +321,10 @@ impl Shim {
             config: &self.config,
             container_dir: &dir,
             init: self.config.init,
-            stdio: [stdin.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
+            stdio: match &pty {
+                Some(p) => [p.slave.as_raw_fd(); 3],
+                None => [stdin.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
+            },
             sync: sync_r.as_raw_fd(),
             report: rep_w.as_raw_fd(),
             seccomp: seccomp.as_ref(),
@@ -308,6 +334,7 @@ impl Shim {
             Err(e) => return fail(125, e.to_string()),
         };
         drop((out_w, err_w, sync_r, rep_w, stdin));
+        let pty_leader = pty.map(|p| p.master);
         if let Err(e) = cg.add_process(pid.as_raw()) {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
@@ -335,12 +362,86 @@ impl Shim {
         if let Some(mut f) = ready.take() {
             let _ = writeln!(f, "ok {}", pid.as_raw());
         }
-        self.relay(out_r, err_r);
+        match pty_leader {
+            Some(leader) => {
+                drop((out_r, err_r));
+                self.relay_tty(leader);
+            }
+            None => self.relay(out_r, err_r),
+        }
         let status = waitpid(pid, None);
         FORWARD_PID.store(0, Ordering::SeqCst);
         let code = status.ok().and_then(exit_code).unwrap_or(255);
         let oom = cg.oom_kills() > oom_before;
         Outcome::Exited { code, oom }
+    }
+
+    /// Relays a container's terminal: its output to the log (and this
+    /// terminal in the foreground), this terminal's input to it, in raw mode.
+    fn relay_tty(&self, leader: OwnedFd) {
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        let log_path = self.store.container_dir(&self.id).join("log.jsonl");
+        let mut log = LogWriter::open(&log_path, MAX_LOG_BYTES).ok();
+        let stdin = std::io::stdin();
+        let forward_input = self.foreground && self.config.interactive;
+        let saved = if forward_input {
+            tcgetattr(stdin.as_fd()).ok()
+        } else {
+            None
+        };
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            cfmakeraw(&mut raw);
+            let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut input_open = forward_input;
+        loop {
+            let mut fds = vec![PollFd::new(leader.as_fd(), PollFlags::POLLIN)];
+            if input_open {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(nix::Error::EINTR) => continue,
+                Err(_) => break,
+            }
+            let out_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+            let in_ready = fds
+                .get(1)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty());
+            drop(fds);
+            if in_ready {
+                match nix::unistd::read(stdin.as_fd().as_raw_fd(), &mut buf) {
+                    Ok(0) | Err(_) => input_open = false,
+                    Ok(n) => {
+                        let _ = nix::unistd::write(leader.as_fd(), &buf[..n]);
+                    }
+                }
+            }
+            if out_ready {
+                match nix::unistd::read(leader.as_raw_fd(), &mut buf) {
+                    // EIO: every follower descriptor is closed; the container is gone.
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if let Some(l) = log.as_mut() {
+                            let _ = l.push(0, &buf[..n]);
+                        }
+                        if self.foreground {
+                            let mut out = std::io::stdout();
+                            let _ = out.write_all(&buf[..n]).and_then(|_| out.flush());
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(t) = &saved {
+            let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, t);
+        }
+        if let Some(l) = log.as_mut() {
+            let _ = l.flush();
+        }
     }
 
     /// Copies the container's output into the log (and the terminal in the

@@ -428,3 +428,32 @@ fn top_stats_prune_and_info() {
     assert!(info.contains("Containers: 1\n Running: 1\n"), "{info}");
     assert!(info.contains("Cgroup Version: "), "{info}");
 }
+
+#[test]
+fn terminal_mode_runs_interactively() {
+    let b = Berth::new("tty");
+    let (code, out, err) = b.run(
+        &["-t"],
+        &["sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo is-a-terminal"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "is-a-terminal\r\n", "output goes through the terminal");
+    // -it under a real terminal: input reaches the shell, its exit code comes back.
+    let berth = env!("CARGO_BIN_EXE_berth");
+    let rootfs = crate::support::rootfs().display().to_string();
+    let inner = format!("unshare --mount --net -- {berth} run -it --rootfs {rootfs} sh");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .env("BERTH_ROOT", &b.root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("script(1) is needed: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(b"echo inside-$((6*7))\nexit 5\n");
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("inside-42"));
+}
