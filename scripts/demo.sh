@@ -1,15 +1,46 @@
 #!/usr/bin/env bash
-# Builds berth and runs its main job on the example stack in examples/compose/.
-# Until containers run, the main job is loading the stack as Docker Compose
-# would: `berth compose config`, plus the services and the hash of each.
+# Builds berth and runs its main job on the example stack in examples/compose/:
+# the stack loaded as Docker Compose loads it (`berth compose config`), then its
+# services started in dependency order as berth containers from a busybox
+# root filesystem (until images and networks land, each service runs from
+# that rootfs with network mode none). Needs root for the containers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v busybox >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
+fi
 cargo build --release --locked --quiet
-berth=target/x86_64-unknown-linux-gnu/release/berth
+berth="$(pwd)/target/x86_64-unknown-linux-gnu/release/berth"
 stack=examples/compose/webapp
 echo "== berth compose config ($stack)"
-"$berth" compose --project-directory "$stack" -f "$stack/compose.yaml" config
-echo "== services (with the debug profile)"
-"$berth" compose -f "$stack/compose.yaml" --profile debug config --services
-echo "== configuration hashes"
+"$berth" compose -f "$stack/compose.yaml" config
+echo "== the configuration hash of each service"
 "$berth" compose -f "$stack/compose.yaml" config --hash '*'
+
+if [ "$(id -u)" != 0 ] || ! command -v busybox >/dev/null; then
+  echo "(run as root with busybox-static installed to start the containers)"
+  exit 0
+fi
+work=$(mktemp -d)
+trap 'BERTH_ROOT=$work/state "$berth" rm -f demo-db demo-api demo-proxy >/dev/null 2>&1; rm -rf "$work"' EXIT
+export BERTH_ROOT=$work/state
+rootfs=$work/rootfs
+mkdir -p "$rootfs"/{bin,etc,tmp,www}
+cp "$(command -v busybox)" "$rootfs/bin/busybox"
+for a in $("$rootfs/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$rootfs/bin/$a"; done
+printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"
+printf 'root:x:0:\n' > "$rootfs/etc/group"
+cp "$stack/www/index.html" "$rootfs/www/"
+echo "== containers (db, then api, then proxy: the stack's start order)"
+"$berth" run -d --name demo-db -m 256m --rootfs "$rootfs" sh -c 'touch /tmp/ready && sleep 300' >/dev/null
+"$berth" run -d --name demo-api -e DB_HOST=db --rootfs "$rootfs" sh -c 'while true; do echo "api up, db at $DB_HOST"; sleep 1; done' >/dev/null
+"$berth" run -d --name demo-proxy --network host --rootfs "$rootfs" httpd -f -p 127.0.0.1:18080 -h /www >/dev/null
+"$berth" ps
+sleep 1
+echo "== logs of demo-api"
+"$berth" logs demo-api
+echo "== the proxy answers on 127.0.0.1:18080"
+wget -qO- http://127.0.0.1:18080/ 2>/dev/null || busybox wget -qO- http://127.0.0.1:18080/
+echo "== stopping"
+"$berth" stop -t 2 demo-proxy demo-api demo-db
+"$berth" ps -a
