@@ -509,6 +509,16 @@ pub fn inspect(store: &Store, args: NamesArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Bytes as Docker's stats print them (1000-based units).
+fn human_bytes(b: u64) -> String {
+    match b {
+        b if b < 1000 => format!("{b}B"),
+        b if b < 1_000_000 => format!("{:.3}kB", b as f64 / 1e3),
+        b if b < 1_000_000_000 => format!("{:.3}MB", b as f64 / 1e6),
+        b => format!("{:.3}GB", b as f64 / 1e9),
+    }
+}
+
 fn mib(b: u64) -> String {
     format!("{:.2}MiB", b as f64 / 1_048_576.0)
 }
@@ -534,13 +544,15 @@ pub fn stats(store: &Store, args: StatsArgs) -> anyhow::Result<i32> {
         let mut out = std::io::stdout().lock();
         let mut table = Vec::new();
         for ((id, a), (_, b)) in first.iter().zip(&second) {
+            let net = format!("{} / {}", human_bytes(b.net_rx), human_bytes(b.net_tx));
+            let (a, b) = (&a.cgroup, &b.cgroup);
             let cpu = (b.cpu_usage_ns.saturating_sub(a.cpu_usage_ns)) as f64 / 5_000_000.0;
             let name = config(store, id).map(|c| c.name).unwrap_or_default();
             let limit = b.memory_limit.map_or("unlimited".to_string(), mib);
             let mem = format!("{} / {}", mib(b.memory_usage), limit);
             if args.format == "json" {
                 let v = serde_json::json!({"ID": &id[..12], "Name": name, "CPUPerc": format!("{cpu:.2}%"),
-                    "MemUsage": mem, "PIDs": b.pids.to_string()});
+                    "MemUsage": mem, "NetIO": net, "PIDs": b.pids.to_string()});
                 writeln!(out, "{v}")?;
             } else {
                 table.push(vec![
@@ -553,7 +565,14 @@ pub fn stats(store: &Store, args: StatsArgs) -> anyhow::Result<i32> {
             }
         }
         if args.format != "json" {
-            let header = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "PIDS"];
+            let header = [
+                "CONTAINER ID",
+                "NAME",
+                "CPU %",
+                "MEM USAGE / LIMIT",
+                "NET I/O",
+                "PIDS",
+            ];
             out.write_all(super::table::render(&header, &table).as_bytes())?;
         }
         if args.no_stream {

@@ -172,7 +172,7 @@ fn run_in_container(
     gid: u32,
     caps: &[String],
     no_new_privs: bool,
-    seccomp: Option<&seccompiler::BpfProgram>,
+    seccomp: Option<&security::Filters>,
 ) -> String {
     if let Err(e) = nix::unistd::chdir(cwd) {
         return format!("chdir to {cwd}: {e}");

@@ -46,7 +46,7 @@ pub struct Launch<'a> {
     /// Where the child writes why it failed before exec.
     pub report: RawFd,
     /// Compiled seccomp filter, or none (privileged / unconfined).
-    pub seccomp: Option<&'a seccompiler::BpfProgram>,
+    pub seccomp: Option<&'a security::Filters>,
 }
 
 /// The default PATH when the image gives none.

@@ -217,9 +217,38 @@ const CLONE_NS_FLAGS: &[i32] = &[
     libc::CLONE_NEWCGROUP,
 ];
 
-/// The default filter for a capability set, compiled: refused syscalls fail
-/// with EPERM, everything else is allowed.
-pub fn default_filter(caps: &[String]) -> Result<BpfProgram, SecurityError> {
+/// Compiled seccomp programs, applied in order (the kernel runs them all;
+/// the most restrictive answer wins).
+pub type Filters = Vec<BpfProgram>;
+
+fn arch() -> TargetArch {
+    if cfg!(target_arch = "aarch64") {
+        TargetArch::aarch64
+    } else {
+        TargetArch::x86_64
+    }
+}
+
+fn compile(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    errno: i32,
+) -> Result<BpfProgram, SecurityError> {
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(errno as u32),
+        arch(),
+    )
+    .map_err(|e| SecurityError::Seccomp(e.to_string()))?;
+    filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| SecurityError::Seccomp(e.to_string()))
+}
+
+/// The default filters for a capability set, compiled: refused syscalls fail
+/// with EPERM; `clone3` (whose flags a filter cannot read) fails with ENOSYS
+/// so that libc falls back to `clone`, as under Docker's profile.
+pub fn default_filter(caps: &[String]) -> Result<Filters, SecurityError> {
     let has = |c: &str| caps.iter().any(|x| x == c);
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (_, nr, unless) in REFUSED {
@@ -243,30 +272,18 @@ pub fn default_filter(caps: &[String]) -> Result<BpfProgram, SecurityError> {
             );
         }
         rules.insert(libc::SYS_clone, clone_rules);
-        // clone3 passes its flags in memory a filter cannot read: refuse it so
-        // libc falls back to clone.
-        rules.insert(libc::SYS_clone3, Vec::new());
     }
-    let arch = if cfg!(target_arch = "aarch64") {
-        TargetArch::aarch64
-    } else {
-        TargetArch::x86_64
-    };
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        arch,
-    )
-    .map_err(|e| SecurityError::Seccomp(e.to_string()))?;
-    filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| SecurityError::Seccomp(e.to_string()))
+    let mut filters = vec![compile(rules, libc::EPERM)?];
+    if !has("SYS_ADMIN") {
+        let clone3: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, Vec::new())].into();
+        filters.push(compile(clone3, libc::ENOSYS)?);
+    }
+    Ok(filters)
 }
 
 /// The default filter for Docker's default capabilities, compiled once.
-pub fn cached_default_filter(caps: &[String]) -> Result<BpfProgram, SecurityError> {
-    static DEFAULT: OnceLock<Option<BpfProgram>> = OnceLock::new();
+pub fn cached_default_filter(caps: &[String]) -> Result<Filters, SecurityError> {
+    static DEFAULT: OnceLock<Option<Filters>> = OnceLock::new();
     let defaults: Vec<String> = super::spec::DEFAULT_CAPS
         .iter()
         .map(|s| s.to_string())
@@ -283,8 +300,11 @@ pub fn cached_default_filter(caps: &[String]) -> Result<BpfProgram, SecurityErro
     default_filter(caps)
 }
 
-pub fn apply_seccomp(program: &BpfProgram) -> Result<(), SecurityError> {
-    seccompiler::apply_filter(program).map_err(|e| SecurityError::Seccomp(e.to_string()))
+pub fn apply_seccomp(filters: &Filters) -> Result<(), SecurityError> {
+    for program in filters {
+        seccompiler::apply_filter(program).map_err(|e| SecurityError::Seccomp(e.to_string()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
