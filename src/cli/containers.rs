@@ -115,6 +115,17 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+/// `attach`
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    pub container: String,
+}
+
+pub fn attach(store: &Store, args: AttachArgs) -> anyhow::Result<i32> {
+    let id = store.resolve(&args.container)?;
+    Ok(runtime::attach(store, &id)?)
+}
+
 pub fn exec(store: &Store, args: ExecArgs) -> anyhow::Result<i32> {
     let id = store.resolve(&args.container)?;
     let req = runtime::exec::ExecRequest {

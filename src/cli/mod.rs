@@ -54,6 +54,8 @@ pub enum Command {
     Rm(containers::RmArgs),
     /// List containers.
     Ps(containers::PsArgs),
+    /// Attach this terminal to a running container's input and output.
+    Attach(containers::AttachArgs),
     /// Execute a command in a running container.
     Exec(containers::ExecArgs),
     /// Fetch the logs of a container.
@@ -139,6 +141,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Kill(a) => container_verb(containers::kill(&store(), a)),
         Command::Rm(a) => container_verb(containers::rm(&store(), a)),
         Command::Ps(a) => container_verb(containers::ps(&store(), a)),
+        Command::Attach(a) => container_verb(containers::attach(&store(), a)),
         Command::Exec(a) => container_verb(containers::exec(&store(), a)),
         Command::Logs(a) => container_verb(containers::logs(&store(), a)),
         Command::Inspect(a) => container_verb(containers::inspect(&store(), a)),

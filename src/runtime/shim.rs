@@ -8,11 +8,10 @@
 //! Killing a shim affects only its own container.
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::waitpid;
 use oci_spec::runtime::Spec;
@@ -21,6 +20,7 @@ use super::cgroups::{self, Cgroup};
 use super::init::exit_code;
 use super::logs::{LogWriter, MAX_LOG_BYTES};
 use super::process::{self, Launch};
+use super::relay::{self, Relay};
 use super::security;
 use super::spec::{ContainerConfig, Limits};
 use super::store::{now_rfc3339, State, Status, Store};
@@ -81,7 +81,7 @@ pub fn limits_of(spec: &Spec) -> Limits {
 }
 
 /// The size of this process's terminal, when stdin is one.
-fn terminal_size() -> Option<nix::pty::Winsize> {
+pub fn terminal_size() -> Option<nix::pty::Winsize> {
     let mut ws = nix::pty::Winsize {
         ws_row: 0,
         ws_col: 0,
@@ -304,17 +304,27 @@ impl Shim {
         } else {
             None
         };
-        let stdin: OwnedFd = if self.foreground && self.config.interactive {
-            match std::io::stdin().as_fd().try_clone_to_owned() {
-                Ok(fd) => fd,
-                Err(e) => return fail(125, format!("stdin: {e}")),
-            }
-        } else {
-            match std::fs::File::open("/dev/null") {
-                Ok(f) => f.into(),
-                Err(e) => return fail(125, format!("/dev/null: {e}")),
-            }
-        };
+        // With -i (and no terminal) the container reads a pipe the shim
+        // feeds from its terminal (foreground) or from attached clients.
+        let (stdin, stdin_feed): (OwnedFd, Option<OwnedFd>) =
+            if self.config.interactive && pty.is_none() {
+                match process::pipe() {
+                    Ok((r, w)) => (r, Some(w)),
+                    Err(e) => return fail(125, e.to_string()),
+                }
+            } else {
+                match std::fs::File::open("/dev/null") {
+                    Ok(f) => (f.into(), None),
+                    Err(e) => return fail(125, format!("/dev/null: {e}")),
+                }
+            };
+        let socket_path = self.store.run_dir(&self.id).join("shim.sock");
+        let _ = std::fs::remove_file(&socket_path);
+        let listener = super::with_short_path(&self.store.run_dir(&self.id), "shim.sock", |p| {
+            std::os::unix::net::UnixListener::bind(p)
+        })
+        .map_err(|e| tracing::warn!("control socket {}: {e}", socket_path.display()))
+        .ok();
         let dir = self.store.container_dir(&self.id);
         let launch = Launch {
             spec: &self.spec,
@@ -362,146 +372,39 @@ impl Shim {
         if let Some(mut f) = ready.take() {
             let _ = writeln!(f, "ok {}", pid.as_raw());
         }
-        match pty_leader {
+        let log_path = self.store.container_dir(&self.id).join("log.jsonl");
+        let (outputs, input) = match pty_leader {
             Some(leader) => {
                 drop((out_r, err_r));
-                self.relay_tty(leader);
+                match leader.try_clone() {
+                    Ok(reader) => (vec![(reader, relay::STDOUT)], Some(leader)),
+                    Err(e) => {
+                        tracing::error!("terminal: {e}");
+                        (Vec::new(), Some(leader))
+                    }
+                }
             }
-            None => self.relay(out_r, err_r),
+            None => (
+                vec![(out_r, relay::STDOUT), (err_r, relay::STDERR)],
+                stdin_feed,
+            ),
+        };
+        Relay {
+            outputs,
+            input,
+            tty: self.config.tty,
+            foreground: self.foreground,
+            forward_stdin: self.foreground && self.config.interactive,
+            log: LogWriter::open(&log_path, MAX_LOG_BYTES).ok(),
+            listener,
+            pid: pid.as_raw(),
         }
+        .serve();
+        let _ = std::fs::remove_file(&socket_path);
         let status = waitpid(pid, None);
         FORWARD_PID.store(0, Ordering::SeqCst);
         let code = status.ok().and_then(exit_code).unwrap_or(255);
         let oom = cg.oom_kills() > oom_before;
         Outcome::Exited { code, oom }
-    }
-
-    /// Relays a container's terminal: its output to the log (and this
-    /// terminal in the foreground), this terminal's input to it, in raw mode.
-    fn relay_tty(&self, leader: OwnedFd) {
-        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
-        let log_path = self.store.container_dir(&self.id).join("log.jsonl");
-        let mut log = LogWriter::open(&log_path, MAX_LOG_BYTES).ok();
-        let stdin = std::io::stdin();
-        let forward_input = self.foreground && self.config.interactive;
-        let saved = if forward_input {
-            tcgetattr(stdin.as_fd()).ok()
-        } else {
-            None
-        };
-        if let Some(t) = &saved {
-            let mut raw = t.clone();
-            cfmakeraw(&mut raw);
-            let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
-        }
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut input_open = forward_input;
-        loop {
-            let mut fds = vec![PollFd::new(leader.as_fd(), PollFlags::POLLIN)];
-            if input_open {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            }
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {}
-                Err(nix::Error::EINTR) => continue,
-                Err(_) => break,
-            }
-            let out_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
-            let in_ready = fds
-                .get(1)
-                .and_then(|f| f.revents())
-                .is_some_and(|r| !r.is_empty());
-            drop(fds);
-            if in_ready {
-                match nix::unistd::read(stdin.as_fd().as_raw_fd(), &mut buf) {
-                    Ok(0) | Err(_) => input_open = false,
-                    Ok(n) => {
-                        let _ = nix::unistd::write(leader.as_fd(), &buf[..n]);
-                    }
-                }
-            }
-            if out_ready {
-                match nix::unistd::read(leader.as_raw_fd(), &mut buf) {
-                    // EIO: every follower descriptor is closed; the container is gone.
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if let Some(l) = log.as_mut() {
-                            let _ = l.push(0, &buf[..n]);
-                        }
-                        if self.foreground {
-                            let mut out = std::io::stdout();
-                            let _ = out.write_all(&buf[..n]).and_then(|_| out.flush());
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(t) = &saved {
-            let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, t);
-        }
-        if let Some(l) = log.as_mut() {
-            let _ = l.flush();
-        }
-    }
-
-    /// Copies the container's output into the log (and the terminal in the
-    /// foreground) until both streams close.
-    fn relay(&self, out: OwnedFd, err: OwnedFd) {
-        let log_path = self.store.container_dir(&self.id).join("log.jsonl");
-        let mut log = LogWriter::open(&log_path, MAX_LOG_BYTES).ok();
-        let fds = [out, err];
-        let mut open = [true, true];
-        let mut buf = vec![0u8; 64 * 1024];
-        while open.iter().any(|o| *o) {
-            let mut pfds: Vec<PollFd> = fds
-                .iter()
-                .zip(open)
-                .filter(|(_, o)| *o)
-                .map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
-                .collect();
-            match poll(&mut pfds, PollTimeout::NONE) {
-                Ok(_) => {}
-                Err(nix::Error::EINTR) => continue,
-                Err(_) => break,
-            }
-            let ready: Vec<bool> = pfds
-                .iter()
-                .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-                .collect();
-            drop(pfds);
-            let mut k = 0;
-            for i in 0..2 {
-                if !open[i] {
-                    continue;
-                }
-                let is_ready = ready.get(k).copied().unwrap_or(false);
-                k += 1;
-                if !is_ready {
-                    continue;
-                }
-                match nix::unistd::read(fds[i].as_raw_fd(), &mut buf) {
-                    Ok(0) => open[i] = false,
-                    Ok(n) => {
-                        if let Some(l) = log.as_mut() {
-                            let _ = l.push(i, &buf[..n]);
-                        }
-                        if self.foreground {
-                            let _ = if i == 0 {
-                                std::io::stdout()
-                                    .write_all(&buf[..n])
-                                    .and_then(|_| std::io::stdout().flush())
-                            } else {
-                                std::io::stderr().write_all(&buf[..n])
-                            };
-                        }
-                    }
-                    Err(nix::Error::EINTR) | Err(nix::Error::EAGAIN) => {}
-                    Err(_) => open[i] = false,
-                }
-            }
-        }
-        if let Some(l) = log.as_mut() {
-            let _ = l.flush();
-        }
     }
 }

@@ -457,3 +457,39 @@ fn terminal_mode_runs_interactively() {
     assert_eq!(out.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&out.stdout).contains("inside-42"));
 }
+
+#[test]
+fn attach_streams_output_and_feeds_input() {
+    let b = Berth::new("attach");
+    let id = b.detached(&["-i"], &["sh"]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["attach", &id])
+        .env("BERTH_ROOT", &b.root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(b"echo attached-$((2+3))\necho to-err >&2\nexit 6\n");
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "attached-5\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "to-err\n");
+    assert_eq!(
+        b.text(&["logs", &id]),
+        "attached-5\n",
+        "attached output is logged too"
+    );
+    let late = b.detached(&[], &["sh", "-c", "sleep 0.5; echo late; exit 2"]);
+    let out = b.cmd(&["attach", &late]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "late\n");
+}
