@@ -100,6 +100,9 @@ pub struct ExecArgs {
     /// Keep STDIN open.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    pub tty: bool,
     /// Set environment variables.
     #[arg(short, long = "env")]
     pub env: Vec<String>,
@@ -135,6 +138,7 @@ pub fn exec(store: &Store, args: ExecArgs) -> anyhow::Result<i32> {
         workdir: args.workdir,
         detach: args.detach,
         interactive: args.interactive,
+        tty: args.tty,
     };
     Ok(runtime::exec::exec(store, &id, &req)?)
 }
@@ -505,7 +509,7 @@ pub fn inspect(store: &Store, args: NamesArgs) -> anyhow::Result<i32> {
                 "Init": cfg.init,
                 "AutoRemove": cfg.auto_remove,
                 "RestartPolicy": {"Name": cfg.restart.as_docker()},
-                "NetworkMode": match cfg.network { runtime::spec::NetworkMode::None => "none", runtime::spec::NetworkMode::Host => "host" },
+                "NetworkMode": cfg.network.as_docker(),
                 "Memory": res["memory"]["limit"].as_i64().unwrap_or(0),
                 "NanoCpus": res["cpu"]["quota"].as_i64().map_or(0, |q| q * 10_000),
                 "PidsLimit": res["pids"]["limit"],

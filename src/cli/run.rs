@@ -91,7 +91,7 @@ pub struct CreateArgs {
     /// Seconds to wait before killing the container on stop.
     #[arg(long = "stop-timeout", default_value_t = 10)]
     pub stop_timeout: u64,
-    /// Network mode: none or host (bridges come with networks).
+    /// Network mode: none, host or container:NAME (bridges come with networks).
     #[arg(long, default_value = "none")]
     pub network: String,
     /// Ulimit options (name=soft[:hard]).
@@ -222,7 +222,10 @@ pub fn request(args: &CreateArgs, auto_remove: bool) -> anyhow::Result<CreateReq
     let network = match args.network.as_str() {
         "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
-        other => bail!("network {other:?} is not available yet: use none or host"),
+        other => match other.strip_prefix("container:") {
+            Some(name) if !name.is_empty() => NetworkMode::Container(name.to_string()),
+            _ => bail!("network {other:?} is not available yet: use none, host or container:NAME"),
+        },
     };
     let cwd = std::env::current_dir().context("finding the current directory")?;
     let mut mounts = Vec::new();

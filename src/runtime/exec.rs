@@ -27,6 +27,8 @@ pub struct ExecRequest {
     pub workdir: Option<String>,
     pub detach: bool,
     pub interactive: bool,
+    /// Give the command a terminal.
+    pub tty: bool,
 }
 
 const NAMESPACES: &[(&str, CloneFlags)] = &[
@@ -95,12 +97,26 @@ pub fn exec(store: &Store, id: &str, req: &ExecRequest) -> Result<i32, RuntimeEr
     let cg = cgroups::for_container(id, &shim::limits_of(&spec));
     let no_new_privs = process.no_new_privileges().unwrap_or(true);
 
+    let pty = if req.tty && !req.detach {
+        Some(
+            nix::pty::openpty(shim::terminal_size().as_ref(), None)
+                .map_err(|e| RuntimeError::Invalid(format!("allocating a terminal: {e}")))?,
+        )
+    } else {
+        None
+    };
+
     // SAFETY: the CLI is single-threaded; the child only joins namespaces,
     // forks and execs or exits.
     match unsafe { fork() }.map_err(|e| RuntimeError::Invalid(format!("fork: {e}")))? {
         ForkResult::Parent { child } => {
             if req.detach {
                 return Ok(0);
+            }
+            if let Some(p) = pty {
+                drop(p.slave);
+                super::ignore_interrupts();
+                relay_terminal(p.master, req.interactive);
             }
             let status =
                 waitpid(child, None).map_err(|e| RuntimeError::Invalid(format!("wait: {e}")))?;
@@ -114,6 +130,17 @@ pub fn exec(store: &Store, id: &str, req: &ExecRequest) -> Result<i32, RuntimeEr
                     for fd in 0..3 {
                         nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd)
                             .map_err(|e| e.to_string())?;
+                    }
+                } else if let Some(p) = &pty {
+                    // The command's terminal: its own session, the follower on 0, 1, 2.
+                    nix::unistd::setsid().map_err(|e| e.to_string())?;
+                    for fd in 0..3 {
+                        nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&p.slave), fd)
+                            .map_err(|e| e.to_string())?;
+                    }
+                    // SAFETY: TIOCSCTTY on fd 0 takes no pointer argument.
+                    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+                        return Err(format!("controlling terminal: {}", nix::Error::last()));
                     }
                 } else if !req.interactive {
                     let null = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
@@ -160,6 +187,60 @@ pub fn exec(store: &Store, id: &str, req: &ExecRequest) -> Result<i32, RuntimeEr
             // SAFETY: leave the forked child without the parent's exit handlers.
             unsafe { libc::_exit(code) }
         }
+    }
+}
+
+/// Relays this terminal and the command's pty until the command's side closes.
+fn relay_terminal(leader: OwnedFd, forward_input: bool) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(stdin.as_fd()).ok();
+    if let Some(t) = &saved {
+        let mut raw = t.clone();
+        cfmakeraw(&mut raw);
+        let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
+    }
+    let mut input_open = forward_input;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let mut fds = vec![PollFd::new(leader.as_fd(), PollFlags::POLLIN)];
+        if input_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => break,
+        }
+        let out_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let in_ready = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if in_ready {
+            match nix::unistd::read(stdin.as_fd().as_raw_fd(), &mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = nix::unistd::write(leader.as_fd(), &buf[..n]);
+                }
+                _ => input_open = false,
+            }
+        }
+        if out_ready {
+            match nix::unistd::read(leader.as_raw_fd(), &mut buf) {
+                Ok(n) if n > 0 => {
+                    let mut out = std::io::stdout();
+                    let _ = out.write_all(&buf[..n]).and_then(|_| out.flush());
+                }
+                _ => break,
+            }
+        }
+    }
+    if let Some(t) = &saved {
+        let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, t);
     }
 }
 

@@ -155,6 +155,24 @@ pub fn resolve_user(root: &Path, user: &str) -> Result<(u32, u32), RuntimeError>
     Ok((uid, gid))
 }
 
+/// The groups of /etc/group that list `user` as a member (besides its primary group).
+pub fn supplementary_groups(root: &Path, user: &str, primary: u32) -> Vec<u32> {
+    let text = std::fs::read_to_string(root.join("etc/group")).unwrap_or_default();
+    let mut gids: Vec<u32> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let gid: u32 = f.get(2)?.parse().ok()?;
+            let members = f.get(3)?;
+            members.split(',').any(|m| m.trim() == user).then_some(gid)
+        })
+        .filter(|g| *g != primary)
+        .collect();
+    gids.sort_unstable();
+    gids.dedup();
+    gids
+}
+
 fn top_rootfs(src: &RootfsSource) -> PathBuf {
     match src {
         RootfsSource::Dir(d) => d.clone(),
@@ -184,6 +202,8 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
         let (uid, gid) = resolve_user(&root_src, u)?;
         req.spec.uid = uid;
         req.spec.gid = gid;
+        let name = u.split(':').next().unwrap_or("");
+        req.spec.additional_gids = supplementary_groups(&root_src, name, gid);
     }
     if req.spec.hostname.is_empty() {
         req.spec.hostname = id[..12].to_string();
@@ -326,7 +346,7 @@ pub fn start(store: &Store, id: &str, foreground: bool) -> Result<Option<i32>, R
 }
 
 /// The CLI waits for a foreground shim; Ctrl-C goes to the container, not here.
-fn ignore_interrupts() {
+pub(crate) fn ignore_interrupts() {
     use nix::sys::signal::{signal, SigHandler};
     for s in [Signal::SIGINT, Signal::SIGQUIT] {
         // SAFETY: installing SIG_IGN runs no code in signal context.
@@ -649,6 +669,12 @@ mod tests {
         assert_eq!(resolve_user(&root, "1000:1001").ok(), Some((1000, 1001)));
         assert!(resolve_user(&root, "nobody").is_err());
         assert!(resolve_user(&root, "www:nogroup").is_err());
+        let _ = std::fs::write(
+            root.join("etc/group"),
+            "root:x:0:\nstaff:x:50:www,bob\nwww:x:34:\naudio:x:63:bob,www\n",
+        );
+        assert_eq!(supplementary_groups(&root, "www", 34), vec![50, 63]);
+        assert!(supplementary_groups(&root, "nobody", 0).is_empty());
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct Launch<'a> {
     pub sync: RawFd,
     /// Where the child writes why it failed before exec.
     pub report: RawFd,
+    /// A prepared network namespace to join instead of a new one.
+    pub netns: Option<&'a OwnedFd>,
     /// Compiled seccomp filter, or none (privileged / unconfined).
     pub seccomp: Option<&'a security::Filters>,
 }
@@ -100,7 +102,7 @@ fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
 pub fn spawn(launch: &Launch) -> Result<Pid, ProcessError> {
     let mut flags =
         libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
-    if has_ns(launch.spec, LinuxNamespaceType::Network) {
+    if has_ns(launch.spec, LinuxNamespaceType::Network) && launch.netns.is_none() {
         flags |= libc::CLONE_NEWNET;
     }
     // SAFETY: the shim is single-threaded, so a fork-style clone (no new
@@ -222,6 +224,10 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
         let mut b = [0u8; 1];
         let _ = f.read(&mut b);
     }
+    if let Some(ns) = launch.netns {
+        nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(sys("joining the network namespace"))?;
+    }
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
         .map_err(sys("unshare cgroup namespace"))?;
     nix::unistd::setsid().map_err(sys("setsid"))?;
@@ -278,6 +284,13 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
             rootfs::bind(&root, &src, &format!("/etc/{f}"), false)
                 .map_err(|e| ChildError(125, e.to_string()))?;
         }
+    }
+    if console {
+        // The terminal the container got is its console too.
+        let tty = std::fs::read_link("/proc/self/fd/0")
+            .map_err(|e| ChildError(125, format!("finding the terminal: {e}")))?;
+        rootfs::bind(&root, &tty, "/dev/console", false)
+            .map_err(|e| ChildError(125, e.to_string()))?;
     }
     let init = if launch.init {
         Some(read_only_self(&launch.container_dir.join("init"))?)

@@ -325,8 +325,39 @@ impl Shim {
         })
         .map_err(|e| tracing::warn!("control socket {}: {e}", socket_path.display()))
         .ok();
+        // network_mode container:NAME joins that container's namespace; the
+        // networks layer will hand prepared namespaces over the same way.
+        let netns: Option<OwnedFd> = match &self.config.network {
+            super::spec::NetworkMode::Container(other) => {
+                let target = self
+                    .store
+                    .resolve(other)
+                    .map_err(|e| e.to_string())
+                    .and_then(|oid| {
+                        super::effective_state(&self.store, &oid).map_err(|e| e.to_string())
+                    })
+                    .and_then(|st| {
+                        if st.can_kill() {
+                            Ok(st.pid)
+                        } else {
+                            Err(format!("container {other} is not running"))
+                        }
+                    })
+                    .and_then(|pid| {
+                        std::fs::File::open(format!("/proc/{pid}/ns/net"))
+                            .map(OwnedFd::from)
+                            .map_err(|e| format!("network namespace of {other}: {e}"))
+                    });
+                match target {
+                    Ok(fd) => Some(fd),
+                    Err(e) => return fail(125, format!("network container:{other}: {e}")),
+                }
+            }
+            _ => None,
+        };
         let dir = self.store.container_dir(&self.id);
         let launch = Launch {
+            netns: netns.as_ref(),
             spec: &self.spec,
             config: &self.config,
             container_dir: &dir,

@@ -139,6 +139,19 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
+    /// The network namespace of another, running container (`container:NAME`).
+    Container(String),
+}
+
+impl NetworkMode {
+    /// Docker's name of the mode.
+    pub fn as_docker(&self) -> String {
+        match self {
+            NetworkMode::None => "none".into(),
+            NetworkMode::Host => "host".into(),
+            NetworkMode::Container(id) => format!("container:{id}"),
+        }
+    }
 }
 
 /// Where the container's root filesystem comes from.
@@ -383,6 +396,10 @@ pub fn check_sysctl(key: &str, network: &NetworkMode) -> Result<(), SpecBuildErr
                 "it would change the host's network namespace (network mode host)",
             )),
             NetworkMode::None => Ok(()),
+            NetworkMode::Container(_) => Err(SpecBuildError::Sysctl(
+                key.to_string(),
+                "the network namespace belongs to another container",
+            )),
         };
     }
     Err(SpecBuildError::Sysctl(

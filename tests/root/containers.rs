@@ -493,3 +493,70 @@ fn attach_streams_output_and_feeds_input() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "late\n");
 }
+
+#[test]
+fn exec_terminal_console_groups_and_shared_network() {
+    let b = Berth::new("exec-tty");
+    let id = b.detached(&["--name", "netowner"], &["sleep", "60"]);
+    let out = b.cmd(&[
+        "exec",
+        "-t",
+        &id,
+        "sh",
+        "-c",
+        "[ -t 0 ] && [ -t 1 ] && echo exec-tty",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "exec-tty\r\n");
+    // A terminal run has a console: the same terminal as its stdin.
+    let (_, out, _) = b.run(
+        &["-t"],
+        &[
+            "sh",
+            "-c",
+            "[ /dev/console -ef /proc/self/fd/0 ] && echo console-is-tty",
+        ],
+    );
+    assert_eq!(out, "console-is-tty\r\n");
+    // Supplementary groups come from the container's /etc/group.
+    let group_root = std::env::temp_dir().join(format!("berth-groups-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&group_root);
+    let copy = std::process::Command::new("cp")
+        .args([
+            "-a",
+            &crate::support::rootfs().display().to_string(),
+            &group_root.display().to_string(),
+        ])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(copy);
+    std::fs::write(
+        group_root.join("etc/group"),
+        "root:x:0:\nnogroup:x:65534:\nstaff:x:50:nobody\n",
+    )
+    .unwrap_or_default();
+    let out = b.cmd(&[
+        "run",
+        "--rootfs",
+        &group_root.display().to_string(),
+        "-u",
+        "nobody",
+        "id",
+        "-G",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "65534 50\n");
+    let _ = std::fs::remove_dir_all(&group_root);
+    // network_mode container:NAME shares the other container's namespace.
+    let owner_ns = b.text(&["exec", &id, "readlink", "/proc/self/ns/net"]);
+    let (code, joined, err) = b.run(
+        &["--network", "container:netowner"],
+        &["readlink", "/proc/self/ns/net"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(joined, owner_ns);
+    let (_, own, _) = b.run(&[], &["readlink", "/proc/self/ns/net"]);
+    assert_ne!(own, owner_ns);
+    let (code, _, err) = b.run(&["--network", "container:nobody-here"], &["true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("no such container"), "{err}");
+}
