@@ -68,12 +68,7 @@ pub fn exec(store: &Store, id: &str, req: &ExecRequest) -> Result<i32, RuntimeEr
         .workdir
         .clone()
         .unwrap_or_else(|| process.cwd().display().to_string());
-    let caps: Vec<String> = process
-        .capabilities()
-        .as_ref()
-        .and_then(|c| c.bounding().clone())
-        .map(|s| s.iter().map(|c| c.to_string()).collect())
-        .unwrap_or_default();
+    let caps = super::spec::capabilities_of(&spec);
     let seccomp = if config.seccomp {
         Some(
             security::cached_default_filter(&caps)
@@ -99,7 +94,7 @@ pub fn exec(store: &Store, id: &str, req: &ExecRequest) -> Result<i32, RuntimeEr
 
     let pty = if req.tty && !req.detach {
         Some(
-            nix::pty::openpty(shim::terminal_size().as_ref(), None)
+            nix::pty::openpty(super::terminal::size().as_ref(), None)
                 .map_err(|e| RuntimeError::Invalid(format!("allocating a terminal: {e}")))?,
         )
     } else {
@@ -192,56 +187,8 @@ pub fn exec(store: &Store, id: &str, req: &ExecRequest) -> Result<i32, RuntimeEr
 
 /// Relays this terminal and the command's pty until the command's side closes.
 fn relay_terminal(leader: OwnedFd, forward_input: bool) {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
-    use std::io::Write;
-    use std::os::fd::AsRawFd;
-    let stdin = std::io::stdin();
-    let saved = tcgetattr(stdin.as_fd()).ok();
-    if let Some(t) = &saved {
-        let mut raw = t.clone();
-        cfmakeraw(&mut raw);
-        let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
-    }
-    let mut input_open = forward_input;
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let mut fds = vec![PollFd::new(leader.as_fd(), PollFlags::POLLIN)];
-        if input_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(nix::Error::EINTR) => continue,
-            Err(_) => break,
-        }
-        let out_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
-        let in_ready = fds
-            .get(1)
-            .and_then(|f| f.revents())
-            .is_some_and(|r| !r.is_empty());
-        drop(fds);
-        if in_ready {
-            match nix::unistd::read(stdin.as_fd().as_raw_fd(), &mut buf) {
-                Ok(n) if n > 0 => {
-                    let _ = nix::unistd::write(leader.as_fd(), &buf[..n]);
-                }
-                _ => input_open = false,
-            }
-        }
-        if out_ready {
-            match nix::unistd::read(leader.as_raw_fd(), &mut buf) {
-                Ok(n) if n > 0 => {
-                    let mut out = std::io::stdout();
-                    let _ = out.write_all(&buf[..n]).and_then(|_| out.flush());
-                }
-                _ => break,
-            }
-        }
-    }
-    if let Some(t) = &saved {
-        let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, t);
-    }
+    let _raw = super::terminal::RawMode::enter(true);
+    super::terminal::pump(leader.as_fd(), forward_input, super::terminal::write_stdout);
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -24,6 +24,7 @@ pub mod security;
 pub mod shim;
 pub mod spec;
 pub mod store;
+pub mod terminal;
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
@@ -514,8 +515,7 @@ pub fn with_short_path<T>(
 /// its output here, this input there (when it was started with -i). Returns
 /// the container's exit code once it ends.
 pub fn attach(store: &Store, id: &str) -> Result<i32, RuntimeError> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::os::fd::AsFd;
     let st = effective_state(store, id)?;
     if st.status != Status::Running {
@@ -527,72 +527,30 @@ pub fn attach(store: &Store, id: &str) -> Result<i32, RuntimeError> {
     })
     .map_err(|e| RuntimeError::Invalid(format!("attaching to {id}: {e}")))?;
     let io_err = |e: std::io::Error| RuntimeError::Invalid(format!("attach: {e}"));
-    let stdin = std::io::stdin();
-    let saved = if config.tty {
-        nix::sys::termios::tcgetattr(stdin.as_fd()).ok()
-    } else {
-        None
-    };
-    if let Some(t) = &saved {
-        if let Some(ws) = shim::terminal_size() {
+    if config.tty {
+        if let Some(ws) = terminal::size() {
             writeln!(sock, "resize {} {}", ws.ws_row, ws.ws_col).map_err(io_err)?;
         }
-        let mut raw = t.clone();
-        nix::sys::termios::cfmakeraw(&mut raw);
-        let _ =
-            nix::sys::termios::tcsetattr(stdin.as_fd(), nix::sys::termios::SetArg::TCSANOW, &raw);
     }
+    let _raw = terminal::RawMode::enter(config.tty);
     writeln!(sock, "attach").map_err(io_err)?;
     ignore_interrupts();
-    let mut stdin_open = config.interactive;
     let mut pending = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let mut fds = vec![PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
-        if stdin_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+    terminal::pump(sock.as_fd(), config.interactive, |data| {
+        if config.tty {
+            terminal::write_stdout(data);
+            return;
         }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(nix::Error::EINTR) => continue,
-            Err(_) => break,
-        }
-        let sock_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
-        let in_ready = fds
-            .get(1)
-            .and_then(|f| f.revents())
-            .is_some_and(|r| !r.is_empty());
-        drop(fds);
-        if in_ready {
-            match stdin.lock().read(&mut buf) {
-                Ok(n) if n > 0 => sock.write_all(&buf[..n]).map_err(io_err)?,
-                _ => stdin_open = false,
-            }
-        }
-        if sock_ready {
-            let n = match sock.read(&mut buf) {
-                Ok(n) if n > 0 => n,
-                _ => break,
-            };
-            if config.tty {
-                let mut out = std::io::stdout();
-                let _ = out.write_all(&buf[..n]).and_then(|_| out.flush());
+        pending.extend_from_slice(data);
+        for (stream, chunk) in relay::unframe(&mut pending) {
+            if stream == relay::STDERR {
+                let _ = std::io::stderr().write_all(&chunk);
             } else {
-                pending.extend_from_slice(&buf[..n]);
-                for (stream, data) in relay::unframe(&mut pending) {
-                    let _ = if stream == relay::STDERR {
-                        std::io::stderr().write_all(&data)
-                    } else {
-                        let mut out = std::io::stdout();
-                        out.write_all(&data).and_then(|_| out.flush())
-                    };
-                }
+                terminal::write_stdout(&chunk);
             }
         }
-    }
-    if let Some(t) = &saved {
-        let _ = nix::sys::termios::tcsetattr(stdin.as_fd(), nix::sys::termios::SetArg::TCSANOW, t);
-    }
+    });
+    drop(_raw);
     let st = wait_exit(store, id, Some(Duration::from_secs(30)))?.unwrap_or_else(State::created);
     Ok(st.exit_code.unwrap_or(0))
 }

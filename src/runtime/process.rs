@@ -357,12 +357,7 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
     })?;
 
     // Confinement: bounding set, user, capability sets, no_new_privs, seccomp.
-    let caps: Vec<String> = process
-        .capabilities()
-        .as_ref()
-        .and_then(|c| c.bounding().clone())
-        .map(|s| s.iter().map(|c| c.to_string()).collect())
-        .unwrap_or_default();
+    let caps = super::spec::capabilities_of(spec);
     let capset = security::cap_set(&caps);
     security::drop_bounding(&capset).map_err(|e| ChildError(125, e.to_string()))?;
     let user = process.user();

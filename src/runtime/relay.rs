@@ -137,18 +137,8 @@ impl Relay {
 
     /// Runs until every output closes (the container and all its processes are gone).
     pub fn serve(mut self) {
-        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
         let stdin = std::io::stdin();
-        let saved = if self.tty && self.forward_stdin {
-            tcgetattr(stdin.as_fd()).ok()
-        } else {
-            None
-        };
-        if let Some(t) = &saved {
-            let mut raw = t.clone();
-            cfmakeraw(&mut raw);
-            let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
-        }
+        let raw = super::terminal::RawMode::enter(self.tty && self.forward_stdin);
         let mut open: Vec<bool> = vec![true; self.outputs.len()];
         let mut stdin_open = self.forward_stdin;
         let mut clients: Vec<Client> = Vec::new();
@@ -257,9 +247,7 @@ impl Relay {
                 clients.remove(i);
             }
         }
-        if let Some(t) = &saved {
-            let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, t);
-        }
+        drop(raw);
         if let Some(l) = self.log.as_mut() {
             let _ = l.flush();
         }

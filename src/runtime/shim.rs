@@ -80,19 +80,6 @@ pub fn limits_of(spec: &Spec) -> Limits {
     }
 }
 
-/// The size of this process's terminal, when stdin is one.
-pub fn terminal_size() -> Option<nix::pty::Winsize> {
-    let mut ws = nix::pty::Winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one winsize into `ws`, which lives for the call.
-    let rc = unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) };
-    (rc == 0 && ws.ws_row > 0).then_some(ws)
-}
-
 /// How one run of the container ended.
 enum Outcome {
     Exited { code: i32, oom: bool },
@@ -266,14 +253,7 @@ impl Shim {
         shim_pid: i32,
     ) -> Outcome {
         let fail = |code: i32, message: String| Outcome::Failed { code, message };
-        let caps: Vec<String> = self
-            .spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.capabilities().as_ref())
-            .and_then(|c| c.bounding().clone())
-            .map(|s| s.iter().map(|c| c.to_string()).collect())
-            .unwrap_or_default();
+        let caps = super::spec::capabilities_of(&self.spec);
         let seccomp = match self
             .config
             .seccomp
@@ -296,7 +276,7 @@ impl Shim {
         };
         // With a terminal, the container gets a pty's follower on 0, 1 and 2.
         let pty = if self.config.tty {
-            let size = terminal_size();
+            let size = super::terminal::size();
             match nix::pty::openpty(size.as_ref(), None) {
                 Ok(p) => Some(p),
                 Err(e) => return fail(125, format!("allocating a terminal: {e}")),

@@ -320,6 +320,16 @@ fn cap_name(raw: &str) -> String {
     up.strip_prefix("CAP_").unwrap_or(&up).to_string()
 }
 
+/// The capability names (without `CAP_`) a spec grants.
+pub fn capabilities_of(spec: &Spec) -> Vec<String> {
+    spec.process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref())
+        .and_then(|c| c.bounding().clone())
+        .map(|s| s.iter().map(|c| c.to_string()).collect())
+        .unwrap_or_default()
+}
+
 /// All capabilities this kernel knows (for `privileged` and `ALL`).
 pub fn all_caps() -> Vec<String> {
     caps::all()
