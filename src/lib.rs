@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod graph;
+pub mod image;
 pub mod runtime;
 pub mod spec;
 pub mod state;

@@ -13,6 +13,7 @@
 //! cgroups, and the only place with `unsafe`. Namespace work happens in the
 //! single-threaded shim and its child, never in the CLI.
 
+pub mod beneath;
 pub mod cgroups;
 pub mod exec;
 pub mod init;
