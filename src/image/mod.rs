@@ -1,6 +1,9 @@
-//! Images: layer extraction so far (unpack.rs). References, the blob store,
-//! the registry client and the image verbs come with the images work.
+//! Images: references (reference.rs), the content-addressed store with its
+//! layers and tag index (store.rs), and safe layer extraction (unpack.rs).
+//! The registry client comes with the images work still to do.
 //!
 //! Owns image content on disk; never starts containers.
 
+pub mod reference;
+pub mod store;
 pub mod unpack;
