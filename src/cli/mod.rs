@@ -3,6 +3,7 @@
 
 pub mod compose;
 pub mod containers;
+pub mod images;
 pub mod logging;
 pub mod run;
 pub mod system;
@@ -70,6 +71,17 @@ pub enum Command {
     Unpause(containers::NamesArgs),
     /// Display resource usage statistics.
     Stats(containers::StatsArgs),
+    /// Import a root filesystem tar as a one-layer image.
+    Import(images::ImportArgs),
+    /// List images.
+    Images(images::ImagesArgs),
+    /// Create a tag TARGET that refers to SOURCE.
+    Tag(images::TagArgs),
+    /// Remove one or more images.
+    Rmi(images::RmiArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(images::ImageCommand),
     /// Display the running processes of a container.
     Top(system::TopArgs),
     /// Manage containers.
@@ -149,6 +161,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Pause(a) => container_verb(containers::pause(&store(), a, true)),
         Command::Unpause(a) => container_verb(containers::pause(&store(), a, false)),
         Command::Stats(a) => container_verb(containers::stats(&store(), a)),
+        Command::Import(a) => container_verb(images::import(&store(), a)),
+        Command::Images(a) => container_verb(images::images(&store(), a)),
+        Command::Tag(a) => container_verb(images::tag(&store(), a)),
+        Command::Rmi(a) => container_verb(images::rmi(&store(), a)),
+        Command::Image(images::ImageCommand::Inspect(a)) => {
+            container_verb(images::inspect(&store(), a))
+        }
+        Command::Image(images::ImageCommand::Ls(a)) => container_verb(images::images(&store(), a)),
+        Command::Image(images::ImageCommand::Rm(a)) => container_verb(images::rmi(&store(), a)),
         Command::Top(a) => container_verb(system::top(&store(), a)),
         Command::Container(system::ContainerCommand::Prune(a)) => {
             container_verb(system::prune(&store(), a))

@@ -85,9 +85,9 @@ pub struct CreateArgs {
     /// Restart policy (no, always, unless-stopped, on-failure[:N]).
     #[arg(long, default_value = "no")]
     pub restart: String,
-    /// Signal to stop the container.
-    #[arg(long = "stop-signal", default_value = "SIGTERM")]
-    pub stop_signal: String,
+    /// Signal to stop the container (default: the image's, else SIGTERM).
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
     /// Seconds to wait before killing the container on stop.
     #[arg(long = "stop-timeout", default_value_t = 10)]
     pub stop_timeout: u64,
@@ -202,22 +202,96 @@ fn read_env_file(path: &Path) -> anyhow::Result<Vec<String>> {
     Ok(pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
 }
 
-/// Builds the runtime request from the flags.
-pub fn request(args: &CreateArgs, auto_remove: bool) -> anyhow::Result<CreateRequest> {
-    let Some(rootfs) = &args.rootfs else {
-        let image = args.args.first().map(String::as_str).unwrap_or("");
-        bail!("running image {image:?} needs the image store, which is not part of berth yet; run from a root filesystem directory with --rootfs DIR");
-    };
-    let rootfs = rootfs
-        .canonicalize()
-        .with_context(|| format!("rootfs {}", rootfs.display()))?;
-    let mut command: Vec<String> = Vec::new();
-    if let Some(ep) = &args.entrypoint {
-        command.push(ep.clone());
+/// The root filesystem and the image defaults a request starts from.
+struct Base {
+    rootfs: RootfsSource,
+    image: Option<String>,
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    env: Vec<String>,
+    workdir: Option<String>,
+    user: Option<String>,
+    stop_signal: Option<String>,
+    labels: BTreeMap<String, String>,
+    /// The command-line arguments after the image name.
+    args: Vec<String>,
+}
+
+fn base(store: &Store, args: &CreateArgs) -> anyhow::Result<Base> {
+    if let Some(rootfs) = &args.rootfs {
+        let rootfs = rootfs
+            .canonicalize()
+            .with_context(|| format!("rootfs {}", rootfs.display()))?;
+        return Ok(Base {
+            rootfs: RootfsSource::Dir(rootfs),
+            image: None,
+            entrypoint: Vec::new(),
+            cmd: Vec::new(),
+            env: Vec::new(),
+            workdir: None,
+            user: None,
+            stop_signal: None,
+            labels: BTreeMap::new(),
+            args: args.args.clone(),
+        });
     }
-    command.extend(args.args.iter().cloned());
+    let Some((name, rest)) = args.args.split_first() else {
+        bail!("give an image (berth run IMAGE [COMMAND...]) or a root filesystem (--rootfs DIR)");
+    };
+    let images = crate::image::store::ImageStore::new(&store.root);
+    let image = images.resolve(name).with_context(|| {
+        format!("unable to find image {name:?} locally (berth import ROOTFS.tar {name} makes one)")
+    })?;
+    let cfg = image.config.config().clone().unwrap_or_default();
+    let mut labels: BTreeMap<String, String> = cfg
+        .labels()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    labels.insert("berth.image.manifest".into(), image.manifest_digest.clone());
+    Ok(Base {
+        rootfs: RootfsSource::Layers(image.layers.clone()),
+        image: Some(image.reference.clone()),
+        entrypoint: cfg.entrypoint().clone().unwrap_or_default(),
+        cmd: cfg.cmd().clone().unwrap_or_default(),
+        env: cfg.env().clone().unwrap_or_default(),
+        workdir: cfg.working_dir().clone().filter(|w| !w.is_empty()),
+        user: cfg.user().clone().filter(|u| !u.is_empty()),
+        stop_signal: cfg.stop_signal().clone(),
+        labels,
+        args: rest.to_vec(),
+    })
+}
+
+/// Docker's precedence: `--entrypoint` replaces the image's entrypoint and
+/// drops its cmd; arguments replace the cmd.
+fn command_of(entrypoint_flag: &Option<String>, base: &Base) -> Vec<String> {
+    let mut command: Vec<String> = match entrypoint_flag {
+        Some(ep) if ep.is_empty() => Vec::new(),
+        Some(ep) => vec![ep.clone()],
+        None => base.entrypoint.clone(),
+    };
+    if !base.args.is_empty() {
+        command.extend(base.args.iter().cloned());
+    } else if entrypoint_flag.is_none() {
+        command.extend(base.cmd.iter().cloned());
+    }
+    command
+}
+
+/// Builds the runtime request from the flags (and the image, when one is named).
+pub fn request(
+    store: &Store,
+    args: &CreateArgs,
+    auto_remove: bool,
+) -> anyhow::Result<CreateRequest> {
+    let base = base(store, args)?;
+    let command = command_of(&args.entrypoint, &base);
     if command.is_empty() {
-        bail!("no command specified: give one after the flags (e.g. berth run --rootfs DIR sh -c 'echo hi')");
+        bail!(
+            "no command specified: give one after the image or --rootfs DIR (e.g. sh -c 'echo hi')"
+        );
     }
     let network = match args.network.as_str() {
         "none" => NetworkMode::None,
@@ -245,6 +319,9 @@ pub fn request(args: &CreateArgs, auto_remove: bool) -> anyhow::Result<CreateReq
         env.retain(|e| e.split('=').next() != Some(key.as_str()));
         env.push(kv);
     };
+    for kv in &base.env {
+        set(kv.clone());
+    }
     for f in &args.env_file {
         for kv in read_env_file(f)? {
             set(kv);
@@ -262,7 +339,7 @@ pub fn request(args: &CreateArgs, auto_remove: bool) -> anyhow::Result<CreateReq
         let (k, v) = key_value("--sysctl", s, '=')?;
         sysctls.insert(k, v);
     }
-    let mut labels = BTreeMap::new();
+    let mut labels = base.labels.clone();
     for l in &args.labels {
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
         labels.insert(k.to_string(), v.to_string());
@@ -288,7 +365,11 @@ pub fn request(args: &CreateArgs, auto_remove: bool) -> anyhow::Result<CreateReq
         rootfs: PathBuf::new(),
         args: command,
         env,
-        cwd: args.workdir.clone().unwrap_or_else(|| "/".into()),
+        cwd: args
+            .workdir
+            .clone()
+            .or(base.workdir.clone())
+            .unwrap_or_else(|| "/".into()),
         uid: 0,
         gid: 0,
         additional_gids: Vec::new(),
@@ -314,14 +395,18 @@ pub fn request(args: &CreateArgs, auto_remove: bool) -> anyhow::Result<CreateReq
     };
     Ok(CreateRequest {
         name: args.name.clone(),
-        rootfs: RootfsSource::Dir(rootfs),
-        image: None,
-        user: args.user.clone(),
+        rootfs: base.rootfs,
+        image: base.image,
+        user: args.user.clone().or(base.user),
         spec,
         init: args.init,
         restart,
         auto_remove,
-        stop_signal: args.stop_signal.clone(),
+        stop_signal: args
+            .stop_signal
+            .clone()
+            .or(base.stop_signal)
+            .unwrap_or_else(|| "SIGTERM".into()),
         stop_timeout: args.stop_timeout,
         interactive: args.interactive,
         labels,
@@ -344,7 +429,7 @@ pub struct RunArgs {
 
 /// `berth run`: create, start, and (in the foreground) wait for the exit code.
 pub fn run(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
-    let req = request(&args.create, args.rm)?;
+    let req = request(store, &args.create, args.rm)?;
     let id = runtime::create(store, req)?;
     match runtime::start(store, &id, !args.detach) {
         Ok(Some(code)) => Ok(code),
@@ -363,7 +448,7 @@ pub fn run(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
 
 /// `berth create`.
 pub fn create(store: &Store, args: CreateArgs) -> anyhow::Result<i32> {
-    let req = request(&args, false)?;
+    let req = request(store, &args, false)?;
     let id = runtime::create(store, req)?;
     println!("{id}");
     Ok(0)

@@ -284,14 +284,52 @@ impl ImageStore {
     /// Imports a root filesystem tar (optionally gzip) as a one-layer image
     /// named `name`. Returns the image id (config digest).
     pub fn import(&self, reader: impl Read, name: &str) -> Result<String, ImageError> {
-        let reference = Reference::parse(name)?;
         let plain = decompress(reader).map_err(|e| ImageError::Io {
             path: PathBuf::from("-"),
             source: e,
         })?;
-        let (diff_id, size) = self.put_blob(plain, None)?;
-        let chain = chain_ids(std::slice::from_ref(&diff_id));
-        self.ensure_layer(&chain[0], &diff_id)?;
+        let env = vec![format!("PATH={}", crate::runtime::process::DEFAULT_PATH)];
+        let config = ConfigBuilder::default()
+            .env(env)
+            .build()
+            .map_err(meta("config"))?;
+        self.commit(vec![Box::new(plain)], config, name)
+    }
+
+    /// Stores layers (uncompressed or gzip tars, lowest first) and a run
+    /// configuration as an image named `name`. Returns the image id.
+    pub fn commit(
+        &self,
+        layers: Vec<Box<dyn Read + '_>>,
+        run_config: oci_spec::image::Config,
+        name: &str,
+    ) -> Result<String, ImageError> {
+        let reference = Reference::parse(name)?;
+        let mut diff_ids = Vec::new();
+        let mut descriptors = Vec::new();
+        let digest = |d: &str| {
+            Digest::from_str(d).map_err(|e| ImageError::Metadata(d.to_string(), e.to_string()))
+        };
+        for layer in layers {
+            let plain = decompress(layer).map_err(|e| ImageError::Io {
+                path: PathBuf::from("layer"),
+                source: e,
+            })?;
+            let (diff_id, size) = self.put_blob(plain, None)?;
+            diff_ids.push(diff_id.clone());
+            let chain = chain_ids(&diff_ids);
+            if let Some(c) = chain.last() {
+                self.ensure_layer(c, &diff_id)?;
+            }
+            descriptors.push(
+                DescriptorBuilder::default()
+                    .media_type(MediaType::ImageLayer)
+                    .digest(digest(&diff_id)?)
+                    .size(size)
+                    .build()
+                    .map_err(meta("layer descriptor"))?,
+            );
+        }
         let arch = if cfg!(target_arch = "aarch64") {
             "arm64"
         } else {
@@ -301,19 +339,11 @@ impl ImageStore {
             .created(crate::runtime::store::now_rfc3339())
             .architecture(arch)
             .os("linux")
-            .config(
-                ConfigBuilder::default()
-                    .env(vec![format!(
-                        "PATH={}",
-                        crate::runtime::process::DEFAULT_PATH
-                    )])
-                    .build()
-                    .map_err(meta("config"))?,
-            )
+            .config(run_config)
             .rootfs(
                 RootFsBuilder::default()
                     .typ("layers")
-                    .diff_ids(vec![diff_id.clone()])
+                    .diff_ids(diff_ids)
                     .build()
                     .map_err(meta("rootfs"))?,
             )
@@ -322,9 +352,6 @@ impl ImageStore {
         let config_bytes = serde_json::to_vec(&config)
             .map_err(|e| ImageError::Metadata("config".into(), e.to_string()))?;
         let (config_digest, config_size) = self.put_blob(&config_bytes[..], None)?;
-        let digest = |d: &str| {
-            Digest::from_str(d).map_err(|e| ImageError::Metadata(d.to_string(), e.to_string()))
-        };
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageManifest)
@@ -336,12 +363,7 @@ impl ImageStore {
                     .build()
                     .map_err(meta("config descriptor"))?,
             )
-            .layers(vec![DescriptorBuilder::default()
-                .media_type(MediaType::ImageLayer)
-                .digest(digest(&diff_id)?)
-                .size(size)
-                .build()
-                .map_err(meta("layer descriptor"))?])
+            .layers(descriptors)
             .build()
             .map_err(meta("manifest"))?;
         let manifest_bytes = serde_json::to_vec(&manifest)

@@ -175,10 +175,18 @@ pub fn supplementary_groups(root: &Path, user: &str, primary: u32) -> Vec<u32> {
     gids
 }
 
-fn top_rootfs(src: &RootfsSource) -> PathBuf {
+/// The directory whose /etc/passwd and /etc/group describe the container's
+/// users: the rootfs, or the topmost layer that has an /etc/passwd.
+fn user_db_root(src: &RootfsSource) -> PathBuf {
     match src {
         RootfsSource::Dir(d) => d.clone(),
-        RootfsSource::Layers(l) => l.last().cloned().unwrap_or_default(),
+        RootfsSource::Layers(l) => l
+            .iter()
+            .rev()
+            .find(|d| d.join("etc/passwd").is_file())
+            .or_else(|| l.last())
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 
@@ -193,7 +201,7 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
         }
         None => generate_name(store, &id)?,
     };
-    let root_src = top_rootfs(&req.rootfs);
+    let root_src = user_db_root(&req.rootfs);
     if !root_src.is_dir() {
         return Err(RuntimeError::Invalid(format!(
             "rootfs {} is not a directory",

@@ -4,4 +4,5 @@
 //! Debian's busybox-static.
 
 mod containers;
+mod images;
 mod support;

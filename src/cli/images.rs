@@ -1,0 +1,201 @@
+//! The image verbs: `import`, `images`, `tag`, `rmi`, `image inspect`.
+//! Formatting only; the image store does the work.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use crate::image::store::ImageStore;
+use crate::runtime::spec::ContainerConfig;
+use crate::runtime::store::Store;
+
+/// `import`
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A root filesystem tar (optionally gzip), or - for stdin.
+    pub file: PathBuf,
+    /// The name to give the image (NAME[:TAG]).
+    pub name: String,
+}
+
+/// `images`
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Only show image ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format: table or json.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Show digests.
+    #[arg(long)]
+    pub digests: bool,
+}
+
+/// `tag`
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    pub source: String,
+    pub target: String,
+}
+
+/// `rmi`
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Remove even when a container uses the image.
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Display detailed information on images.
+    Inspect(InspectArgs),
+    /// List images.
+    Ls(ImagesArgs),
+    /// Remove images.
+    Rm(RmiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+fn short(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &hex[..hex.len().min(12)]
+}
+
+pub fn import(store: &Store, args: ImportArgs) -> anyhow::Result<i32> {
+    let images = ImageStore::new(&store.root);
+    let id = if args.file.as_os_str() == "-" {
+        images.import(std::io::stdin().lock(), &args.name)?
+    } else {
+        let f = std::fs::File::open(&args.file)
+            .with_context(|| format!("opening {}", args.file.display()))?;
+        images.import(f, &args.name)?
+    };
+    println!("{id}");
+    Ok(0)
+}
+
+pub fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<i32> {
+    let list = ImageStore::new(&store.root).list()?;
+    let mut out = std::io::stdout().lock();
+    if args.quiet {
+        let mut seen = Vec::new();
+        for i in &list {
+            if !seen.contains(&i.config_digest) {
+                writeln!(out, "{}", short(&i.config_digest))?;
+                seen.push(i.config_digest.clone());
+            }
+        }
+        return Ok(0);
+    }
+    let split = |r: &str| -> (String, String) {
+        match r.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+            Some((repo, tag)) => (repo.to_string(), tag.to_string()),
+            None => (r.to_string(), "<none>".to_string()),
+        }
+    };
+    if args.format == "json" {
+        for i in &list {
+            let (repo, tag) = split(&i.reference);
+            let v = serde_json::json!({"Repository": repo, "Tag": tag, "ID": short(&i.config_digest),
+                "Digest": i.manifest_digest, "CreatedAt": i.created, "Size": i.size});
+            writeln!(out, "{v}")?;
+        }
+        return Ok(0);
+    }
+    let mut header = vec!["REPOSITORY", "TAG"];
+    if args.digests {
+        header.push("DIGEST");
+    }
+    header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|i| {
+            let (repo, tag) = split(&i.reference);
+            let mut row = vec![repo, tag];
+            if args.digests {
+                row.push(i.manifest_digest.clone());
+            }
+            row.push(short(&i.config_digest).to_string());
+            row.push(i.created.get(..19).unwrap_or("").replace('T', " "));
+            row.push(format!("{:.1}MB", i.size as f64 / 1e6));
+            row
+        })
+        .collect();
+    out.write_all(super::table::render(&header, &rows).as_bytes())?;
+    Ok(0)
+}
+
+pub fn tag(store: &Store, args: TagArgs) -> anyhow::Result<i32> {
+    let images = ImageStore::new(&store.root);
+    let digest = images.lookup(&args.source)?;
+    images.tag(&args.target, &digest)?;
+    Ok(0)
+}
+
+/// The name of a container that runs from the given manifest, if any.
+fn user_of(store: &Store, manifest: &str) -> Option<String> {
+    store.ids().ok()?.into_iter().find_map(|id| {
+        let cfg: ContainerConfig = store
+            .read_json(&store.container_dir(&id).join("berth.json"))
+            .ok()?;
+        (cfg.labels.get("berth.image.manifest").map(String::as_str) == Some(manifest))
+            .then_some(cfg.name)
+    })
+}
+
+pub fn rmi(store: &Store, args: RmiArgs) -> anyhow::Result<i32> {
+    let images = ImageStore::new(&store.root);
+    let mut failed = false;
+    for name in &args.images {
+        let result = images
+            .lookup(name)
+            .map_err(anyhow::Error::from)
+            .and_then(|d| Ok(images.remove(name, user_of(store, &d), args.force)?));
+        match result {
+            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+pub fn inspect(store: &Store, args: InspectArgs) -> anyhow::Result<i32> {
+    let images = ImageStore::new(&store.root);
+    let mut all = Vec::new();
+    for name in &args.images {
+        let r = images.resolve(name)?;
+        let tags: Vec<String> = images
+            .list()?
+            .into_iter()
+            .filter(|i| i.manifest_digest == r.manifest_digest)
+            .map(|i| i.reference)
+            .collect();
+        all.push(serde_json::json!({
+            "Id": r.config_digest,
+            "RepoTags": tags,
+            "RepoDigests": [r.manifest_digest],
+            "Created": r.config.created(),
+            "Architecture": r.config.architecture().to_string(),
+            "Os": r.config.os().to_string(),
+            "Config": r.config.config(),
+            "RootFS": r.config.rootfs(),
+            "GraphDriver": {"Name": "overlay", "Data": {"LowerDirs": r.layers}},
+        }));
+    }
+    println!("{}", serde_json::to_string_pretty(&all)?);
+    Ok(0)
+}
