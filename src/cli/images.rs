@@ -20,6 +20,27 @@ pub struct ImportArgs {
     pub name: String,
 }
 
+/// `save`
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to a file instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `load`
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from a tar archive file instead of stdin.
+    #[arg(short, long)]
+    pub input: Option<PathBuf>,
+    /// Print only the names loaded.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
 /// `images`
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
@@ -82,6 +103,57 @@ pub fn import(store: &Store, args: ImportArgs) -> anyhow::Result<i32> {
         images.import(f, &args.name)?
     };
     println!("{id}");
+    Ok(0)
+}
+
+pub fn save(store: &Store, args: SaveArgs) -> anyhow::Result<i32> {
+    let images = ImageStore::new(&store.root);
+    match &args.output {
+        Some(path) => {
+            // Written beside the target and renamed: never a half archive under its name.
+            let tmp = path.with_extension("partial");
+            let f = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            let r = crate::image::archive::save(&images, &args.images, &mut w)
+                .map_err(anyhow::Error::from)
+                .and_then(|_| w.flush().map_err(anyhow::Error::from))
+                .and_then(|_| std::fs::rename(&tmp, path).map_err(anyhow::Error::from));
+            if r.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            r.with_context(|| format!("saving to {}", path.display()))?;
+        }
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                anyhow::bail!(
+                    "refusing to write an archive to a terminal: use -o FILE or redirect stdout"
+                );
+            }
+            crate::image::archive::save(&images, &args.images, std::io::stdout().lock())?;
+        }
+    }
+    Ok(0)
+}
+
+pub fn load(store: &Store, args: LoadArgs) -> anyhow::Result<i32> {
+    let images = ImageStore::new(&store.root);
+    let scratch = store.root.join("tmp");
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let names = match &args.input {
+        Some(p) => {
+            let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            crate::image::archive::load(&images, std::io::BufReader::new(f), &scratch)?
+        }
+        None => crate::image::archive::load(&images, std::io::stdin().lock(), &scratch)?,
+    };
+    for n in names {
+        if args.quiet {
+            println!("{n}");
+        } else {
+            println!("Loaded image: {n}");
+        }
+    }
     Ok(0)
 }
 

@@ -75,6 +75,10 @@ pub enum Command {
     Import(images::ImportArgs),
     /// List images.
     Images(images::ImagesArgs),
+    /// Save images to a tar archive (OCI layout plus Docker's manifest.json).
+    Save(images::SaveArgs),
+    /// Load images from a tar archive (docker save or OCI layout).
+    Load(images::LoadArgs),
     /// Create a tag TARGET that refers to SOURCE.
     Tag(images::TagArgs),
     /// Remove one or more images.
@@ -163,6 +167,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Stats(a) => container_verb(containers::stats(&store(), a)),
         Command::Import(a) => container_verb(images::import(&store(), a)),
         Command::Images(a) => container_verb(images::images(&store(), a)),
+        Command::Save(a) => container_verb(images::save(&store(), a)),
+        Command::Load(a) => container_verb(images::load(&store(), a)),
         Command::Tag(a) => container_verb(images::tag(&store(), a)),
         Command::Rmi(a) => container_verb(images::rmi(&store(), a)),
         Command::Image(images::ImageCommand::Inspect(a)) => {

@@ -4,6 +4,7 @@
 //!
 //! Owns image content on disk; never starts containers.
 
+pub mod archive;
 pub mod reference;
 pub mod store;
 pub mod unpack;

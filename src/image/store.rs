@@ -373,6 +373,71 @@ impl ImageStore {
         Ok(config_digest)
     }
 
+    /// Stores an image whose configuration comes as bytes (from `load`):
+    /// the layers' diff ids must be the configuration's. Tags it with every
+    /// name in `names`; returns the image id.
+    pub fn commit_raw(
+        &self,
+        layers: Vec<Box<dyn Read + '_>>,
+        config_bytes: &[u8],
+        names: &[String],
+    ) -> Result<String, ImageError> {
+        let config: ImageConfiguration = serde_json::from_slice(config_bytes)
+            .map_err(|e| ImageError::Metadata("image config".into(), e.to_string()))?;
+        let digest = |d: &str| {
+            Digest::from_str(d).map_err(|e| ImageError::Metadata(d.to_string(), e.to_string()))
+        };
+        let mut diff_ids = Vec::new();
+        let mut descriptors = Vec::new();
+        for layer in layers {
+            let plain = decompress(layer).map_err(|e| ImageError::Io {
+                path: PathBuf::from("layer"),
+                source: e,
+            })?;
+            let (diff_id, size) = self.put_blob(plain, None)?;
+            diff_ids.push(diff_id.clone());
+            descriptors.push(
+                DescriptorBuilder::default()
+                    .media_type(MediaType::ImageLayer)
+                    .digest(digest(&diff_id)?)
+                    .size(size)
+                    .build()
+                    .map_err(meta("layer descriptor"))?,
+            );
+        }
+        if config.rootfs().diff_ids() != &diff_ids {
+            return Err(ImageError::DigestMismatch {
+                expected: config.rootfs().diff_ids().join(","),
+                actual: diff_ids.join(","),
+            });
+        }
+        for (chain, diff_id) in chain_ids(&diff_ids).iter().zip(&diff_ids) {
+            self.ensure_layer(chain, diff_id)?;
+        }
+        let (config_digest, config_size) = self.put_blob(config_bytes, None)?;
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(
+                DescriptorBuilder::default()
+                    .media_type(MediaType::ImageConfig)
+                    .digest(digest(&config_digest)?)
+                    .size(config_size)
+                    .build()
+                    .map_err(meta("config descriptor"))?,
+            )
+            .layers(descriptors)
+            .build()
+            .map_err(meta("manifest"))?;
+        let manifest_bytes = serde_json::to_vec(&manifest)
+            .map_err(|e| ImageError::Metadata("manifest".into(), e.to_string()))?;
+        let (manifest_digest, _) = self.put_blob(&manifest_bytes[..], None)?;
+        for n in names {
+            self.tag(n, &manifest_digest)?;
+        }
+        Ok(config_digest)
+    }
+
     /// Every tagged image.
     pub fn list(&self) -> Result<Vec<ImageSummary>, ImageError> {
         let mut out = Vec::new();

@@ -188,3 +188,30 @@ fn images_on_one_base_share_its_layer_and_rmi_respects_containers() {
     assert!(!a.layers[1].exists(), "its own layer is gone");
     assert!(a.layers[0].exists(), "the shared base stays for local/b");
 }
+
+#[test]
+fn save_and_load_round_trip_through_the_cli() {
+    let b = Berth::new("saveload");
+    let tar_path = b.root.join("rootfs.tar");
+    std::fs::write(&tar_path, rootfs_tar()).unwrap_or_default();
+    let id = b.text(&["import", &tar_path.display().to_string(), "local/rt:1"]);
+    let archive = b.root.join("saved.tar");
+    b.text(&["save", "-o", &archive.display().to_string(), "local/rt:1"]);
+    let other = Berth::new("saveload-other");
+    let loaded = other.text(&["load", "-i", &archive.display().to_string()]);
+    assert_eq!(loaded, "Loaded image: local/rt:1\n");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&other.text(&["image", "inspect", "local/rt:1"])).unwrap_or_default();
+    assert_eq!(
+        inspect[0]["Id"].as_str(),
+        Some(id.trim()),
+        "the image id survives"
+    );
+    let out = other.cmd(&["run", "--rm", "local/rt:1", "echo", "loaded"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "loaded\n");
+    let junk = b.root.join("junk.tar");
+    std::fs::write(&junk, tar_of(&[("readme", Some("not an image"))])).unwrap_or_default();
+    let bad = other.cmd(&["load", "-i", &junk.display().to_string()]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an image archive"));
+}
