@@ -20,6 +20,91 @@ pub struct ImportArgs {
     pub name: String,
 }
 
+/// `pull`
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Suppress progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Platform (only linux/amd64 or linux/arm64, the machine's own, is runnable).
+    #[arg(long)]
+    pub platform: Option<String>,
+    pub image: String,
+}
+
+/// `push`
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Suppress progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    pub image: String,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn pull(store: &Store, args: PullArgs) -> anyhow::Result<i32> {
+    if let Some(p) = &args.platform {
+        let own = if cfg!(target_arch = "aarch64") {
+            "linux/arm64"
+        } else {
+            "linux/amd64"
+        };
+        if p != own {
+            anyhow::bail!("platform {p} cannot run here: this machine is {own}");
+        }
+    }
+    let images = ImageStore::new(&store.root);
+    let quiet = args.quiet;
+    let progress = move |line: &str| {
+        if !quiet {
+            println!("{line}");
+        }
+    };
+    let digest = runtime()?.block_on(crate::image::registry::pull(
+        &images,
+        &args.image,
+        &progress,
+    ))?;
+    let name = crate::image::reference::Reference::parse(&args.image)?;
+    if args.quiet {
+        println!("{}", name.full());
+    } else {
+        println!("Digest: {digest}");
+        println!("Status: Downloaded newer image for {name}");
+        println!("{}", name.full());
+    }
+    Ok(0)
+}
+
+pub fn push(store: &Store, args: PushArgs) -> anyhow::Result<i32> {
+    let images = ImageStore::new(&store.root);
+    let quiet = args.quiet;
+    let progress = move |line: &str| {
+        if !quiet {
+            println!("{line}");
+        }
+    };
+    let digest = runtime()?.block_on(crate::image::registry::push(
+        &images,
+        &args.image,
+        &progress,
+    ))?;
+    if !args.quiet {
+        println!(
+            "{}: digest: {digest}",
+            crate::image::reference::Reference::parse(&args.image)?
+        );
+    }
+    Ok(0)
+}
+
 /// `save`
 #[derive(Debug, Args)]
 pub struct SaveArgs {

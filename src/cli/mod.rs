@@ -75,6 +75,10 @@ pub enum Command {
     Import(images::ImportArgs),
     /// List images.
     Images(images::ImagesArgs),
+    /// Download an image from a registry.
+    Pull(images::PullArgs),
+    /// Upload an image to a registry.
+    Push(images::PushArgs),
     /// Save images to a tar archive (OCI layout plus Docker's manifest.json).
     Save(images::SaveArgs),
     /// Load images from a tar archive (docker save or OCI layout).
@@ -167,6 +171,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Stats(a) => container_verb(containers::stats(&store(), a)),
         Command::Import(a) => container_verb(images::import(&store(), a)),
         Command::Images(a) => container_verb(images::images(&store(), a)),
+        Command::Pull(a) => container_verb(images::pull(&store(), a)),
+        Command::Push(a) => container_verb(images::push(&store(), a)),
         Command::Save(a) => container_verb(images::save(&store(), a)),
         Command::Load(a) => container_verb(images::load(&store(), a)),
         Command::Tag(a) => container_verb(images::tag(&store(), a)),

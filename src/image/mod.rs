@@ -6,5 +6,6 @@
 
 pub mod archive;
 pub mod reference;
+pub mod registry;
 pub mod store;
 pub mod unpack;

@@ -115,6 +115,11 @@ impl ImageStore {
         self.root.join("blobs/sha256").join(hex_of(digest))
     }
 
+    /// Where blobs are written before their digest is known to be right.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("blobs/tmp")
+    }
+
     pub fn layer_dir(&self, chain_id: &str) -> PathBuf {
         self.root.join("layers").join(hex_of(chain_id))
     }
@@ -130,7 +135,7 @@ impl ImageStore {
         mut reader: impl Read,
         expected: Option<&str>,
     ) -> Result<(String, u64), ImageError> {
-        let tmp_dir = self.root.join("blobs/tmp");
+        let tmp_dir = self.tmp_dir();
         std::fs::create_dir_all(&tmp_dir).map_err(io(&tmp_dir))?;
         let tmp = tmp_dir.join(format!("blob-{}-{:x}", std::process::id(), rand_suffix()));
         let result = (|| {

@@ -5,4 +5,5 @@
 
 mod containers;
 mod images;
+mod registry;
 mod support;

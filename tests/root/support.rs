@@ -88,6 +88,27 @@ impl Berth {
         out.trim().to_string()
     }
 
+    /// Runs berth in the test's own namespaces: for registry traffic to
+    /// 127.0.0.1 (pull, push), which creates no container or network.
+    pub fn host(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .env("BERTH_ROOT", &self.root)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running berth: {e}"))
+    }
+
+    pub fn host_text(&self, args: &[&str]) -> String {
+        let out = self.host(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
     pub fn text(&self, args: &[&str]) -> String {
         let out = self.cmd(args);
         assert!(

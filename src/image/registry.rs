@@ -1,0 +1,446 @@
+//! Registries: pull and push over the OCI distribution protocol through the
+//! `oci-client` crate — anonymous and bearer-token auth (handled by the
+//! crate), basic auth and credential helpers from `~/.docker/config.json`,
+//! manifest lists and OCI indexes resolved for this platform, blobs streamed
+//! to disk with their digest checked while they arrive (never whole layers in
+//! memory), bounded parallel downloads, layers unpacked in parallel, plain
+//! HTTP for localhost, 127.0.0.0/8 and registries listed in
+//! `BERTH_INSECURE_REGISTRIES`.
+//!
+//! Async: run inside a tokio runtime the CLI creates.
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use base64::Engine as _;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use oci_client::Client;
+use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncWrite;
+
+use super::reference::Reference;
+use super::store::{chain_ids, ImageError, ImageStore};
+
+const MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+/// Layers downloaded at once.
+pub const MAX_PARALLEL: usize = 4;
+
+fn reg_err(what: impl std::fmt::Display) -> ImageError {
+    ImageError::Metadata("registry".into(), what.to_string())
+}
+
+/// Whether a registry is reached over plain HTTP, as Docker allows.
+pub fn is_insecure(registry: &str) -> bool {
+    let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
+    if host == "localhost" || host.starts_with("127.") || host == "[::1]" {
+        return true;
+    }
+    std::env::var("BERTH_INSECURE_REGISTRIES")
+        .unwrap_or_default()
+        .split(',')
+        .any(|r| r.trim() == registry)
+}
+
+/// Credentials for a registry from the Docker client configuration:
+/// a credential helper, or the stored basic auth.
+pub fn credentials(registry: &str, config_dir: &Path) -> RegistryAuth {
+    let Ok(text) = std::fs::read_to_string(config_dir.join("config.json")) else {
+        return RegistryAuth::Anonymous;
+    };
+    let Ok(cfg) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return RegistryAuth::Anonymous;
+    };
+    let helper = cfg["credHelpers"][registry]
+        .as_str()
+        .or(cfg["credsStore"].as_str());
+    if let Some(h) = helper {
+        if let Some(auth) = from_helper(h, registry) {
+            return auth;
+        }
+    }
+    let keys = [
+        registry.to_string(),
+        format!("https://{registry}"),
+        format!("http://{registry}"),
+    ];
+    for k in keys {
+        if let Some(encoded) = cfg["auths"][&k]["auth"].as_str() {
+            if let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(encoded) {
+                if let Some((u, p)) = String::from_utf8_lossy(&raw).split_once(':') {
+                    return RegistryAuth::Basic(u.to_string(), p.to_string());
+                }
+            }
+        }
+    }
+    RegistryAuth::Anonymous
+}
+
+fn from_helper(helper: &str, registry: &str) -> Option<RegistryAuth> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(format!("docker-credential-{helper}"))
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(registry.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some(RegistryAuth::Basic(
+        v["Username"].as_str()?.to_string(),
+        v["Secret"].as_str()?.to_string(),
+    ))
+}
+
+fn docker_config_dir() -> PathBuf {
+    std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+        .unwrap_or_else(|| PathBuf::from("/root/.docker"))
+}
+
+fn client_for(registry: &str) -> Client {
+    Client::new(ClientConfig {
+        protocol: if is_insecure(registry) {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        },
+        max_concurrent_download: MAX_PARALLEL,
+        max_concurrent_upload: MAX_PARALLEL,
+        ..Default::default()
+    })
+}
+
+fn remote_ref(r: &Reference, digest: Option<&str>) -> oci_client::Reference {
+    match (digest.or(r.digest.as_deref()), &r.tag) {
+        (Some(d), _) => {
+            oci_client::Reference::with_digest(r.domain.clone(), r.path.clone(), d.to_string())
+        }
+        (None, Some(t)) => {
+            oci_client::Reference::with_tag(r.domain.clone(), r.path.clone(), t.clone())
+        }
+        (None, None) => {
+            oci_client::Reference::with_tag(r.domain.clone(), r.path.clone(), "latest".into())
+        }
+    }
+}
+
+/// Writes a blob to a file while hashing it.
+struct HashingFile {
+    file: tokio::fs::File,
+    hasher: Sha256,
+}
+
+impl AsyncWrite for HashingFile {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.file).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                this.hasher.update(&buf[..n]);
+                Poll::Ready(Ok(n))
+            }
+            other => other,
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.file).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.file).poll_shutdown(cx)
+    }
+}
+
+async fn download(
+    client: &Client,
+    image: &oci_client::Reference,
+    desc: &OciDescriptor,
+    store: &ImageStore,
+) -> Result<(), ImageError> {
+    let dest = store.blob_path(&desc.digest);
+    if dest.is_file() {
+        return Ok(()); // already here: stored only after its digest was checked
+    }
+    let tmp_dir = store.tmp_dir();
+    tokio::fs::create_dir_all(&tmp_dir)
+        .await
+        .map_err(|e| ImageError::Io {
+            path: tmp_dir.clone(),
+            source: e,
+        })?;
+    let tmp = tmp_dir.join(format!(
+        "pull-{}-{}",
+        std::process::id(),
+        desc.digest.trim_start_matches("sha256:")
+    ));
+    let file = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(|e| ImageError::Io {
+            path: tmp.clone(),
+            source: e,
+        })?;
+    let mut out = HashingFile {
+        file,
+        hasher: Sha256::new(),
+    };
+    let result = async {
+        client
+            .pull_blob(image, desc, &mut out)
+            .await
+            .map_err(reg_err)?;
+        tokio::io::AsyncWriteExt::flush(&mut out)
+            .await
+            .map_err(|e| ImageError::Io {
+                path: tmp.clone(),
+                source: e,
+            })?;
+        out.file.sync_all().await.map_err(|e| ImageError::Io {
+            path: tmp.clone(),
+            source: e,
+        })?;
+        let actual = format!("sha256:{:x}", std::mem::take(&mut out.hasher).finalize());
+        if actual != desc.digest {
+            return Err(ImageError::DigestMismatch {
+                expected: desc.digest.clone(),
+                actual,
+            });
+        }
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| ImageError::Io {
+                    path: parent.to_path_buf(),
+                    source: e,
+                })?;
+        }
+        tokio::fs::rename(&tmp, &dest)
+            .await
+            .map_err(|e| ImageError::Io {
+                path: dest.clone(),
+                source: e,
+            })
+    }
+    .await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    result
+}
+
+fn platform_arch() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    }
+}
+
+/// Pulls an image into the store and tags it. Returns the manifest digest.
+pub async fn pull(
+    store: &ImageStore,
+    name: &str,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<String, ImageError> {
+    let r = Reference::parse(name)?;
+    let client = Arc::new(client_for(&r.domain));
+    let auth = credentials(&r.domain, &docker_config_dir());
+    let image = remote_ref(&r, None);
+    let (mut bytes, mut digest) = client
+        .pull_manifest_raw(&image, &auth, MANIFEST_TYPES)
+        .await
+        .map_err(reg_err)?;
+    // An index: pick this platform's manifest.
+    let top: serde_json::Value = serde_json::from_slice(&bytes).map_err(reg_err)?;
+    if top.get("manifests").is_some() {
+        let index: ImageIndex = serde_json::from_slice(&bytes).map_err(reg_err)?;
+        let chosen = index
+            .manifests()
+            .iter()
+            .find(|m| {
+                m.platform().as_ref().is_some_and(|p| {
+                    p.os().to_string() == "linux" && p.architecture().to_string() == platform_arch()
+                })
+            })
+            .ok_or_else(|| reg_err(format!("{name} has no linux/{} image", platform_arch())))?;
+        let d = chosen.digest().to_string();
+        let by_digest = remote_ref(&r, Some(&d));
+        let (b, dg) = client
+            .pull_manifest_raw(&by_digest, &auth, MANIFEST_TYPES)
+            .await
+            .map_err(reg_err)?;
+        bytes = b;
+        digest = dg;
+    }
+    let computed = format!("sha256:{:x}", Sha256::digest(&bytes));
+    if computed != digest {
+        return Err(ImageError::DigestMismatch {
+            expected: digest,
+            actual: computed,
+        });
+    }
+    let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(reg_err)?;
+    let image = remote_ref(&r, Some(&digest));
+    let config_desc = OciDescriptor {
+        media_type: manifest.config().media_type().to_string(),
+        digest: manifest.config().digest().to_string(),
+        size: manifest.config().size() as i64,
+        ..Default::default()
+    };
+    download(&client, &image, &config_desc, store).await?;
+    let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_desc.digest)?)
+        .map_err(|e| ImageError::Metadata(config_desc.digest.clone(), e.to_string()))?;
+    for l in manifest.layers() {
+        if l.media_type().to_string().contains("zstd") {
+            return Err(reg_err(format!(
+                "layer {} is zstd-compressed, which berth cannot read yet",
+                l.digest()
+            )));
+        }
+    }
+    // Download with bounded parallelism, then unpack every layer in parallel.
+    let chains = chain_ids(config.rootfs().diff_ids());
+    let sem = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL));
+    let mut tasks = Vec::new();
+    for (layer, chain) in manifest.layers().iter().zip(&chains) {
+        if store.layer_dir(chain).is_dir() {
+            progress(&format!(
+                "{}: already exists",
+                short(layer.digest().as_ref())
+            ));
+            continue;
+        }
+        let desc = OciDescriptor {
+            media_type: layer.media_type().to_string(),
+            digest: layer.digest().to_string(),
+            size: layer.size() as i64,
+            ..Default::default()
+        };
+        let (client, store, image, sem, chain) = (
+            client.clone(),
+            store.clone(),
+            image.clone(),
+            sem.clone(),
+            chain.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire().await.map_err(reg_err)?;
+            download(&client, &image, &desc, &store).await?;
+            let digest = desc.digest.clone();
+            tokio::task::spawn_blocking(move || store.ensure_layer(&chain, &digest))
+                .await
+                .map_err(reg_err)??;
+            Ok::<String, ImageError>(desc.digest)
+        }));
+    }
+    for t in tasks {
+        let d = t.await.map_err(reg_err)??;
+        progress(&format!("{}: pull complete", short(&d)));
+    }
+    let (stored, _) = store.put_blob(&bytes[..], Some(&digest))?;
+    store.tag(name, &stored)?;
+    Ok(stored)
+}
+
+fn short(digest: &str) -> &str {
+    let h = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &h[..h.len().min(12)]
+}
+
+/// Pushes an image from the store under `name`. Returns the manifest digest.
+pub async fn push(
+    store: &ImageStore,
+    name: &str,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<String, ImageError> {
+    let r = Reference::parse(name)?;
+    let manifest_digest = store.lookup(name)?;
+    let manifest = store.manifest(&manifest_digest)?;
+    let client = client_for(&r.domain);
+    let auth = credentials(&r.domain, &docker_config_dir());
+    let image = remote_ref(&r, None);
+    client
+        .auth(&image, &auth, oci_client::RegistryOperation::Push)
+        .await
+        .map_err(reg_err)?;
+    let blobs = std::iter::once(manifest.config().digest().to_string())
+        .chain(manifest.layers().iter().map(|l| l.digest().to_string()));
+    for digest in blobs {
+        if client.blob_exists(&image, &digest).await.map_err(reg_err)? {
+            progress(&format!("{}: layer already exists", short(&digest)));
+            continue;
+        }
+        let data = tokio::fs::read(store.blob_path(&digest))
+            .await
+            .map_err(|e| ImageError::Io {
+                path: store.blob_path(&digest),
+                source: e,
+            })?;
+        client
+            .push_blob(&image, data, &digest)
+            .await
+            .map_err(reg_err)?;
+        progress(&format!("{}: pushed", short(&digest)));
+    }
+    let bytes = store.read_blob(&manifest_digest)?;
+    let media = manifest
+        .media_type()
+        .as_ref()
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".to_string());
+    let content_type = media.parse().map_err(reg_err)?;
+    client
+        .push_manifest_raw(&image, bytes, content_type)
+        .await
+        .map_err(reg_err)?;
+    Ok(manifest_digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_registries_are_plain_http() {
+        assert!(is_insecure("localhost:5000"));
+        assert!(is_insecure("127.0.0.1:5000"));
+        assert!(is_insecure("127.3.4.5"));
+        assert!(!is_insecure("registry.example.com"));
+    }
+
+    #[test]
+    fn basic_auth_from_docker_config() {
+        let dir = std::env::temp_dir().join(format!("berth-dockercfg-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+        std::fs::write(
+            dir.join("config.json"),
+            format!("{{\"auths\": {{\"127.0.0.1:5000\": {{\"auth\": \"{auth}\"}}}}}}"),
+        )
+        .unwrap_or_default();
+        assert!(
+            matches!(credentials("127.0.0.1:5000", &dir), RegistryAuth::Basic(u, p) if u == "alice" && p == "s3cret")
+        );
+        assert!(matches!(
+            credentials("other:1", &dir),
+            RegistryAuth::Anonymous
+        ));
+    }
+}

@@ -1,0 +1,205 @@
+//! Pull and push against a real registry: Debian's docker-registry (the CNCF
+//! distribution server) on 127.0.0.1 with a temporary storage directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth::image::store::ImageStore;
+use oci_spec::image::ConfigBuilder;
+
+use crate::support::{rootfs, Berth};
+
+/// A registry process; stopped on drop.
+struct Registry {
+    child: Child,
+    pub addr: String,
+    pub storage: PathBuf,
+}
+
+impl Registry {
+    fn start(name: &str) -> Registry {
+        let dir =
+            std::env::temp_dir().join(format!("berth-registry-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data")).unwrap_or_else(|e| panic!("{e}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = format!("127.0.0.1:{port}");
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            dir.join("data").display()
+        );
+        std::fs::write(dir.join("config.yml"), config).unwrap_or_default();
+        let child = Command::new("docker-registry")
+            .args(["serve", &dir.join("config.yml").display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("docker-registry is needed (Debian package docker-registry): {e}")
+            });
+        let start = Instant::now();
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            addr,
+            storage: dir.join("data"),
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rootfs_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    b.append_dir_all(".", rootfs())
+        .unwrap_or_else(|e| panic!("{e}"));
+    b.into_inner().unwrap_or_default()
+}
+
+/// Relative paths of every file below `dir`, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            out.push(
+                p.strip_prefix(dir)
+                    .map(|r| r.display().to_string())
+                    .unwrap_or_default(),
+            );
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                todo.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn push_then_pull_runs_the_same_image() {
+    let reg = Registry::start("roundtrip");
+    let a = Berth::new("reg-a");
+    let tar_path = a.root.join("rootfs.tar");
+    std::fs::write(&tar_path, rootfs_tar()).unwrap_or_default();
+    a.text(&["import", &tar_path.display().to_string(), "local/base"]);
+    // A second, gzip-compressed layer on top.
+    let store = ImageStore::new(&a.root);
+    let base = store
+        .resolve("local/base")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut top = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(6);
+    h.set_mode(0o644);
+    h.set_cksum();
+    top.append_data(&mut h, "etc/motd", &b"hello\n"[..])
+        .unwrap_or_default();
+    let top = top.into_inner().unwrap_or_default();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &top).unwrap_or_default();
+    let gz = gz.finish().unwrap_or_default();
+    let base_tar = std::fs::read(&tar_path).unwrap_or_default();
+    let cfg = ConfigBuilder::default()
+        .env(vec!["PATH=/bin".to_string()])
+        .cmd(vec!["cat".to_string(), "/etc/motd".to_string()])
+        .build()
+        .unwrap_or_default();
+    store
+        .commit(
+            vec![Box::new(&base_tar[..]), Box::new(&gz[..])],
+            cfg,
+            &format!("{}/test/app:v1", reg.addr),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let name = format!("{}/test/app:v1", reg.addr);
+    let pushed = a.host_text(&["push", &name]);
+    assert!(pushed.contains("digest: sha256:"), "{pushed}");
+    let again = a.host_text(&["push", &name]);
+    assert!(
+        again.contains("already exists"),
+        "a second push sends nothing new: {again}"
+    );
+
+    let b = Berth::new("reg-b");
+    let pulled = b.host_text(&["pull", &name]);
+    assert!(pulled.contains("Digest: sha256:"), "{pulled}");
+    let out = b.cmd(&["run", "--rm", &name]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = ImageStore::new(&b.root)
+        .resolve(&name)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ours = store.resolve(&name).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(theirs.config_digest, ours.config_digest);
+    for (x, y) in theirs.layers.iter().zip(&ours.layers) {
+        assert_eq!(tree(x), tree(y), "same file trees after the round trip");
+    }
+    assert_eq!(tree(&theirs.layers[0]), tree(&base.layers[0]));
+    let missing = b.host(&["pull", &format!("{}/test/nothing:here", reg.addr)]);
+    assert!(!missing.status.success());
+}
+
+#[test]
+fn a_blob_with_the_wrong_digest_is_refused_and_nothing_is_stored() {
+    let reg = Registry::start("corrupt");
+    let a = Berth::new("reg-corrupt-a");
+    let tar_path = a.root.join("rootfs.tar");
+    std::fs::write(&tar_path, rootfs_tar()).unwrap_or_default();
+    let name = format!("{}/test/corrupt:1", reg.addr);
+    a.text(&["import", &tar_path.display().to_string(), &name]);
+    a.host_text(&["push", &name]);
+    // Corrupt the layer blob in the registry's storage.
+    let layer = ImageStore::new(&a.root)
+        .manifest(&ImageStore::new(&a.root).lookup(&name).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .layers()[0]
+        .digest()
+        .to_string();
+    let hex = layer.trim_start_matches("sha256:");
+    let data = reg.storage.join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+        &hex[..2]
+    ));
+    let mut bytes = std::fs::read(&data).unwrap_or_else(|e| panic!("{}: {e}", data.display()));
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&data, bytes).unwrap_or_default();
+    let b = Berth::new("reg-corrupt-b");
+    let out = b.host(&["pull", &name]);
+    assert!(!out.status.success(), "a corrupt layer must fail the pull");
+    let store = ImageStore::new(&b.root);
+    assert!(
+        !store.blob_path(&layer).exists(),
+        "no blob under its digest"
+    );
+    assert_eq!(
+        std::fs::read_dir(store.tmp_dir())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "no partial files"
+    );
+    assert!(store.list().map(|l| l.is_empty()).unwrap_or(false));
+}
