@@ -105,6 +105,64 @@ pub fn push(store: &Store, args: PushArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `login`
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Username.
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin).
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Read the password from stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The registry (default docker.io).
+    pub server: Option<String>,
+}
+
+/// `logout`
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    pub server: Option<String>,
+}
+
+pub fn login(args: LoginArgs) -> anyhow::Result<i32> {
+    let server = args
+        .server
+        .unwrap_or_else(|| crate::image::reference::DEFAULT_DOMAIN.to_string());
+    let user = args.username.context("give a username with -u")?;
+    let password = match (args.password, args.password_stdin) {
+        (Some(p), false) => p,
+        (None, true) => {
+            let mut p = String::new();
+            std::io::stdin().read_line(&mut p)?;
+            p.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (Some(_), true) => anyhow::bail!("--password and --password-stdin are mutually exclusive"),
+        (None, false) => anyhow::bail!("give a password with --password-stdin (or -p)"),
+    };
+    let dir = crate::image::registry::docker_config_dir();
+    runtime()?.block_on(crate::image::registry::login(
+        &server, &user, &password, &dir,
+    ))?;
+    println!("Login Succeeded");
+    Ok(0)
+}
+
+pub fn logout(args: LogoutArgs) -> anyhow::Result<i32> {
+    let server = args
+        .server
+        .unwrap_or_else(|| crate::image::reference::DEFAULT_DOMAIN.to_string());
+    let dir = crate::image::registry::docker_config_dir();
+    if crate::image::registry::logout(&server, &dir)? {
+        println!("Removing login credentials for {server}");
+    } else {
+        println!("Not logged in to {server}");
+    }
+    Ok(0)
+}
+
 /// `save`
 #[derive(Debug, Args)]
 pub struct SaveArgs {
@@ -165,6 +223,80 @@ pub enum ImageCommand {
     Ls(ImagesArgs),
     /// Remove images.
     Rm(RmiArgs),
+    /// Remove unused images (-a: every image no container uses).
+    Prune(PruneImagesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneImagesArgs {
+    /// Remove every image no container uses, not only dangling ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// Removes images no container uses; returns the lines to print and the bytes freed.
+pub fn prune_images(store: &Store, all: bool) -> anyhow::Result<(Vec<String>, u64)> {
+    let images = ImageStore::new(&store.root);
+    let mut lines = Vec::new();
+    let mut freed = 0u64;
+    if !all {
+        // Every stored image has a tag here: nothing is dangling.
+        return Ok((lines, freed));
+    }
+    for i in images.list()? {
+        if user_of(store, &i.manifest_digest).is_some() {
+            continue;
+        }
+        let before = dir_usage(&store.root.join("layers")) + dir_usage(&store.root.join("blobs"));
+        lines.extend(images.remove(&i.reference, None, false)?);
+        let after = dir_usage(&store.root.join("layers")) + dir_usage(&store.root.join("blobs"));
+        freed += before.saturating_sub(after);
+    }
+    Ok((lines, freed))
+}
+
+/// Bytes used below a directory (files counted once per inode).
+pub fn dir_usage(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0u64;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if m.is_dir() {
+                todo.push(e.path());
+            } else if seen.insert((m.dev(), m.ino())) {
+                total += m.blocks() * 512;
+            }
+        }
+    }
+    total
+}
+
+pub fn prune(store: &Store, args: PruneImagesArgs) -> anyhow::Result<i32> {
+    if !args.force && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        anyhow::bail!("refusing to remove images without confirmation: use --force");
+    }
+    if !args.force {
+        eprint!("WARNING! This will remove images no container uses.\nAre you sure you want to continue? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !answer.trim().eq_ignore_ascii_case("y") {
+            return Ok(0);
+        }
+    }
+    let (lines, freed) = prune_images(store, args.all)?;
+    for l in lines {
+        println!("{l}");
+    }
+    println!("Total reclaimed space: {:.1}MB", freed as f64 / 1e6);
+    Ok(0)
 }
 
 #[derive(Debug, Args)]
@@ -301,7 +433,7 @@ pub fn tag(store: &Store, args: TagArgs) -> anyhow::Result<i32> {
 }
 
 /// The name of a container that runs from the given manifest, if any.
-fn user_of(store: &Store, manifest: &str) -> Option<String> {
+pub fn user_of(store: &Store, manifest: &str) -> Option<String> {
     store.ids().ok()?.into_iter().find_map(|id| {
         let cfg: ContainerConfig = store
             .read_json(&store.container_dir(&id).join("berth.json"))

@@ -75,6 +75,10 @@ pub enum Command {
     Import(images::ImportArgs),
     /// List images.
     Images(images::ImagesArgs),
+    /// Log in to a registry.
+    Login(images::LoginArgs),
+    /// Log out from a registry.
+    Logout(images::LogoutArgs),
     /// Download an image from a registry.
     Pull(images::PullArgs),
     /// Upload an image to a registry.
@@ -171,6 +175,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Stats(a) => container_verb(containers::stats(&store(), a)),
         Command::Import(a) => container_verb(images::import(&store(), a)),
         Command::Images(a) => container_verb(images::images(&store(), a)),
+        Command::Login(a) => container_verb(images::login(a)),
+        Command::Logout(a) => container_verb(images::logout(a)),
         Command::Pull(a) => container_verb(images::pull(&store(), a)),
         Command::Push(a) => container_verb(images::push(&store(), a)),
         Command::Save(a) => container_verb(images::save(&store(), a)),
@@ -182,10 +188,17 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Image(images::ImageCommand::Ls(a)) => container_verb(images::images(&store(), a)),
         Command::Image(images::ImageCommand::Rm(a)) => container_verb(images::rmi(&store(), a)),
+        Command::Image(images::ImageCommand::Prune(a)) => {
+            container_verb(images::prune(&store(), a))
+        }
         Command::Top(a) => container_verb(system::top(&store(), a)),
         Command::Container(system::ContainerCommand::Prune(a)) => {
             container_verb(system::prune(&store(), a))
         }
         Command::System(system::SystemCommand::Info) => container_verb(system::info(&store())),
+        Command::System(system::SystemCommand::Df) => container_verb(system::df(&store())),
+        Command::System(system::SystemCommand::Prune(a)) => {
+            container_verb(system::system_prune(&store(), a))
+        }
     }
 }

@@ -12,6 +12,77 @@ use crate::runtime::{self, effective_state};
 pub enum SystemCommand {
     /// Display system-wide information.
     Info,
+    /// Show disk usage of images, containers and the build cache.
+    Df,
+    /// Remove stopped containers and unused images.
+    Prune(SystemPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove every image no container uses.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+pub fn df(store: &Store) -> anyhow::Result<i32> {
+    use super::images::{dir_usage, user_of};
+    let images = crate::image::store::ImageStore::new(&store.root).list()?;
+    let active_images = images
+        .iter()
+        .filter(|i| user_of(store, &i.manifest_digest).is_some())
+        .count();
+    let image_bytes = dir_usage(&store.root.join("layers")) + dir_usage(&store.root.join("blobs"));
+    let ids = store.ids()?;
+    let running = ids
+        .iter()
+        .filter(|id| effective_state(store, id).is_ok_and(|s| s.status == Status::Running))
+        .count();
+    let container_bytes: u64 = ids
+        .iter()
+        .map(|id| dir_usage(&store.container_dir(id).join("upper")))
+        .sum();
+    let mb = |b: u64| format!("{:.1}MB", b as f64 / 1e6);
+    let rows = vec![
+        vec![
+            "Images".to_string(),
+            images.len().to_string(),
+            active_images.to_string(),
+            mb(image_bytes),
+        ],
+        vec![
+            "Containers".to_string(),
+            ids.len().to_string(),
+            running.to_string(),
+            mb(container_bytes),
+        ],
+        vec!["Local Volumes".to_string(), "0".into(), "0".into(), mb(0)],
+        vec!["Build Cache".to_string(), "0".into(), "0".into(), mb(0)],
+    ];
+    print!(
+        "{}",
+        super::table::render(&["TYPE", "TOTAL", "ACTIVE", "SIZE"], &rows)
+    );
+    Ok(0)
+}
+
+pub fn system_prune(store: &Store, args: SystemPruneArgs) -> anyhow::Result<i32> {
+    if !args.force {
+        anyhow::bail!("refusing to prune without confirmation: use --force");
+    }
+    prune(store, PruneArgs { force: true })?;
+    let (lines, freed) = super::images::prune_images(store, args.all)?;
+    for l in lines {
+        println!("{l}");
+    }
+    println!(
+        "Total reclaimed space from images: {:.1}MB",
+        freed as f64 / 1e6
+    );
+    Ok(0)
 }
 
 #[derive(Debug, Subcommand)]

@@ -104,7 +104,77 @@ fn from_helper(helper: &str, registry: &str) -> Option<RegistryAuth> {
     ))
 }
 
-fn docker_config_dir() -> PathBuf {
+/// Checks credentials against a registry and stores them in the Docker
+/// client configuration (`auths`, written atomically, other keys kept).
+pub async fn login(
+    registry: &str,
+    user: &str,
+    password: &str,
+    config_dir: &Path,
+) -> Result<(), ImageError> {
+    let client = client_for(registry);
+    let probe = oci_client::Reference::with_tag(
+        registry.to_string(),
+        "berth/login-check".into(),
+        "latest".into(),
+    );
+    client
+        .auth(
+            &probe,
+            &RegistryAuth::Basic(user.into(), password.into()),
+            oci_client::RegistryOperation::Pull,
+        )
+        .await
+        .map_err(|e| reg_err(format!("login to {registry} failed: {e}")))?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    update_config(config_dir, |cfg| {
+        cfg["auths"][registry] = serde_json::json!({ "auth": encoded });
+    })
+}
+
+/// Forgets the stored credentials of a registry.
+pub fn logout(registry: &str, config_dir: &Path) -> Result<bool, ImageError> {
+    let mut had = false;
+    update_config(config_dir, |cfg| {
+        if let Some(auths) = cfg.get_mut("auths").and_then(|a| a.as_object_mut()) {
+            had = auths.remove(registry).is_some();
+        }
+    })?;
+    Ok(had)
+}
+
+fn update_config(
+    config_dir: &Path,
+    f: impl FnOnce(&mut serde_json::Value),
+) -> Result<(), ImageError> {
+    let path = config_dir.join("config.json");
+    let mut cfg: serde_json::Value = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| serde_json::json!({}));
+    if !cfg.is_object() {
+        cfg = serde_json::json!({});
+    }
+    if !cfg["auths"].is_object() {
+        cfg["auths"] = serde_json::json!({});
+    }
+    f(&mut cfg);
+    std::fs::create_dir_all(config_dir).map_err(|e| ImageError::Io {
+        path: config_dir.to_path_buf(),
+        source: e,
+    })?;
+    let bytes = serde_json::to_vec_pretty(&cfg).map_err(reg_err)?;
+    crate::state::write_atomic(&path, &bytes).map_err(|e| ImageError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    Ok(())
+}
+
+/// The Docker client configuration directory (`DOCKER_CONFIG` or `~/.docker`).
+pub fn docker_config_dir() -> PathBuf {
     std::env::var_os("DOCKER_CONFIG")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
@@ -253,6 +323,26 @@ fn platform_arch() -> &'static str {
     }
 }
 
+/// Removes downloads left behind by pulls that were killed (their process is gone).
+fn clean_stale_downloads(store: &ImageStore) {
+    for e in std::fs::read_dir(store.tmp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().to_string();
+        let pid: Option<u32> = name
+            .strip_prefix("pull-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse().ok());
+        if let Some(pid) = pid {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
 /// Pulls an image into the store and tags it. Returns the manifest digest.
 pub async fn pull(
     store: &ImageStore,
@@ -260,6 +350,7 @@ pub async fn pull(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<String, ImageError> {
     let r = Reference::parse(name)?;
+    clean_stale_downloads(store);
     let client = Arc::new(client_for(&r.domain));
     let auth = credentials(&r.domain, &docker_config_dir());
     let image = remote_ref(&r, None);

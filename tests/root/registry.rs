@@ -203,3 +203,146 @@ fn a_blob_with_the_wrong_digest_is_refused_and_nothing_is_stored() {
     );
     assert!(store.list().map(|l| l.is_empty()).unwrap_or(false));
 }
+
+/// A root filesystem tar with one big incompressible file (for interrupted pulls).
+fn big_layer(bytes: usize) -> Vec<u8> {
+    let mut data = vec![0u8; bytes];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for b in data.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let mut t = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    t.append_data(&mut h, "big.bin", &data[..])
+        .unwrap_or_default();
+    t.into_inner().unwrap_or_default()
+}
+
+#[test]
+fn a_killed_pull_leaves_no_partial_blob_and_the_next_pull_completes() {
+    let reg = Registry::start("killed");
+    let a = Berth::new("reg-kill-a");
+    let name = format!("{}/test/big:1", reg.addr);
+    let layer = big_layer(48 << 20);
+    ImageStore::new(&a.root)
+        .commit(
+            vec![Box::new(&layer[..])],
+            ConfigBuilder::default().build().unwrap_or_default(),
+            &name,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    a.host_text(&["push", &name]);
+    let b = Berth::new("reg-kill-b");
+    let store = ImageStore::new(&b.root);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["pull", "-q", &name])
+        .env("BERTH_ROOT", &b.root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Kill it once the layer download has started.
+    let start = Instant::now();
+    let mut started = false;
+    while start.elapsed() < Duration::from_secs(20) {
+        let partial = std::fs::read_dir(store.tmp_dir())
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.metadata().map(|m| m.len() > 1 << 20).unwrap_or(false))
+            })
+            .unwrap_or(false);
+        if partial {
+            started = true;
+            break;
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let killed_pid = child.id();
+    let _ = child.kill();
+    let _ = child.wait();
+    let manifest = ImageStore::new(&a.root)
+        .manifest(&ImageStore::new(&a.root).lookup(&name).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let layer_digest = manifest.layers()[0].digest().to_string();
+    if started {
+        assert!(
+            !store.blob_path(&layer_digest).exists(),
+            "no blob under its digest before it is complete"
+        );
+        assert!(store.list().map(|l| l.is_empty()).unwrap_or(false));
+    }
+    b.host_text(&["pull", "-q", &name]);
+    assert!(store.blob_path(&layer_digest).is_file());
+    let left: Vec<String> = std::fs::read_dir(store.tmp_dir())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "leftovers are cleaned: {left:?} (killed {killed_pid}, started {started})"
+    );
+    let r = store.resolve(&name).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        r.layers[0]
+            .join("big.bin")
+            .metadata()
+            .map(|m| m.len())
+            .unwrap_or(0),
+        48 << 20
+    );
+}
+
+#[test]
+fn login_and_logout_keep_credentials_in_the_docker_config() {
+    let reg = Registry::start("login");
+    let b = Berth::new("reg-login");
+    let cfg = b.root.join("docker-config");
+    std::fs::create_dir_all(&cfg).unwrap_or_default();
+    std::fs::write(
+        cfg.join("config.json"),
+        "{\"credsStore\": \"\", \"other\": 1}",
+    )
+    .unwrap_or_default();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["login", "-u", "alice", "--password-stdin", &reg.addr])
+        .env("DOCKER_CONFIG", &cfg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            if let Some(mut i) = c.stdin.take() {
+                let _ = i.write_all(b"s3cret\n");
+            }
+            c.wait_with_output()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Login Succeeded\n");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg.join("config.json")).unwrap_or_default())
+            .unwrap_or_default();
+    assert_eq!(v["auths"][&reg.addr]["auth"], "YWxpY2U6czNjcmV0");
+    assert_eq!(v["other"], 1, "other settings are kept");
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["logout", &reg.addr])
+        .env("DOCKER_CONFIG", &cfg)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Removing login credentials"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg.join("config.json")).unwrap_or_default())
+            .unwrap_or_default();
+    assert!(v["auths"].get(&reg.addr).is_none());
+}
