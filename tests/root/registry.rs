@@ -346,3 +346,87 @@ fn login_and_logout_keep_credentials_in_the_docker_config() {
             .unwrap_or_default();
     assert!(v["auths"].get(&reg.addr).is_none());
 }
+
+fn run_tool(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} is needed (Debian packages skopeo, umoci): {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn images_made_by_umoci_and_copied_by_skopeo_pull_and_run() {
+    let reg = Registry::start("interop");
+    let dir = std::env::temp_dir().join(format!("berth-umoci-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_default();
+    let layout = dir.join("layout").display().to_string();
+    let bundle = dir.join("bundle").display().to_string();
+    let image = format!("{layout}:img");
+    run_tool("umoci", &["init", "--layout", &layout]);
+    run_tool("umoci", &["new", "--image", &image]);
+    run_tool(
+        "umoci",
+        &["unpack", "--rootless", "--image", &image, &bundle],
+    );
+    run_tool(
+        "cp",
+        &[
+            "-a",
+            &format!("{}/.", rootfs().display()),
+            &format!("{bundle}/rootfs/"),
+        ],
+    );
+    run_tool("umoci", &["repack", "--image", &image, &bundle]);
+    run_tool(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &image,
+            "--config.cmd",
+            "echo",
+            "--config.cmd",
+            "from-umoci",
+        ],
+    );
+    let name = format!("{}/test/umoci:1", reg.addr);
+    run_tool(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{image}"),
+            &format!("docker://{name}"),
+        ],
+    );
+    let b = Berth::new("reg-interop");
+    b.host_text(&["pull", "-q", &name]);
+    let out = b.cmd(&["run", "--rm", &name]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "from-umoci\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And the other way: what berth pushes, skopeo reads.
+    let pushed = format!("{}/test/from-berth:1", reg.addr);
+    b.host_text(&["tag", &name, &pushed]);
+    b.host_text(&["push", &pushed]);
+    let inspect = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{pushed}"),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap_or_default();
+    assert_eq!(v["Layers"].as_array().map(|l| l.len()), Some(1), "{v}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
