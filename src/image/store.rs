@@ -184,6 +184,7 @@ impl ImageStore {
     pub fn ensure_layer(&self, chain_id: &str, blob: &str) -> Result<PathBuf, ImageError> {
         let dir = self.layer_dir(chain_id);
         if dir.is_dir() {
+            self.link_short(&dir);
             return Ok(dir);
         }
         let tmp =
@@ -201,7 +202,22 @@ impl ImageStore {
             // Another process unpacked it first.
             let _ = std::fs::remove_dir_all(&tmp);
         }
+        self.link_short(&dir);
         Ok(dir)
+    }
+
+    /// The short name deep images mount the layer by (`layers/l/<12 hex>`).
+    fn link_short(&self, dir: &Path) {
+        let (Some(link), Some(name)) = (crate::runtime::rootfs::short_link(dir), dir.file_name())
+        else {
+            return;
+        };
+        if let Some(parent) = link.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        if std::fs::symlink_metadata(&link).is_err() {
+            let _ = std::os::unix::fs::symlink(Path::new("..").join(name), &link);
+        }
     }
 
     fn read_index(&self) -> Result<BTreeMap<String, String>, ImageError> {
@@ -533,7 +549,11 @@ impl ImageStore {
             if let Ok(cfg) = serde_json::from_slice::<ImageConfiguration>(&c) {
                 for chain in chain_ids(cfg.rootfs().diff_ids()) {
                     if !keep_chains.contains(&chain) {
-                        let _ = std::fs::remove_dir_all(self.layer_dir(&chain));
+                        let dir = self.layer_dir(&chain);
+                        if let Some(link) = crate::runtime::rootfs::short_link(&dir) {
+                            let _ = std::fs::remove_file(link);
+                        }
+                        let _ = std::fs::remove_dir_all(dir);
                     }
                 }
             }

@@ -32,6 +32,42 @@ fn fail(what: &'static str, path: impl AsRef<Path>) -> impl FnOnce(nix::Error) -
     move |errno| RootfsError { what, path, errno }
 }
 
+/// Mount data the kernel accepts (one page, minus room for the rest).
+const MAX_OVERLAY_OPTIONS: usize = 4000;
+
+/// The name of a layer's short link: `<layers>/l/<first 12 of its name>`.
+pub fn short_link(layer_dir: &Path) -> Option<PathBuf> {
+    let name = layer_dir.file_name()?.to_str()?;
+    let parent = layer_dir.parent()?;
+    Some(parent.join("l").join(&name[..name.len().min(12)]))
+}
+
+/// For deep images: when the full lowerdir list would not fit in the mount
+/// data, the lower dirs as names relative to their shared `l/` directory of
+/// short links (to mount from inside it, as Docker's overlay2 does).
+pub fn short_lowers(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+) -> Option<(PathBuf, Vec<PathBuf>)> {
+    if overlay_options(lower, upper, work).len() <= MAX_OVERLAY_OPTIONS {
+        return None;
+    }
+    let links: Vec<PathBuf> = lower.iter().map(|l| short_link(l)).collect::<Option<_>>()?;
+    let dir = links.first()?.parent()?.to_path_buf();
+    if !links
+        .iter()
+        .all(|l| l.parent() == Some(dir.as_path()) && l.exists())
+    {
+        return None;
+    }
+    let names = links
+        .iter()
+        .filter_map(|l| l.file_name().map(PathBuf::from))
+        .collect();
+    Some((dir, names))
+}
+
 /// Mount options of the overlay, lower dirs given lowest first.
 pub fn overlay_options(lower: &[PathBuf], upper: &Path, work: &Path) -> String {
     let lowers: Vec<String> = lower
@@ -61,6 +97,22 @@ pub fn make_private() -> Result<()> {
 
 /// Mounts the overlay root at `target`.
 pub fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    if let Some((dir, names)) = short_lowers(lower, upper, work) {
+        // Relative lower dirs resolve against the working directory at mount time.
+        let back = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        chdir(&dir).map_err(fail("entering", &dir))?;
+        let opts = overlay_options(&names, upper, work);
+        let res = mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(opts.as_str()),
+        )
+        .map_err(fail("mounting the overlay at", target));
+        let _ = chdir(&back);
+        return res;
+    }
     let opts = overlay_options(lower, upper, work);
     mount(
         Some("overlay"),
@@ -405,6 +457,37 @@ mod tests {
         assert_eq!(
             o,
             "lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work"
+        );
+    }
+
+    #[test]
+    fn deep_images_use_short_relative_lowers() {
+        let base = std::env::temp_dir().join(format!("berth-deep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let layers: Vec<PathBuf> = (0..100)
+            .map(|i| base.join(format!("{:064x}", i + 0xabc000_0000u64)))
+            .collect();
+        let (upper, work) = (base.join("u"), base.join("w"));
+        assert!(overlay_options(&layers, &upper, &work).len() > MAX_OVERLAY_OPTIONS);
+        assert!(
+            short_lowers(&layers, &upper, &work).is_none(),
+            "no links yet: nothing to shorten with"
+        );
+        let _ = std::fs::create_dir_all(base.join("l"));
+        for l in &layers {
+            let _ = std::fs::create_dir_all(l);
+            if let Some(link) = short_link(l) {
+                let name = l.file_name().map(PathBuf::from).unwrap_or_default();
+                let _ = std::os::unix::fs::symlink(Path::new("..").join(name), link);
+            }
+        }
+        let (dir, names) = short_lowers(&layers, &upper, &work).unwrap_or_default();
+        assert_eq!(dir, base.join("l"));
+        assert_eq!(names.len(), 100);
+        assert!(overlay_options(&names, &upper, &work).len() < MAX_OVERLAY_OPTIONS);
+        assert!(
+            short_lowers(&layers[..3], &upper, &work).is_none(),
+            "short stacks keep full paths"
         );
     }
 

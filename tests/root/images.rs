@@ -215,3 +215,42 @@ fn save_and_load_round_trip_through_the_cli() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not an image archive"));
 }
+
+#[test]
+fn deep_images_mount_beyond_the_mount_option_limit() {
+    let b = Berth::new("deep");
+    let store = ImageStore::new(&b.root);
+    let base = rootfs_tar();
+    let extras: Vec<Vec<u8>> = (0..120)
+        .map(|i| tar_of(&[(&format!("layers/{i:03}"), Some("x"))]))
+        .collect();
+    let mut layers: Vec<Box<dyn std::io::Read>> = vec![Box::new(&base[..])];
+    for e in &extras {
+        layers.push(Box::new(&e[..]));
+    }
+    let cfg = ConfigBuilder::default()
+        .env(vec!["PATH=/bin".to_string()])
+        .build()
+        .unwrap_or_default();
+    store
+        .commit(layers, cfg, "local/deep")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = store
+        .resolve("local/deep")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.layers.len(), 121);
+    let out = b.cmd(&[
+        "run",
+        "--rm",
+        "local/deep",
+        "sh",
+        "-c",
+        "ls /layers | wc -l",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "120",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
