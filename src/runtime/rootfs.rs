@@ -465,7 +465,7 @@ mod tests {
         let base = std::env::temp_dir().join(format!("berth-deep-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let layers: Vec<PathBuf> = (0..100)
-            .map(|i| base.join(format!("{:064x}", i + 0xabc000_0000u64)))
+            .map(|i| base.join(format!("{:064x}", i + 0x00ab_c000_0000_u64)))
             .collect();
         let (upper, work) = (base.join("u"), base.join("w"));
         assert!(overlay_options(&layers, &upper, &work).len() > MAX_OVERLAY_OPTIONS);
