@@ -86,6 +86,7 @@ pub fn credentials(registry: &str, config_dir: &Path) -> RegistryAuth {
     RegistryAuth::Anonymous
 }
 
+/// Asks `docker-credential-<helper>` (found on PATH) for a registry's credentials.
 fn from_helper(helper: &str, registry: &str) -> Option<RegistryAuth> {
     use std::io::Write;
     let mut child = std::process::Command::new(format!("docker-credential-{helper}"))
@@ -239,7 +240,35 @@ impl AsyncWrite for HashingFile {
     }
 }
 
+/// Attempts per blob before a transient failure is final.
+const ATTEMPTS: u32 = 3;
+
+/// Downloads a blob, retrying transient failures with backoff (a digest
+/// mismatch is not transient).
 async fn download(
+    client: &Client,
+    image: &oci_client::Reference,
+    desc: &OciDescriptor,
+    store: &ImageStore,
+) -> Result<(), ImageError> {
+    let mut delay = std::time::Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        match download_once(client, image, desc, store).await {
+            Ok(()) => return Ok(()),
+            Err(e @ ImageError::DigestMismatch { .. }) => return Err(e),
+            Err(e) if attempt >= ATTEMPTS => return Err(e),
+            Err(e) => {
+                tracing::warn!("downloading {} failed ({e}); retrying in {delay:?}", desc.digest);
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+async fn download_once(
     client: &Client,
     image: &oci_client::Reference,
     desc: &OciDescriptor,
@@ -514,6 +543,26 @@ mod tests {
         assert!(is_insecure("127.0.0.1:5000"));
         assert!(is_insecure("127.3.4.5"));
         assert!(!is_insecure("registry.example.com"));
+    }
+
+    #[test]
+    fn credential_helpers_are_asked() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("berth-credhelper-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let helper = dir.join("docker-credential-berthtest");
+        std::fs::write(
+            &helper,
+            "#!/bin/sh\nread host\n[ \"$host\" = 127.0.0.1:5001 ] && echo '{\"Username\":\"bob\",\"Secret\":\"pw\"}'\n",
+        )
+        .unwrap_or_default();
+        let _ = std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755));
+        std::fs::write(dir.join("config.json"), "{\"credHelpers\": {\"127.0.0.1:5001\": \"berthtest\"}}")
+            .unwrap_or_default();
+        // The helper is found on PATH, as Docker finds it.
+        let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+        std::env::set_var("PATH", path);
+        assert!(matches!(credentials("127.0.0.1:5001", &dir), RegistryAuth::Basic(u, p) if u == "bob" && p == "pw"));
     }
 
     #[test]
