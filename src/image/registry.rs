@@ -259,7 +259,10 @@ async fn download(
             Err(e @ ImageError::DigestMismatch { .. }) => return Err(e),
             Err(e) if attempt >= ATTEMPTS => return Err(e),
             Err(e) => {
-                tracing::warn!("downloading {} failed ({e}); retrying in {delay:?}", desc.digest);
+                tracing::warn!(
+                    "downloading {} failed ({e}); retrying in {delay:?}",
+                    desc.digest
+                );
                 tokio::time::sleep(delay).await;
                 delay *= 2;
                 attempt += 1;
@@ -557,12 +560,21 @@ mod tests {
         )
         .unwrap_or_default();
         let _ = std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755));
-        std::fs::write(dir.join("config.json"), "{\"credHelpers\": {\"127.0.0.1:5001\": \"berthtest\"}}")
-            .unwrap_or_default();
+        std::fs::write(
+            dir.join("config.json"),
+            "{\"credHelpers\": {\"127.0.0.1:5001\": \"berthtest\"}}",
+        )
+        .unwrap_or_default();
         // The helper is found on PATH, as Docker finds it.
-        let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "{}:{}",
+            dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         std::env::set_var("PATH", path);
-        assert!(matches!(credentials("127.0.0.1:5001", &dir), RegistryAuth::Basic(u, p) if u == "bob" && p == "pw"));
+        assert!(
+            matches!(credentials("127.0.0.1:5001", &dir), RegistryAuth::Basic(u, p) if u == "bob" && p == "pw")
+        );
     }
 
     #[test]

@@ -430,3 +430,75 @@ fn images_made_by_umoci_and_copied_by_skopeo_pull_and_run() {
     assert_eq!(v["Layers"].as_array().map(|l| l.len()), Some(1), "{v}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// PUTs a manifest with a raw HTTP/1.1 request (loopback only).
+fn put_manifest(addr: &str, repo: &str, tag: &str, media: &str, body: &[u8]) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+    let head = format!(
+        "PUT /v2/{repo}/manifests/{tag} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {media}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap_or_default();
+    s.write_all(body).unwrap_or_default();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+}
+
+#[test]
+fn an_index_resolves_to_this_platforms_image() {
+    let reg = Registry::start("index");
+    let a = Berth::new("reg-index");
+    let store = ImageStore::new(&a.root);
+    let base = rootfs_tar();
+    let mut digests = Vec::new();
+    for (arch, word) in [("amd64", "native"), ("arm64", "foreign")] {
+        let cfg = ConfigBuilder::default()
+            .env(vec!["PATH=/bin".to_string()])
+            .cmd(vec!["echo".to_string(), word.to_string()])
+            .build()
+            .unwrap_or_default();
+        let name = format!("{}/test/multi:{arch}", reg.addr);
+        store
+            .commit(vec![Box::new(&base[..])], cfg, &name)
+            .unwrap_or_else(|e| panic!("{e}"));
+        a.host_text(&["push", "-q", &name]);
+        let d = store.lookup(&name).unwrap_or_else(|e| panic!("{e}"));
+        let size = store.read_blob(&d).map(|b| b.len()).unwrap_or(0);
+        digests.push((arch, d, size));
+    }
+    let native = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let expected = if native == "amd64" {
+        "native"
+    } else {
+        "foreign"
+    };
+    let manifests: Vec<serde_json::Value> = digests
+        .iter()
+        .map(|(arch, d, size)| {
+            serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": size,
+                "platform": {"architecture": arch, "os": "linux"}})
+        })
+        .collect();
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
+    put_manifest(
+        &reg.addr,
+        "test/multi",
+        "all",
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&index).unwrap_or_default(),
+    );
+    let b = Berth::new("reg-index-b");
+    let name = format!("{}/test/multi:all", reg.addr);
+    b.host_text(&["pull", "-q", &name]);
+    let out = b.cmd(&["run", "--rm", &name]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expected);
+    let wrong = b.host(&["pull", "--platform", "linux/s390x", &name]);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("cannot run here"));
+}
