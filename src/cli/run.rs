@@ -115,6 +115,9 @@ pub struct CreateArgs {
     /// Run from this root filesystem directory instead of an image.
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
+    /// Pull the image before running: always, missing (default) or never.
+    #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never"])]
+    pub pull: String,
     /// IMAGE [COMMAND] [ARG...], or with --rootfs: COMMAND [ARG...].
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
@@ -239,8 +242,22 @@ fn base(store: &Store, args: &CreateArgs) -> anyhow::Result<Base> {
         bail!("give an image (berth run IMAGE [COMMAND...]) or a root filesystem (--rootfs DIR)");
     };
     let images = crate::image::store::ImageStore::new(&store.root);
+    let present = images.lookup(name).is_ok();
+    if args.pull == "always" || (args.pull == "missing" && !present) {
+        if !present {
+            eprintln!("Unable to find image '{name}' locally");
+        }
+        let progress = |line: &str| eprintln!("{line}");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        rt.block_on(crate::image::registry::pull(&images, name, &progress))
+            .with_context(|| format!("pulling {name}"))?;
+    }
     let image = images.resolve(name).with_context(|| {
-        format!("unable to find image {name:?} locally (berth import ROOTFS.tar {name} makes one)")
+        format!("unable to find image {name:?} locally (berth pull, berth load or berth import make one)")
     })?;
     let cfg = image.config.config().clone().unwrap_or_default();
     let mut labels: BTreeMap<String, String> = cfg

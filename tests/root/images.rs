@@ -72,7 +72,7 @@ fn imported_rootfs_runs_as_an_image() {
         String::from_utf8_lossy(&out.stdout),
         "from-image\nroot:x:0:0:root:/root:/bin/sh\n"
     );
-    let missing = b.cmd(&["run", "--rm", "local/nope", "true"]);
+    let missing = b.cmd(&["run", "--rm", "--pull", "never", "local/nope", "true"]);
     assert_eq!(missing.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("unable to find image"));
     let inspect: serde_json::Value =

@@ -502,3 +502,43 @@ fn an_index_resolves_to_this_platforms_image() {
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("cannot run here"));
 }
+
+#[test]
+fn run_pulls_a_missing_image_unless_told_not_to() {
+    let reg = Registry::start("runpull");
+    let a = Berth::new("reg-runpull-a");
+    let tar_path = a.root.join("rootfs.tar");
+    std::fs::write(&tar_path, rootfs_tar()).unwrap_or_default();
+    let name = format!("{}/test/auto:1", reg.addr);
+    a.text(&["import", &tar_path.display().to_string(), &name]);
+    a.host_text(&["push", "-q", &name]);
+    let b = Berth::new("reg-runpull-b");
+    // Its own mount namespace; the host network, to reach the registry on 127.0.0.1.
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--mount", "--", env!("CARGO_BIN_EXE_berth"), "run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[name.as_str(), "echo", "auto-pulled"]);
+        Command::new("unshare")
+            .args(&args)
+            .env("BERTH_ROOT", &b.root)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let never = run(&["--pull", "never"]);
+    assert_eq!(never.status.code(), Some(125));
+    let out = run(&[]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "auto-pulled\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unable to find image"));
+    let again = run(&[]);
+    assert!(
+        !String::from_utf8_lossy(&again.stderr).contains("Unable to find image"),
+        "present now"
+    );
+    let always = run(&["--pull", "always"]);
+    assert_eq!(String::from_utf8_lossy(&always.stdout), "auto-pulled\n");
+}
