@@ -430,14 +430,6 @@ pub async fn pull(
     download(&client, &image, &config_desc, store).await?;
     let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_desc.digest)?)
         .map_err(|e| ImageError::Metadata(config_desc.digest.clone(), e.to_string()))?;
-    for l in manifest.layers() {
-        if l.media_type().to_string().contains("zstd") {
-            return Err(reg_err(format!(
-                "layer {} is zstd-compressed, which berth cannot read yet",
-                l.digest()
-            )));
-        }
-    }
     // Download with bounded parallelism, then unpack every layer in parallel.
     let chains = chain_ids(config.rootfs().diff_ids());
     let sem = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL));

@@ -159,12 +159,15 @@ fn is_dir_at(dir: &OwnedFd, name: &str) -> bool {
     .is_ok()
 }
 
-/// Opens a possibly compressed layer stream: gzip is detected by its magic bytes.
+/// Opens a possibly compressed layer stream: gzip and zstd are detected by
+/// their magic bytes.
 pub fn decompress<'a, R: Read + 'a>(reader: R) -> std::io::Result<Box<dyn Read + 'a>> {
     let mut buf = BufReader::new(reader);
     let head = buf.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::read::GzDecoder::new(buf)))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(buf)?))
     } else {
         Ok(Box::new(buf))
     }
@@ -438,6 +441,18 @@ mod tests {
                 .map(|m| m.mtime())
                 .unwrap_or(0),
             1_000_000
+        );
+    }
+
+    #[test]
+    fn zstd_layers_unpack() {
+        let root = temp("zstd").join("layer");
+        let tar = layer(&[("etc/zstd", T::Regular, "compressed\n")]);
+        let z = zstd::stream::encode_all(&tar[..], 3).unwrap_or_default();
+        unpack(&z[..], &root).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/zstd")).unwrap_or_default(),
+            "compressed\n"
         );
     }
 
