@@ -9,8 +9,10 @@
 //!
 //! Async: run inside a tokio runtime the CLI creates.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -213,6 +215,8 @@ fn remote_ref(r: &Reference, digest: Option<&str>) -> oci_client::Reference {
 struct HashingFile {
     file: tokio::fs::File,
     hasher: Sha256,
+    /// Bytes written so far (for progress).
+    written: Arc<AtomicU64>,
 }
 
 impl AsyncWrite for HashingFile {
@@ -225,6 +229,7 @@ impl AsyncWrite for HashingFile {
         match Pin::new(&mut this.file).poll_write(cx, buf) {
             Poll::Ready(Ok(n)) => {
                 this.hasher.update(&buf[..n]);
+                this.written.fetch_add(n as u64, Ordering::Relaxed);
                 Poll::Ready(Ok(n))
             }
             other => other,
@@ -250,11 +255,18 @@ async fn download(
     image: &oci_client::Reference,
     desc: &OciDescriptor,
     store: &ImageStore,
+    layer: Option<(&str, Arc<AtomicU64>)>,
 ) -> Result<(), ImageError> {
     let mut delay = std::time::Duration::from_millis(200);
     let mut attempt = 1;
     loop {
-        match download_once(client, image, desc, store).await {
+        let attempt_result = match &layer {
+            Some((chain, written)) => {
+                layer_once(client, image, desc, store, chain, written.clone()).await
+            }
+            None => download_once(client, image, desc, store).await,
+        };
+        match attempt_result {
             Ok(()) => return Ok(()),
             Err(e @ ImageError::DigestMismatch { .. }) => return Err(e),
             Err(e) if attempt >= ATTEMPTS => return Err(e),
@@ -271,76 +283,179 @@ async fn download(
     }
 }
 
+/// Where a blob is written while it downloads.
+fn pending_path(store: &ImageStore, digest: &str) -> PathBuf {
+    store.tmp_dir().join(format!(
+        "pull-{}-{}",
+        std::process::id(),
+        digest.trim_start_matches("sha256:")
+    ))
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + '_ {
+    move |source| ImageError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Streams a blob into `file` (at `tmp`), hashing as it goes; checks the
+/// digest once complete. `written` counts the bytes on disk so far.
+async fn fetch_into(
+    client: &Client,
+    image: &oci_client::Reference,
+    desc: &OciDescriptor,
+    file: tokio::fs::File,
+    tmp: &Path,
+    written: Arc<AtomicU64>,
+) -> Result<(), ImageError> {
+    let mut out = HashingFile {
+        file,
+        hasher: Sha256::new(),
+        written,
+    };
+    client
+        .pull_blob(image, desc, &mut out)
+        .await
+        .map_err(reg_err)?;
+    tokio::io::AsyncWriteExt::flush(&mut out)
+        .await
+        .map_err(io_at(tmp))?;
+    out.file.sync_all().await.map_err(io_at(tmp))?;
+    let actual = format!("sha256:{:x}", std::mem::take(&mut out.hasher).finalize());
+    if actual != desc.digest {
+        return Err(ImageError::DigestMismatch {
+            expected: desc.digest.clone(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
+async fn create_pending(
+    store: &ImageStore,
+    digest: &str,
+) -> Result<(PathBuf, tokio::fs::File), ImageError> {
+    let dir = store.tmp_dir();
+    tokio::fs::create_dir_all(&dir).await.map_err(io_at(&dir))?;
+    let tmp = pending_path(store, digest);
+    let file = tokio::fs::File::create(&tmp).await.map_err(io_at(&tmp))?;
+    Ok((tmp, file))
+}
+
+async fn commit_blob(store: &ImageStore, tmp: &Path, digest: &str) -> Result<(), ImageError> {
+    let dest = store.blob_path(digest);
+    if let Some(parent) = dest.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(io_at(parent))?;
+    }
+    tokio::fs::rename(tmp, &dest).await.map_err(io_at(&dest))
+}
+
 async fn download_once(
     client: &Client,
     image: &oci_client::Reference,
     desc: &OciDescriptor,
     store: &ImageStore,
 ) -> Result<(), ImageError> {
-    let dest = store.blob_path(&desc.digest);
-    if dest.is_file() {
+    if store.blob_path(&desc.digest).is_file() {
         return Ok(()); // already here: stored only after its digest was checked
     }
-    let tmp_dir = store.tmp_dir();
-    tokio::fs::create_dir_all(&tmp_dir)
-        .await
-        .map_err(|e| ImageError::Io {
-            path: tmp_dir.clone(),
-            source: e,
-        })?;
-    let tmp = tmp_dir.join(format!(
-        "pull-{}-{}",
-        std::process::id(),
-        desc.digest.trim_start_matches("sha256:")
-    ));
-    let file = tokio::fs::File::create(&tmp)
-        .await
-        .map_err(|e| ImageError::Io {
-            path: tmp.clone(),
-            source: e,
-        })?;
-    let mut out = HashingFile {
-        file,
-        hasher: Sha256::new(),
-    };
-    let result = async {
-        client
-            .pull_blob(image, desc, &mut out)
-            .await
-            .map_err(reg_err)?;
-        tokio::io::AsyncWriteExt::flush(&mut out)
-            .await
-            .map_err(|e| ImageError::Io {
-                path: tmp.clone(),
-                source: e,
-            })?;
-        out.file.sync_all().await.map_err(|e| ImageError::Io {
-            path: tmp.clone(),
-            source: e,
-        })?;
-        let actual = format!("sha256:{:x}", std::mem::take(&mut out.hasher).finalize());
-        if actual != desc.digest {
-            return Err(ImageError::DigestMismatch {
-                expected: desc.digest.clone(),
-                actual,
-            });
-        }
-        if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| ImageError::Io {
-                    path: parent.to_path_buf(),
-                    source: e,
-                })?;
-        }
-        tokio::fs::rename(&tmp, &dest)
-            .await
-            .map_err(|e| ImageError::Io {
-                path: dest.clone(),
-                source: e,
-            })
+    let (tmp, file) = create_pending(store, &desc.digest).await?;
+    let mut result = fetch_into(client, image, desc, file, &tmp, Arc::new(AtomicU64::new(0))).await;
+    if result.is_ok() {
+        result = commit_blob(store, &tmp, &desc.digest).await;
     }
-    .await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    result
+}
+
+/// Reads a file that another task is still writing: waits for more bytes
+/// until the writer says it is done (1) or failed (2).
+struct GrowingFile {
+    file: std::fs::File,
+    state: Arc<AtomicU8>,
+}
+
+impl Read for GrowingFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            // Read the state first: if it says done, every byte is already in the file.
+            let state = self.state.load(Ordering::Acquire);
+            let n = self.file.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            match state {
+                1 => return Ok(0),
+                2 => return Err(std::io::Error::other("the download failed")),
+                _ => std::thread::sleep(std::time::Duration::from_millis(1)),
+            }
+        }
+    }
+}
+
+/// Downloads a layer and unpacks it at the same time (the unpacker follows
+/// the file as it grows); the layer is installed only when the blob's digest
+/// checks out.
+async fn layer_once(
+    client: &Client,
+    image: &oci_client::Reference,
+    desc: &OciDescriptor,
+    store: &ImageStore,
+    chain: &str,
+    written: Arc<AtomicU64>,
+) -> Result<(), ImageError> {
+    if store.layer_dir(chain).is_dir() {
+        return Ok(());
+    }
+    if store.blob_path(&desc.digest).is_file() {
+        let (store, chain, digest) = (store.clone(), chain.to_string(), desc.digest.clone());
+        tokio::task::spawn_blocking(move || store.ensure_layer(&chain, &digest))
+            .await
+            .map_err(reg_err)??;
+        return Ok(());
+    }
+    let (tmp, file) = create_pending(store, &desc.digest).await?;
+    let state = Arc::new(AtomicU8::new(0));
+    let follower = std::fs::File::open(&tmp).map_err(io_at(&tmp))?;
+    let unpacker = {
+        let (store, chain, state) = (store.clone(), chain.to_string(), state.clone());
+        tokio::task::spawn_blocking(move || {
+            store.unpack_pending(
+                GrowingFile {
+                    file: follower,
+                    state,
+                },
+                &chain,
+            )
+        })
+    };
+    let fetched = fetch_into(client, image, desc, file, &tmp, written).await;
+    state.store(if fetched.is_ok() { 1 } else { 2 }, Ordering::Release);
+    let unpacked = unpacker.await.map_err(reg_err)?;
+    let result = match (fetched, unpacked) {
+        (Ok(()), Ok(dir)) => match commit_blob(store, &tmp, &desc.digest).await {
+            Ok(()) => {
+                store.install_layer(&dir, chain);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        },
+        (Err(e), unpacked) => {
+            if let Ok(dir) = unpacked {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Err(e)
+        }
+        (Ok(()), Err(e)) => Err(e),
+    };
     if result.is_err() {
         let _ = tokio::fs::remove_file(&tmp).await;
     }
@@ -355,26 +470,6 @@ fn platform_arch() -> &'static str {
     }
 }
 
-/// Removes downloads left behind by pulls that were killed (their process is gone).
-fn clean_stale_downloads(store: &ImageStore) {
-    for e in std::fs::read_dir(store.tmp_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = e.file_name().to_string_lossy().to_string();
-        let pid: Option<u32> = name
-            .strip_prefix("pull-")
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse().ok());
-        if let Some(pid) = pid {
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
-}
-
 /// Pulls an image into the store and tags it. Returns the manifest digest.
 pub async fn pull(
     store: &ImageStore,
@@ -382,7 +477,7 @@ pub async fn pull(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<String, ImageError> {
     let r = Reference::parse(name)?;
-    clean_stale_downloads(store);
+    store.clean_stale();
     let client = Arc::new(client_for(&r.domain));
     let auth = credentials(&r.domain, &docker_config_dir());
     let image = remote_ref(&r, None);
@@ -427,7 +522,7 @@ pub async fn pull(
         size: manifest.config().size() as i64,
         ..Default::default()
     };
-    download(&client, &image, &config_desc, store).await?;
+    download(&client, &image, &config_desc, store, None).await?;
     let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_desc.digest)?)
         .map_err(|e| ImageError::Metadata(config_desc.digest.clone(), e.to_string()))?;
     // Download with bounded parallelism, then unpack every layer in parallel.
@@ -457,11 +552,8 @@ pub async fn pull(
         );
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await.map_err(reg_err)?;
-            download(&client, &image, &desc, &store).await?;
-            let digest = desc.digest.clone();
-            tokio::task::spawn_blocking(move || store.ensure_layer(&chain, &digest))
-                .await
-                .map_err(reg_err)??;
+            let written = Arc::new(AtomicU64::new(0));
+            download(&client, &image, &desc, &store, Some((&chain, written))).await?;
             Ok::<String, ImageError>(desc.digest)
         }));
     }

@@ -187,23 +187,72 @@ impl ImageStore {
             self.link_short(&dir);
             return Ok(dir);
         }
-        let tmp =
-            self.root
-                .join("layers")
-                .join(format!(".tmp-{}-{:x}", hex_of(chain_id), rand_suffix()));
         let p = self.blob_path(blob);
         let f = std::fs::File::open(&p).map_err(io(&p))?;
-        let res = unpack(f, &tmp);
-        if let Err(e) = res {
+        let tmp = self.unpack_pending(f, chain_id)?;
+        Ok(self.install_layer(&tmp, chain_id))
+    }
+
+    /// Unpacks a layer stream into a temporary directory beside the layers;
+    /// `install_layer` moves it into place.
+    pub fn unpack_pending(&self, reader: impl Read, chain_id: &str) -> Result<PathBuf, ImageError> {
+        let tmp = self.root.join("layers").join(format!(
+            ".tmp-{}-{}-{:x}",
+            std::process::id(),
+            hex_of(chain_id),
+            rand_suffix()
+        ));
+        if let Err(e) = unpack(reader, &tmp) {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e.into());
         }
-        if std::fs::rename(&tmp, &dir).is_err() {
+        Ok(tmp)
+    }
+
+    /// Removes what killed processes left behind: downloads in `blobs/tmp/`
+    /// and half-unpacked layers (`layers/.tmp-<pid>-…`).
+    pub fn clean_stale(&self) {
+        let dead =
+            |pid: Option<u32>| pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
+        for e in std::fs::read_dir(self.tmp_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().to_string();
+            let pid = name
+                .strip_prefix("pull-")
+                .and_then(|r| r.split('-').next())
+                .and_then(|p| p.parse().ok());
+            if dead(pid) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        for e in std::fs::read_dir(self.root.join("layers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().to_string();
+            let pid = name
+                .strip_prefix(".tmp-")
+                .and_then(|r| r.split('-').next())
+                .and_then(|p| p.parse().ok());
+            if dead(pid) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
+    /// Moves an unpacked layer into place under its chain id.
+    pub fn install_layer(&self, tmp: &Path, chain_id: &str) -> PathBuf {
+        let dir = self.layer_dir(chain_id);
+        if std::fs::rename(tmp, &dir).is_err() {
             // Another process unpacked it first.
-            let _ = std::fs::remove_dir_all(&tmp);
+            let _ = std::fs::remove_dir_all(tmp);
         }
         self.link_short(&dir);
-        Ok(dir)
+        dir
     }
 
     /// The short name deep images mount the layer by (`layers/l/<12 hex>`).
