@@ -67,10 +67,12 @@ pub fn pull(store: &Store, args: PullArgs) -> anyhow::Result<i32> {
             println!("{line}");
         }
     };
+    let bars = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let digest = runtime()?.block_on(crate::image::registry::pull(
         &images,
         &args.image,
         &progress,
+        bars,
     ))?;
     let name = crate::image::reference::Reference::parse(&args.image)?;
     if args.quiet {

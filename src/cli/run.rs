@@ -253,8 +253,10 @@ fn base(store: &Store, args: &CreateArgs) -> anyhow::Result<Base> {
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        rt.block_on(crate::image::registry::pull(&images, name, &progress))
-            .with_context(|| format!("pulling {name}"))?;
+        rt.block_on(crate::image::registry::pull(
+            &images, name, &progress, false,
+        ))
+        .with_context(|| format!("pulling {name}"))?;
     }
     let image = images.resolve(name).with_context(|| {
         format!("unable to find image {name:?} locally (berth pull, berth load or berth import make one)")

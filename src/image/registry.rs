@@ -475,6 +475,7 @@ pub async fn pull(
     store: &ImageStore,
     name: &str,
     progress: &(dyn Fn(&str) + Sync),
+    bars: bool,
 ) -> Result<String, ImageError> {
     let r = Reference::parse(name)?;
     store.clean_stale();
@@ -529,6 +530,7 @@ pub async fn pull(
     let chains = chain_ids(config.rootfs().diff_ids());
     let sem = Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL));
     let mut tasks = Vec::new();
+    let mut meters: Vec<(String, u64, Arc<AtomicU64>)> = Vec::new();
     for (layer, chain) in manifest.layers().iter().zip(&chains) {
         if store.layer_dir(chain).is_dir() {
             progress(&format!(
@@ -550,20 +552,82 @@ pub async fn pull(
             sem.clone(),
             chain.clone(),
         );
+        let written = Arc::new(AtomicU64::new(0));
+        meters.push((
+            short(&desc.digest).to_string(),
+            desc.size.max(0) as u64,
+            written.clone(),
+        ));
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await.map_err(reg_err)?;
-            let written = Arc::new(AtomicU64::new(0));
             download(&client, &image, &desc, &store, Some((&chain, written))).await?;
             Ok::<String, ImageError>(desc.digest)
         }));
     }
+    let bars = bars && !meters.is_empty();
+    let ticker = bars.then(|| {
+        let meters = meters.clone();
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                draw_bars(&meters, first);
+                first = false;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+    });
+    let mut failure = None;
     for t in tasks {
-        let d = t.await.map_err(reg_err)??;
-        progress(&format!("{}: pull complete", short(&d)));
+        match t.await.map_err(reg_err).and_then(|r| r) {
+            Ok(d) if !bars => progress(&format!("{}: pull complete", short(&d))),
+            Ok(_) => {}
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(t) = ticker {
+        t.abort();
+        draw_bars(&meters, false);
+    }
+    if let Some(e) = failure {
+        return Err(e);
     }
     let (stored, _) = store.put_blob(&bytes[..], Some(&digest))?;
     store.tag(name, &stored)?;
     Ok(stored)
+}
+
+/// One progress bar per layer, redrawn in place (for terminals).
+fn draw_bars(meters: &[(String, u64, Arc<AtomicU64>)], first: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if !first {
+        let _ = write!(out, "\x1b[{}A", meters.len());
+    }
+    for (id, total, done) in meters {
+        let done = done.load(Ordering::Relaxed).min(*total);
+        let width = 30usize;
+        let filled = if *total == 0 {
+            width
+        } else {
+            (done as f64 / *total as f64 * width as f64) as usize
+        };
+        let status = if done >= *total {
+            "Pull complete".to_string()
+        } else {
+            "Downloading".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "\x1b[2K{id}: {status:<13} [{}{}] {:.1}MB/{:.1}MB",
+            "=".repeat(filled),
+            " ".repeat(width - filled),
+            done as f64 / 1e6,
+            *total as f64 / 1e6
+        );
+    }
+    let _ = out.flush();
 }
 
 fn short(digest: &str) -> &str {
