@@ -504,7 +504,11 @@ pub fn inspect(store: &Store, args: NamesArgs) -> anyhow::Result<i32> {
                 "Labels": cfg.labels,
                 "StopSignal": cfg.stop_signal,
                 "StopTimeout": cfg.stop_timeout,
+                "ExposedPorts": cfg.exposed_ports.iter().map(|p| (p.clone(), serde_json::json!({}))).collect::<serde_json::Map<String, serde_json::Value>>(),
+                "Healthcheck": cfg.healthcheck,
+                "Volumes": cfg.volumes.iter().map(|v| (v.target.clone(), serde_json::json!({}))).collect::<serde_json::Map<String, serde_json::Value>>(),
             },
+            "Mounts": cfg.volumes.iter().map(|v| serde_json::json!({"Type": "volume", "Source": v.data, "Destination": v.target, "RW": true})).collect::<Vec<_>>(),
             "HostConfig": {
                 "Init": cfg.init,
                 "AutoRemove": cfg.auto_remove,

@@ -216,6 +216,9 @@ struct Base {
     user: Option<String>,
     stop_signal: Option<String>,
     labels: BTreeMap<String, String>,
+    exposed_ports: Vec<String>,
+    healthcheck: Option<serde_json::Value>,
+    volumes: Vec<String>,
     /// The command-line arguments after the image name.
     args: Vec<String>,
 }
@@ -235,6 +238,9 @@ fn base(store: &Store, args: &CreateArgs) -> anyhow::Result<Base> {
             user: None,
             stop_signal: None,
             labels: BTreeMap::new(),
+            exposed_ports: Vec::new(),
+            healthcheck: None,
+            volumes: Vec::new(),
             args: args.args.clone(),
         });
     }
@@ -269,6 +275,16 @@ fn base(store: &Store, args: &CreateArgs) -> anyhow::Result<Base> {
         .into_iter()
         .collect();
     labels.insert("berth.image.manifest".into(), image.manifest_digest.clone());
+    // Docker's HEALTHCHECK is not in the OCI config type: read it from the raw blob.
+    let raw: serde_json::Value = crate::image::store::ImageStore::new(&store.root)
+        .read_blob(&image.config_digest)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let healthcheck = raw["config"]
+        .get("Healthcheck")
+        .filter(|h| !h.is_null())
+        .cloned();
     Ok(Base {
         rootfs: RootfsSource::Layers(image.layers.clone()),
         image: Some(image.reference.clone()),
@@ -279,6 +295,9 @@ fn base(store: &Store, args: &CreateArgs) -> anyhow::Result<Base> {
         user: cfg.user().clone().filter(|u| !u.is_empty()),
         stop_signal: cfg.stop_signal().clone(),
         labels,
+        exposed_ports: cfg.exposed_ports().clone().unwrap_or_default(),
+        healthcheck,
+        volumes: cfg.volumes().clone().unwrap_or_default(),
         args: rest.to_vec(),
     })
 }
@@ -430,6 +449,9 @@ pub fn request(
         interactive: args.interactive,
         labels,
         extra_hosts,
+        exposed_ports: base.exposed_ports,
+        healthcheck: base.healthcheck,
+        image_volumes: base.volumes,
     })
 }
 

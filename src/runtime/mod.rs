@@ -79,6 +79,10 @@ pub struct CreateRequest {
     pub interactive: bool,
     pub labels: std::collections::BTreeMap<String, String>,
     pub extra_hosts: Vec<(String, String)>,
+    /// From the image: exposed ports, health check, volume paths.
+    pub exposed_ports: Vec<String>,
+    pub healthcheck: Option<serde_json::Value>,
+    pub image_volumes: Vec<String>,
 }
 
 const ADJECTIVES: &[&str] = &[
@@ -221,6 +225,35 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
     store.create_dirs(&id)?;
     let dir = store.container_dir(&id);
     req.spec.rootfs = dir.join("rootfs");
+    // Image VOLUMEs not covered by a mount get an anonymous volume each.
+    let mut volumes = Vec::new();
+    for target in &req.image_volumes {
+        if req
+            .spec
+            .mounts
+            .iter()
+            .any(|m| m.target.trim_end_matches('/') == target.trim_end_matches('/'))
+        {
+            continue;
+        }
+        let vid = store::new_id()?;
+        let data = store.root.join("volumes").join(&vid).join("_data");
+        std::fs::create_dir_all(&data).map_err(|source| StoreError::Io {
+            path: data.clone(),
+            source,
+        })?;
+        req.spec.mounts.push(spec::MountRequest {
+            kind: spec::MountKind::Bind,
+            source: Some(data.clone()),
+            target: target.clone(),
+            read_only: false,
+            options: Vec::new(),
+        });
+        volumes.push(spec::AnonymousVolume {
+            target: target.clone(),
+            data,
+        });
+    }
     let result = (|| -> Result<(), RuntimeError> {
         let oci = build_spec(&req.spec)?;
         let config = ContainerConfig {
@@ -240,6 +273,9 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             command: req.spec.args.clone(),
             labels: req.labels.clone(),
             seccomp: !req.spec.privileged,
+            exposed_ports: req.exposed_ports.clone(),
+            healthcheck: req.healthcheck.clone(),
+            volumes: volumes.clone(),
         };
         store.write_json(&dir.join("config.json"), &oci)?;
         store.write_json(&dir.join("berth.json"), &config)?;
@@ -248,6 +284,7 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
         Ok(())
     })();
     if let Err(e) = result {
+        remove_volumes(&volumes);
         let _ = store.remove(&id);
         return Err(e);
     }
@@ -491,6 +528,14 @@ pub fn pause(store: &Store, id: &str, frozen: bool) -> Result<(), RuntimeError> 
     Ok(())
 }
 
+fn remove_volumes(volumes: &[spec::AnonymousVolume]) {
+    for v in volumes {
+        if let Some(dir) = v.data.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// Removes a container; a running one only with `force` (it is killed first).
 pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), RuntimeError> {
     let st = effective_state(store, id)?;
@@ -501,6 +546,10 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), RuntimeError> 
         mark_stop(store, id);
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
         wait_exit(store, id, Some(Duration::from_secs(10)))?;
+    }
+    if let Ok(cfg) = store.read_json::<ContainerConfig>(&store.container_dir(id).join("berth.json"))
+    {
+        remove_volumes(&cfg.volumes);
     }
     store.remove(id)?;
     Ok(())

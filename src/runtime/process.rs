@@ -265,6 +265,9 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
         .unwrap_or(false);
     rootfs::mount_standard(&root_path, &root, console)
         .map_err(|e| ChildError(125, e.to_string()))?;
+    for v in &launch.config.volumes {
+        rootfs::copy_up(&root, &v.target, &v.data).map_err(|e| ChildError(125, e.to_string()))?;
+    }
     for m in spec.mounts().as_deref().unwrap_or_default() {
         let target = m.destination().display().to_string();
         let opts = m.options().clone().unwrap_or_default();

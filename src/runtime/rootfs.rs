@@ -367,6 +367,63 @@ pub fn tmpfs(root: &OwnedFd, target: &str, options: &[String], read_only: bool) 
     )
 }
 
+/// Fills an empty volume directory with what the container's root holds at
+/// `target` (resolved inside the root): files, directories and symlinks with
+/// their modes and owners, as Docker's copy-up does on first use.
+pub fn copy_up(root: &OwnedFd, target: &str, data: &Path) -> Result<()> {
+    let empty = std::fs::read_dir(data)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    if !empty {
+        return Ok(());
+    }
+    let Ok(src) = open_in_root_existing(root, target) else {
+        return Ok(()); // nothing in the image there
+    };
+    let from = PathBuf::from(fd_path(&src));
+    copy_tree(&from, data).map_err(|e| RootfsError {
+        what: "copying the image content into the volume at",
+        path: target.to_string(),
+        errno: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    })
+}
+
+fn open_in_root_existing(root: &OwnedFd, path: &str) -> nix::Result<OwnedFd> {
+    let rel: PathBuf = Path::new(path)
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_DIRECTORY)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    openat2(root.as_raw_fd(), &rel, how).map(owned)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let meta = std::fs::symlink_metadata(&src)?;
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if ft.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_tree(&src, &dst)?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        } else if ft.is_file() {
+            std::fs::copy(&src, &dst)?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        } else {
+            continue; // devices, sockets and fifos are not copied up
+        }
+        std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+    }
+    Ok(())
+}
+
 /// Swaps the root: the new root becomes `/`, the old one is detached.
 pub fn pivot(new_root: &Path) -> Result<()> {
     chdir(new_root).map_err(fail("entering", new_root))?;

@@ -185,6 +185,23 @@ pub struct ContainerConfig {
     pub labels: BTreeMap<String, String>,
     /// Whether Docker's default seccomp profile applies.
     pub seccomp: bool,
+    /// Ports the image declares (`EXPOSE`), for inspect and the networks layer.
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
+    /// The image's health check, as Docker records it (run by the engine).
+    #[serde(default)]
+    pub healthcheck: Option<serde_json::Value>,
+    /// Anonymous volumes made for the image's `VOLUME`s.
+    #[serde(default)]
+    pub volumes: Vec<AnonymousVolume>,
+}
+
+/// A volume made for an image `VOLUME` path: filled with the image's content
+/// at that path on first use, removed with the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnonymousVolume {
+    pub target: String,
+    pub data: PathBuf,
 }
 
 /// A bind or tmpfs mount requested for the container.

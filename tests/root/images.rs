@@ -254,3 +254,87 @@ fn deep_images_mount_beyond_the_mount_option_limit() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn image_volumes_ports_and_healthcheck_feed_the_container() {
+    let b = Berth::new("imagecfg");
+    let store = ImageStore::new(&b.root);
+    let base = rootfs_tar();
+    let data = tar_of(&[("data/", None), ("data/seed.txt", Some("from the image\n"))]);
+    let cfg = ConfigBuilder::default()
+        .env(vec!["PATH=/bin".to_string()])
+        .volumes(vec!["/data".to_string()])
+        .exposed_ports(vec!["8080/tcp".to_string()])
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .commit(
+            vec![Box::new(&base[..]), Box::new(&data[..])],
+            cfg,
+            "local/withvol",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = b.text(&[
+        "run",
+        "-d",
+        "local/withvol",
+        "sh",
+        "-c",
+        "cat /data/seed.txt; echo written > /data/new; sleep 60",
+    ]);
+    let id = id.trim().to_string();
+    let v = b.inspect(&id);
+    let source = v["Mounts"][0]["Source"].as_str().unwrap_or("").to_string();
+    assert_eq!(v["Mounts"][0]["Destination"], "/data");
+    assert!(v["Config"]["ExposedPorts"].get("8080/tcp").is_some(), "{v}");
+    let vol = std::path::PathBuf::from(&source);
+    assert!(b.until(std::time::Duration::from_secs(10), || vol
+        .join("new")
+        .exists()));
+    assert_eq!(
+        std::fs::read_to_string(vol.join("seed.txt")).unwrap_or_default(),
+        "from the image\n",
+        "copied up"
+    );
+    assert_eq!(b.text(&["logs", &id]), "from the image\n");
+    // An explicit mount at the same path wins over the image's volume.
+    let host = b.root.join("host-data");
+    std::fs::create_dir_all(&host).unwrap_or_default();
+    let bind = format!("{}:/data", host.display());
+    let out = b.cmd(&["run", "--rm", "-v", &bind, "local/withvol", "ls", "/data"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "the bind mount hides the image content"
+    );
+    b.text(&["rm", "-f", &id]);
+    assert!(
+        !vol.exists(),
+        "the anonymous volume goes with its container"
+    );
+}
+
+#[test]
+fn a_docker_healthcheck_in_the_image_is_recorded() {
+    let b = Berth::new("health");
+    let store = ImageStore::new(&b.root);
+    let base = rootfs_tar();
+    let diff = format!("sha256:{:x}", <sha2::Sha256 as sha2::Digest>::digest(&base));
+    let config = serde_json::json!({
+        "architecture": if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" },
+        "os": "linux",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["true"],
+                   "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 1000000000}},
+        "rootfs": {"type": "layers", "diff_ids": [diff]},
+    });
+    store
+        .commit_raw(
+            vec![Box::new(&base[..])],
+            &serde_json::to_vec(&config).unwrap_or_default(),
+            &["local/health".to_string()],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = b.text(&["create", "local/health"]);
+    let v = b.inspect(id.trim());
+    assert_eq!(v["Config"]["Healthcheck"]["Test"][1], "true", "{v}");
+}
