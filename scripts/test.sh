@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build and tests use.
-packages=(gcc libc6-dev pkg-config ca-certificates busybox-static util-linux bsdutils docker-registry skopeo umoci)
+packages=(gcc libc6-dev pkg-config ca-certificates busybox-static util-linux bsdutils docker-registry skopeo umoci debootstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,6 +27,20 @@ if [ ! -f "$shared/external/golden/docker-compose-v2.40.3-config.jsonl" ]; then
   exit 1
 fi
 export BERTH_SHARED="$shared"
+
+# A Debian root filesystem for the multi-layer image tests, made once with
+# debootstrap from the mirror apt already uses.
+debian="$(pwd)/target/fixtures/debian"
+if [ ! -x "$debian/bin/bash" ]; then
+  . /etc/os-release
+  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  rm -rf "$debian.tmp"
+  mkdir -p "$(dirname "$debian")"
+  debootstrap --variant=minbase "${VERSION_CODENAME:-bookworm}" "$debian.tmp" ${mirror:+"$mirror"}
+  mv "$debian.tmp" "$debian"
+fi
+export BERTH_DEBIAN_ROOTFS="$debian"
 
 if cargo fmt --version >/dev/null 2>&1; then
   cargo fmt --check

@@ -542,3 +542,61 @@ fn run_pulls_a_missing_image_unless_told_not_to() {
     let always = run(&["--pull", "always"]);
     assert_eq!(String::from_utf8_lossy(&always.stdout), "auto-pulled\n");
 }
+
+#[test]
+fn a_layered_debian_image_round_trips_through_the_registry() {
+    let debian = std::env::var("BERTH_DEBIAN_ROOTFS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures/debian"));
+    assert!(
+        debian.join("bin/bash").exists(),
+        "the debootstrap fixture is missing at {}: scripts/test.sh makes it",
+        debian.display()
+    );
+    let reg = Registry::start("debian");
+    let a = Berth::new("reg-debian-a");
+    let mut base = tar::Builder::new(Vec::new());
+    base.follow_symlinks(false);
+    base.append_dir_all(".", &debian)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let base = base.into_inner().unwrap_or_default();
+    let mut top = tar::Builder::new(Vec::new());
+    for (path, body) in [
+        ("etc/berth-layer", &b"second layer\n"[..]),
+        ("etc/.wh.motd", &b""[..]),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        top.append_data(&mut h, path, body).unwrap_or_default();
+    }
+    let top = top.into_inner().unwrap_or_default();
+    let name = format!("{}/test/debian:1", reg.addr);
+    let cfg = ConfigBuilder::default()
+        .env(vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()])
+        .cmd(vec!["bash".to_string(), "-c".to_string(), "cat /etc/berth-layer; test -e /etc/motd || echo motd-gone; dpkg-query -W -f='${Package}\\n' coreutils".to_string()])
+        .build()
+        .unwrap_or_default();
+    let store = ImageStore::new(&a.root);
+    store
+        .commit(vec![Box::new(&base[..]), Box::new(&top[..])], cfg, &name)
+        .unwrap_or_else(|e| panic!("{e}"));
+    a.host_text(&["push", "-q", &name]);
+    let b = Berth::new("reg-debian-b");
+    b.host_text(&["pull", "-q", &name]);
+    let out = b.cmd(&["run", "--rm", &name]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "second layer\nmotd-gone\ncoreutils\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = ImageStore::new(&b.root)
+        .resolve(&name)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ours = store.resolve(&name).unwrap_or_else(|e| panic!("{e}"));
+    for (x, y) in theirs.layers.iter().zip(&ours.layers) {
+        assert_eq!(tree(x), tree(y));
+    }
+}
