@@ -495,7 +495,14 @@ pub async fn pull(
             .iter()
             .find(|m| {
                 m.platform().as_ref().is_some_and(|p| {
-                    p.os().to_string() == "linux" && p.architecture().to_string() == platform_arch()
+                    let variant_ok = match (platform_arch(), p.variant().as_deref()) {
+                        ("arm64", Some(v)) => v == "v8",
+                        (_, None) | (_, Some("")) => true,
+                        _ => false,
+                    };
+                    p.os().to_string() == "linux"
+                        && p.architecture().to_string() == platform_arch()
+                        && variant_ok
                 })
             })
             .ok_or_else(|| reg_err(format!("{name} has no linux/{} image", platform_arch())))?;

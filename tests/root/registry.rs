@@ -600,3 +600,44 @@ fn a_layered_debian_image_round_trips_through_the_registry() {
         assert_eq!(tree(x), tree(y));
     }
 }
+
+#[test]
+fn docker_schema2_manifests_pull_and_run() {
+    let reg = Registry::start("schema2");
+    let a = Berth::new("reg-s2-a");
+    let tar_path = a.root.join("rootfs.tar");
+    std::fs::write(&tar_path, rootfs_tar()).unwrap_or_default();
+    let oci_name = format!("{}/test/s2:oci", reg.addr);
+    a.text(&["import", &tar_path.display().to_string(), &oci_name]);
+    a.host_text(&["push", "-q", &oci_name]);
+    // The same blobs under a Docker schema2 manifest, as `docker push` writes them.
+    let store = ImageStore::new(&a.root);
+    let raw = store
+        .read_blob(&store.lookup(&oci_name).unwrap_or_default())
+        .unwrap_or_default();
+    let mut m: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
+    m["mediaType"] = "application/vnd.docker.distribution.manifest.v2+json".into();
+    m["config"]["mediaType"] = "application/vnd.docker.container.image.v1+json".into();
+    if let Some(layers) = m["layers"].as_array_mut() {
+        for l in layers {
+            l["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar".into();
+        }
+    }
+    put_manifest(
+        &reg.addr,
+        "test/s2",
+        "docker",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        &serde_json::to_vec(&m).unwrap_or_default(),
+    );
+    let b = Berth::new("reg-s2-b");
+    let name = format!("{}/test/s2:docker", reg.addr);
+    b.host_text(&["pull", "-q", &name]);
+    let out = b.cmd(&["run", "--rm", &name, "echo", "schema2"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "schema2\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
