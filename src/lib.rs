@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod graph;
 pub mod image;
+pub mod net;
 pub mod runtime;
 pub mod spec;
 pub mod state;
