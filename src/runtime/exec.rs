@@ -188,7 +188,12 @@ pub fn exec(store: &Store, id: &str, req: &ExecRequest) -> Result<i32, RuntimeEr
 /// Relays this terminal and the command's pty until the command's side closes.
 fn relay_terminal(leader: OwnedFd, forward_input: bool) {
     let _raw = super::terminal::RawMode::enter(true);
-    super::terminal::pump(leader.as_fd(), forward_input, super::terminal::write_stdout);
+    super::terminal::pump(
+        leader.as_fd(),
+        forward_input,
+        None,
+        super::terminal::write_stdout,
+    );
 }
 
 #[allow(clippy::too_many_arguments)]

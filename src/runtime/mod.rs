@@ -594,7 +594,8 @@ pub fn attach(store: &Store, id: &str) -> Result<i32, RuntimeError> {
     writeln!(sock, "attach").map_err(io_err)?;
     ignore_interrupts();
     let mut pending = Vec::new();
-    terminal::pump(sock.as_fd(), config.interactive, |data| {
+    let detach = config.tty.then_some(terminal::DETACH_KEYS);
+    let end = terminal::pump(sock.as_fd(), config.interactive, detach, |data| {
         if config.tty {
             terminal::write_stdout(data);
             return;
@@ -609,6 +610,10 @@ pub fn attach(store: &Store, id: &str) -> Result<i32, RuntimeError> {
         }
     });
     drop(_raw);
+    if end == terminal::PumpEnd::Detached {
+        eprintln!("\r\nread escape sequence");
+        return Ok(0);
+    }
     let st = wait_exit(store, id, Some(Duration::from_secs(30)))?.unwrap_or_else(State::created);
     Ok(st.exit_code.unwrap_or(0))
 }

@@ -560,3 +560,33 @@ fn exec_terminal_console_groups_and_shared_network() {
     assert_eq!(code, 125);
     assert!(err.contains("no such container"), "{err}");
 }
+
+#[test]
+fn detach_keys_leave_a_terminal_container_running() {
+    let b = Berth::new("detach");
+    let id = b.detached(&["-i", "-t"], &["sh"]);
+    let inner = format!("{} attach {id}", env!("CARGO_BIN_EXE_berth"));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .env("BERTH_ROOT", &b.root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(b"echo still-$((40+2))\n");
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = stdin.write_all(&[0x10, 0x11]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("still-42"));
+    assert_eq!(
+        b.status(&id),
+        "running",
+        "detaching does not stop the container"
+    );
+    b.text(&["rm", "-f", &id]);
+}
