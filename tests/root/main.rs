@@ -5,5 +5,6 @@
 
 mod containers;
 mod images;
+mod network;
 mod registry;
 mod support;

@@ -1,0 +1,269 @@
+//! Links over rtnetlink: bridges with their gateway address, veth pairs
+//! created with the peer directly inside a container's network namespace,
+//! and the container side set up (loopback, address, default route) from a
+//! thread that entered that namespace. Mirrors `ip link` / `ip addr` /
+//! `ip route`.
+//!
+//! Each operation runs on its own thread with a current-thread tokio
+//! runtime, so a caller may be single-threaded and stays so once it returns.
+//! The only module that imports rtnetlink.
+
+use std::net::IpAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use futures_util::TryStreamExt;
+use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute};
+use rtnetlink::{
+    new_connection, Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
+};
+
+/// A failed netlink operation.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("{what}: {message}")]
+    Netlink { what: String, message: String },
+    #[error("no link named {0}")]
+    NoSuchLink(String),
+    #[error("entering the network namespace: {0}")]
+    Setns(nix::Error),
+}
+
+fn nl(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> LinkError {
+    let what = what.into();
+    move |e| LinkError::Netlink {
+        what,
+        message: e.to_string(),
+    }
+}
+
+/// Runs `f` with a netlink handle on a fresh thread, optionally inside the
+/// network namespace `netns` (a descriptor of /proc/PID/ns/net).
+fn with_handle<T, F, Fut>(netns: Option<BorrowedFd<'_>>, f: F) -> Result<T, LinkError>
+where
+    T: Send + 'static,
+    F: FnOnce(Handle) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, LinkError>>,
+{
+    let ns = match netns {
+        Some(fd) => Some(fd.try_clone_to_owned().map_err(|e| {
+            LinkError::Setns(nix::Error::from_raw(
+                e.raw_os_error().unwrap_or(libc::EBADF),
+            ))
+        })?),
+        None => None,
+    };
+    let worker = std::thread::spawn(move || -> Result<T, LinkError> {
+        if let Some(fd) = &ns {
+            // A thread may enter another network namespace on its own.
+            nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(LinkError::Setns)?;
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(|e| LinkError::Netlink {
+                what: "runtime".into(),
+                message: e.to_string(),
+            })?;
+        rt.block_on(async move {
+            let (conn, handle, _) = new_connection().map_err(|e| LinkError::Netlink {
+                what: "netlink socket".into(),
+                message: e.to_string(),
+            })?;
+            let task = tokio::spawn(conn);
+            let r = f(handle).await;
+            task.abort();
+            r
+        })
+    });
+    worker.join().map_err(|_| LinkError::Netlink {
+        what: "netlink thread".into(),
+        message: "panicked".into(),
+    })?
+}
+
+async fn index_of(handle: &Handle, name: &str) -> Result<u32, LinkError> {
+    let mut links = handle.link().get().match_name(name.to_string()).execute();
+    match links.try_next().await {
+        Ok(Some(l)) => Ok(l.header.index),
+        _ => Err(LinkError::NoSuchLink(name.to_string())),
+    }
+}
+
+/// Whether a link exists (in this process's network namespace).
+pub fn exists(name: &str) -> bool {
+    let name = name.to_string();
+    with_handle(None, move |h| async move {
+        Ok(index_of(&h, &name).await.is_ok())
+    })
+    .unwrap_or(false)
+}
+
+/// Creates a bridge with its gateway address and brings it up (`ip link add
+/// NAME type bridge; ip addr add GW/PREFIX dev NAME; ip link set NAME up`).
+pub fn create_bridge(
+    name: &str,
+    gateway: IpAddr,
+    prefix: u8,
+    mtu: Option<u32>,
+) -> Result<(), LinkError> {
+    let name = name.to_string();
+    with_handle(None, move |h| async move {
+        let mut b = LinkBridge::new(&name);
+        if let Some(m) = mtu {
+            b = b.mtu(m);
+        }
+        h.link()
+            .add(b.build())
+            .execute()
+            .await
+            .map_err(nl(format!("creating bridge {name}")))?;
+        let idx = index_of(&h, &name).await?;
+        h.address()
+            .add(idx, gateway, prefix)
+            .execute()
+            .await
+            .map_err(nl(format!("adding {gateway}/{prefix} to {name}")))?;
+        h.link()
+            .set(LinkUnspec::new_with_index(idx).up().build())
+            .execute()
+            .await
+            .map_err(nl(format!("bringing {name} up")))
+    })
+}
+
+/// Deletes a link by name (a bridge, or the host end of a veth pair).
+pub fn delete(name: &str) -> Result<(), LinkError> {
+    let name = name.to_string();
+    with_handle(None, move |h| async move {
+        let idx = index_of(&h, &name).await?;
+        h.link()
+            .del(idx)
+            .execute()
+            .await
+            .map_err(nl(format!("deleting {name}")))
+    })
+}
+
+/// Creates a veth pair: `host` attached to `bridge` and up, `peer` created
+/// directly in the namespace `netns` (no move afterwards).
+pub fn create_veth(
+    host: &str,
+    peer: &str,
+    netns: BorrowedFd<'_>,
+    bridge: &str,
+    mtu: Option<u32>,
+) -> Result<(), LinkError> {
+    let (host, peer, bridge) = (host.to_string(), peer.to_string(), bridge.to_string());
+    let ns_fd = netns.as_raw_fd();
+    let keep = netns.try_clone_to_owned().map_err(|e| {
+        LinkError::Setns(nix::Error::from_raw(
+            e.raw_os_error().unwrap_or(libc::EBADF),
+        ))
+    })?;
+    let r = with_handle(None, move |h| async move {
+        let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(peer.clone())
+            .setns_by_fd(ns_fd);
+        if let Some(m) = mtu {
+            peer_msg = peer_msg.mtu(m);
+        }
+        let mut veth = LinkVeth::new(&host, &peer)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())));
+        if let Some(m) = mtu {
+            veth = veth.mtu(m);
+        }
+        h.link()
+            .add(veth.build())
+            .execute()
+            .await
+            .map_err(nl(format!("creating veth {host}")))?;
+        let br = index_of(&h, &bridge).await?;
+        let idx = index_of(&h, &host).await?;
+        h.link()
+            .set(LinkUnspec::new_with_index(idx).controller(br).up().build())
+            .execute()
+            .await
+            .map_err(nl(format!("attaching {host} to {bridge}")))
+    });
+    drop(keep);
+    r
+}
+
+/// Inside the namespace `netns`: loopback up, `ifname` renamed to `rename`
+/// (when given), its address set and up, and a default route via `gateway`.
+pub fn configure_inside(
+    netns: BorrowedFd<'_>,
+    ifname: &str,
+    address: IpAddr,
+    prefix: u8,
+    gateway: Option<IpAddr>,
+) -> Result<(), LinkError> {
+    let ifname = ifname.to_string();
+    with_handle(Some(netns), move |h| async move {
+        let lo = index_of(&h, "lo").await?;
+        h.link()
+            .set(LinkUnspec::new_with_index(lo).up().build())
+            .execute()
+            .await
+            .map_err(nl("bringing lo up"))?;
+        let idx = index_of(&h, &ifname).await?;
+        h.address()
+            .add(idx, address, prefix)
+            .execute()
+            .await
+            .map_err(nl(format!("adding {address}/{prefix} to {ifname}")))?;
+        h.link()
+            .set(LinkUnspec::new_with_index(idx).up().build())
+            .execute()
+            .await
+            .map_err(nl(format!("bringing {ifname} up")))?;
+        match gateway {
+            Some(IpAddr::V4(gw)) => {
+                let route = RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+                    .gateway(gw)
+                    .output_interface(idx)
+                    .build();
+                h.route()
+                    .add(route)
+                    .execute()
+                    .await
+                    .map_err(nl(format!("default route via {gw}")))?;
+            }
+            Some(IpAddr::V6(gw)) => {
+                let route = RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                    .gateway(gw)
+                    .output_interface(idx)
+                    .build();
+                h.route()
+                    .add(route)
+                    .execute()
+                    .await
+                    .map_err(nl(format!("default route via {gw}")))?;
+            }
+            None => {}
+        }
+        Ok(())
+    })
+}
+
+/// The names of links in this namespace with a prefix (for cleanup checks).
+pub fn names_with_prefix(prefix: &str) -> Vec<String> {
+    let prefix = prefix.to_string();
+    with_handle(None, move |h| async move {
+        let mut out = Vec::new();
+        let mut links = h.link().get().execute();
+        while let Ok(Some(l)) = links.try_next().await {
+            for a in &l.attributes {
+                if let LinkAttribute::IfName(n) = a {
+                    if n.starts_with(&prefix) {
+                        out.push(n.clone());
+                    }
+                }
+            }
+        }
+        Ok(out)
+    })
+    .unwrap_or_default()
+}
