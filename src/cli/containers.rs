@@ -520,6 +520,7 @@ pub fn inspect(store: &Store, args: NamesArgs) -> anyhow::Result<i32> {
                 "ReadonlyRootfs": spec["root"]["readonly"].as_bool().unwrap_or(false),
                 "CapAdd": null,
             },
+            "NetworkSettings": network_settings(store, &id, &cfg),
             "Rootfs": rootfs_text(&cfg),
             "LogPath": store.container_dir(&id).join("log.jsonl"),
         }));
@@ -536,6 +537,28 @@ fn human_bytes(b: u64) -> String {
         b if b < 1_000_000_000 => format!("{:.3}MB", b as f64 / 1e6),
         b => format!("{:.3}GB", b as f64 / 1e9),
     }
+}
+
+/// The container's address on its user network, as inspect shows it.
+fn network_settings(store: &Store, id: &str, cfg: &ContainerConfig) -> serde_json::Value {
+    let runtime::spec::NetworkMode::Bridge { network, .. } = &cfg.network else {
+        return serde_json::json!({"Networks": {}});
+    };
+    let Ok(net) = crate::net::store::NetworkStore::new(&store.run).get(network) else {
+        return serde_json::json!({"Networks": {}});
+    };
+    let ip = net
+        .members
+        .get(id)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    serde_json::json!({
+        "IPAddress": ip,
+        "Networks": {net.name.clone(): {
+            "NetworkID": net.id, "IPAddress": ip, "IPPrefixLen": net.pool.subnet.prefix,
+            "Gateway": if net.internal { String::new() } else { net.pool.gateway.to_string() },
+        }}
+    })
 }
 
 fn mib(b: u64) -> String {

@@ -5,6 +5,7 @@ pub mod compose;
 pub mod containers;
 pub mod images;
 pub mod logging;
+pub mod network;
 pub mod run;
 pub mod system;
 pub mod table;
@@ -99,6 +100,9 @@ pub enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(system::ContainerCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Manage berth.
     #[command(subcommand)]
     System(system::SystemCommand),
@@ -192,6 +196,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             container_verb(images::prune(&store(), a))
         }
         Command::Top(a) => container_verb(system::top(&store(), a)),
+        Command::Network(c) => container_verb(network::run(&store(), c)),
         Command::Container(system::ContainerCommand::Prune(a)) => {
             container_verb(system::prune(&store(), a))
         }

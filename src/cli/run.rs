@@ -91,9 +91,12 @@ pub struct CreateArgs {
     /// Seconds to wait before killing the container on stop.
     #[arg(long = "stop-timeout", default_value_t = 10)]
     pub stop_timeout: u64,
-    /// Network mode: none, host or container:NAME (bridges come with networks).
+    /// Network: none, host, container:NAME, or a network made with `network create`.
     #[arg(long, default_value = "none")]
     pub network: String,
+    /// The address on the user network (--network NAME).
+    #[arg(long)]
+    pub ip: Option<std::net::IpAddr>,
     /// Ulimit options (name=soft[:hard]).
     #[arg(long = "ulimit")]
     pub ulimits: Vec<String>,
@@ -336,7 +339,17 @@ pub fn request(
         "host" => NetworkMode::Host,
         other => match other.strip_prefix("container:") {
             Some(name) if !name.is_empty() => NetworkMode::Container(name.to_string()),
-            _ => bail!("network {other:?} is not available yet: use none, host or container:NAME"),
+            Some(_) => bail!("network {other:?}: give a container after container:"),
+            None => {
+                // A user network: it must exist now.
+                crate::net::store::NetworkStore::new(&store.run)
+                    .get(other)
+                    .with_context(|| format!("network {other}"))?;
+                NetworkMode::Bridge {
+                    network: other.to_string(),
+                    ip: args.ip,
+                }
+            }
         },
     };
     let cwd = std::env::current_dir().context("finding the current directory")?;

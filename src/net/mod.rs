@@ -8,3 +8,4 @@
 
 pub mod ipam;
 pub mod link;
+pub mod store;

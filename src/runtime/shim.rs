@@ -219,6 +219,59 @@ impl Shim {
         }
     }
 
+    /// On a user network: an address, a veth from the network's bridge into
+    /// the child's namespace as eth0, the address and default route inside,
+    /// and /etc/hosts naming the container.
+    fn connect_network(&self, pid: i32) -> Result<(), String> {
+        let super::spec::NetworkMode::Bridge { network, ip } = &self.config.network else {
+            return Ok(());
+        };
+        let nets = crate::net::store::NetworkStore::new(&self.store.run);
+        let (net, addr) = nets
+            .attach(network, &self.id, *ip)
+            .map_err(|e| e.to_string())?;
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+            .map(OwnedFd::from)
+            .map_err(|e| format!("network namespace of the container: {e}"))?;
+        let host_end = format!("vb{}", &self.id[..12]);
+        crate::net::link::create_veth(
+            &host_end,
+            "eth0",
+            std::os::fd::AsFd::as_fd(&ns),
+            &net.bridge,
+            None,
+        )
+        .map_err(|e| e.to_string())?;
+        let gateway = (!net.internal).then_some(net.pool.gateway);
+        crate::net::link::configure_inside(
+            std::os::fd::AsFd::as_fd(&ns),
+            "eth0",
+            addr,
+            net.pool.subnet.prefix,
+            gateway,
+        )
+        .map_err(|e| e.to_string())?;
+        let hosts = self.store.container_dir(&self.id).join("hosts");
+        let mut text = std::fs::read_to_string(&hosts).unwrap_or_default();
+        let hostname = self.spec.hostname().clone().unwrap_or_default();
+        let line = format!("{addr}\t{hostname} {}\n", self.config.name);
+        if !text.contains(&line) {
+            text.push_str(&line);
+            crate::state::write_atomic_volatile(&hosts, text.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn disconnect_network(&self) {
+        if let super::spec::NetworkMode::Bridge { network, .. } = &self.config.network {
+            let nets = crate::net::store::NetworkStore::new(&self.store.run);
+            if let Err(e) = nets.detach(network, &self.id) {
+                tracing::warn!("releasing the address of {}: {e}", self.id);
+            }
+        }
+    }
+
     fn finish(&self) {
         if self.config.auto_remove {
             if let Err(e) = self.store.remove(&self.id) {
@@ -361,6 +414,12 @@ impl Shim {
             let _ = waitpid(pid, None);
             return fail(125, e.to_string());
         }
+        if let Err(e) = self.connect_network(pid.as_raw()) {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            self.disconnect_network();
+            return fail(125, e);
+        }
         let mut sync_w = std::fs::File::from(sync_w);
         let _ = sync_w.write_all(b"g");
         drop(sync_w);
@@ -414,6 +473,7 @@ impl Shim {
         let _ = std::fs::remove_file(&socket_path);
         let status = waitpid(pid, None);
         FORWARD_PID.store(0, Ordering::SeqCst);
+        self.disconnect_network();
         let code = status.ok().and_then(exit_code).unwrap_or(255);
         let oom = cg.oom_kills() > oom_before;
         Outcome::Exited { code, oom }

@@ -141,6 +141,11 @@ pub enum NetworkMode {
     Host,
     /// The network namespace of another, running container (`container:NAME`).
     Container(String),
+    /// A user network: a new namespace with a veth on the network's bridge.
+    Bridge {
+        network: String,
+        ip: Option<std::net::IpAddr>,
+    },
 }
 
 impl NetworkMode {
@@ -150,6 +155,7 @@ impl NetworkMode {
             NetworkMode::None => "none".into(),
             NetworkMode::Host => "host".into(),
             NetworkMode::Container(id) => format!("container:{id}"),
+            NetworkMode::Bridge { network, .. } => network.clone(),
         }
     }
 }
@@ -422,7 +428,7 @@ pub fn check_sysctl(key: &str, network: &NetworkMode) -> Result<(), SpecBuildErr
                 key.to_string(),
                 "it would change the host's network namespace (network mode host)",
             )),
-            NetworkMode::None => Ok(()),
+            NetworkMode::None | NetworkMode::Bridge { .. } => Ok(()),
             NetworkMode::Container(_) => Err(SpecBuildError::Sysctl(
                 key.to_string(),
                 "the network namespace belongs to another container",
@@ -492,7 +498,7 @@ pub fn build_spec(req: &SpecRequest) -> Result<Spec, SpecBuildError> {
     ] {
         namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?);
     }
-    if req.network == NetworkMode::None {
+    if matches!(req.network, NetworkMode::None | NetworkMode::Bridge { .. }) {
         namespaces.push(
             LinuxNamespaceBuilder::default()
                 .typ(LinuxNamespaceType::Network)

@@ -103,3 +103,171 @@ fn bridge_and_veth_carry_tcp_between_namespaces() {
     .join()
     .unwrap_or_default();
 }
+
+/// A named network namespace for one test; every berth call of the test runs
+/// inside it (`ip netns exec`), so its bridges persist between calls.
+struct NetNs(String);
+
+impl NetNs {
+    fn new(name: &str) -> NetNs {
+        let n = format!("berth-{}-{name}", std::process::id());
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "add", &n])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "ip netns add (iproute2) is needed");
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "exec", &n, "ip", "link", "set", "lo", "up"])
+            .status();
+        NetNs(n)
+    }
+
+    fn berth(&self, b: &crate::support::Berth, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &self.0, env!("CARGO_BIN_EXE_berth")])
+            .args(args)
+            .env("BERTH_ROOT", &b.root)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn text(&self, b: &crate::support::Berth, args: &[&str]) -> String {
+        let out = self.berth(b, args);
+        assert!(
+            out.status.success(),
+            "berth {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn containers_on_a_user_network_reach_each_other_and_nothing_else() {
+    let b = crate::support::Berth::new("usernet");
+    let ns = NetNs::new("usernet");
+    let rootfs = crate::support::rootfs().display().to_string();
+    let id = ns.text(
+        &b,
+        &["network", "create", "--subnet", "10.77.0.0/24", "appnet"],
+    );
+    assert_eq!(id.trim().len(), 64);
+    ns.text(&b, &["network", "create", "othernet"]);
+    let ls = ns.text(&b, &["network", "ls"]);
+    assert!(
+        ls.contains("appnet") && ls.contains("10.77.0.0/24") && ls.contains("172.18.0.0/16"),
+        "{ls}"
+    );
+    ns.text(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "appnet",
+            "--ip",
+            "10.77.0.50",
+            "--rootfs",
+            &rootfs,
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/www",
+        ],
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ns.text(&b, &["inspect", "web"])).unwrap_or_default();
+    assert_eq!(v[0]["NetworkSettings"]["IPAddress"], "10.77.0.50");
+    assert_eq!(
+        v[0]["NetworkSettings"]["Networks"]["appnet"]["Gateway"],
+        "10.77.0.1"
+    );
+    let page = ns.text(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "appnet",
+            "--rootfs",
+            &rootfs,
+            "wget",
+            "-qO-",
+            "http://10.77.0.50/",
+        ],
+    );
+    assert_eq!(page, "hello from berth\n");
+    let other = ns.berth(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "othernet",
+            "--rootfs",
+            &rootfs,
+            "wget",
+            "-T",
+            "2",
+            "-qO-",
+            "http://10.77.0.50/",
+        ],
+    );
+    assert!(
+        !other.status.success(),
+        "a container only on othernet cannot reach appnet"
+    );
+    let taken = ns.berth(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "appnet",
+            "--ip",
+            "10.77.0.50",
+            "--rootfs",
+            &rootfs,
+            "true",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("already in use"));
+    let busy = ns.berth(&b, &["network", "rm", "appnet"]);
+    assert!(!busy.status.success());
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("active endpoints"));
+    ns.text(&b, &["rm", "-f", "web"]);
+    let net: serde_json::Value =
+        serde_json::from_str(&ns.text(&b, &["network", "inspect", "appnet"])).unwrap_or_default();
+    assert_eq!(
+        net[0]["Containers"],
+        serde_json::json!({}),
+        "the address is released"
+    );
+    let bridge = net[0]["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    ns.text(&b, &["network", "rm", "appnet", "othernet"]);
+    let gone = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.0, "ip", "link", "show", &bridge])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !gone.status.success(),
+        "the bridge is removed with the network"
+    );
+}

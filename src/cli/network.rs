@@ -1,0 +1,145 @@
+//! `berth network create|ls|inspect|rm`: user networks (a bridge and an
+//! address pool each). Formatting only; net/ does the work.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use crate::net::store::{CreateOptions, NetworkStore};
+use crate::runtime::store::Store;
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network.
+    Create(NetworkCreateArgs),
+    /// List networks.
+    Ls(NetworkLsArgs),
+    /// Display detailed information on networks.
+    Inspect(NetworkNamesArgs),
+    /// Remove networks.
+    Rm(NetworkNamesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkCreateArgs {
+    /// Subnet in CIDR form (default: the next free Docker pool).
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// Gateway (default: the subnet's first address).
+    #[arg(long)]
+    pub gateway: Option<std::net::IpAddr>,
+    /// Allocate container addresses from this sub-range.
+    #[arg(long)]
+    pub ip_range: Option<String>,
+    /// No route out of the network.
+    #[arg(long)]
+    pub internal: bool,
+    /// Labels (key=value).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkLsArgs {
+    /// Only show network ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkNamesArgs {
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
+    let nets = NetworkStore::new(&store.run);
+    match cmd {
+        NetworkCommand::Create(a) => {
+            let parse = |s: &Option<String>| -> anyhow::Result<Option<crate::net::ipam::Subnet>> {
+                s.as_deref()
+                    .map(|v| v.parse().map_err(anyhow::Error::from))
+                    .transpose()
+            };
+            let labels = a
+                .labels
+                .iter()
+                .map(|l| {
+                    let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+                    (k.to_string(), v.to_string())
+                })
+                .collect();
+            let opts = CreateOptions {
+                subnet: parse(&a.subnet)?,
+                gateway: a.gateway,
+                ip_range: parse(&a.ip_range)?,
+                internal: a.internal,
+                labels,
+            };
+            let net = nets
+                .create(&a.name, &opts)
+                .with_context(|| format!("creating network {}", a.name))?;
+            println!("{}", net.id);
+        }
+        NetworkCommand::Ls(a) => {
+            let list = nets.list()?;
+            if a.quiet {
+                for n in &list {
+                    println!("{}", &n.id[..12]);
+                }
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|n| {
+                        vec![
+                            n.id[..12].to_string(),
+                            n.name.clone(),
+                            n.driver.clone(),
+                            n.pool.subnet.to_string(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    super::table::render(&["NETWORK ID", "NAME", "DRIVER", "SUBNET"], &rows)
+                );
+            }
+        }
+        NetworkCommand::Inspect(a) => {
+            let mut out = Vec::new();
+            for key in &a.networks {
+                let n = nets.get(key)?;
+                let containers: serde_json::Map<String, serde_json::Value> = n
+                    .members
+                    .iter()
+                    .map(|(id, ip)| {
+                        let name = store.name_of(id).unwrap_or_default();
+                        (id.clone(), serde_json::json!({"Name": name, "IPv4Address": format!("{ip}/{}", n.pool.subnet.prefix)}))
+                    })
+                    .collect();
+                out.push(serde_json::json!({
+                    "Name": n.name, "Id": n.id, "Created": n.created, "Driver": n.driver,
+                    "Internal": n.internal,
+                    "IPAM": {"Driver": "default", "Config": [{"Subnet": n.pool.subnet, "Gateway": n.pool.gateway, "IPRange": n.pool.ip_range}]},
+                    "Options": {"com.docker.network.bridge.name": n.bridge},
+                    "Containers": containers, "Labels": n.labels,
+                }));
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        NetworkCommand::Rm(a) => {
+            let mut failed = false;
+            for key in &a.networks {
+                match nets.remove(key) {
+                    Ok(n) => println!("{}", n.name),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            return Ok(if failed { 1 } else { 0 });
+        }
+    }
+    Ok(0)
+}
