@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds berth and runs its main job on the example stack in examples/compose/:
 # the stack loaded as Docker Compose loads it (`berth compose config`), then its
-# services started in dependency order as berth containers from a busybox
-# root filesystem (until images and networks land, each service runs from
-# that rootfs with network mode none). Needs root for the containers.
+# services started in dependency order as berth containers from an image
+# (a busybox root filesystem imported into berth's store) on a berth network.
+# Until `compose up` lands, the services are started here one by one.
+# Needs root for the containers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v busybox >/dev/null && [ "$(id -u)" = 0 ]; then
@@ -22,7 +23,6 @@ if [ "$(id -u)" != 0 ] || ! command -v busybox >/dev/null; then
   exit 0
 fi
 work=$(mktemp -d)
-trap 'BERTH_ROOT=$work/state "$berth" rm -f demo-db demo-api demo-proxy >/dev/null 2>&1; rm -rf "$work"' EXIT
 export BERTH_ROOT=$work/state
 rootfs=$work/rootfs
 mkdir -p "$rootfs"/{bin,etc,tmp,www}
@@ -31,13 +31,22 @@ for a in $("$rootfs/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybo
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"
 printf 'root:x:0:\n' > "$rootfs/etc/group"
 cp "$stack/www/index.html" "$rootfs/www/"
+echo "== the rootfs as an image, a network for the stack"
+tar -C "$rootfs" -c . | "$berth" import - local/busybox:demo
+"$berth" network create demo_default >/dev/null
+trap 'BERTH_ROOT=$work/state "$berth" rm -f demo-db demo-api demo-proxy >/dev/null 2>&1; BERTH_ROOT=$work/state "$berth" network rm demo_default >/dev/null 2>&1; rm -rf "$work"' EXIT
+"$berth" images
+"$berth" network ls
 echo "== containers (db, then api, then proxy: the stack's start order)"
-"$berth" run -d --name demo-db -m 256m --rootfs "$rootfs" sh -c 'touch /tmp/ready && sleep 300' >/dev/null
-"$berth" run -d --name demo-api -e DB_HOST=db --rootfs "$rootfs" sh -c 'while true; do echo "api up, db at $DB_HOST"; sleep 1; done' >/dev/null
-"$berth" run -d --name demo-proxy --network host --rootfs "$rootfs" httpd -f -p 127.0.0.1:18080 -h /www >/dev/null
+"$berth" run -d --name demo-db --network demo_default -m 256m local/busybox:demo \
+  sh -c 'mkdir -p /db && echo "rows: 3" > /db/index.html && httpd -f -p 80 -h /db' >/dev/null
+db_ip=$("$berth" inspect demo-db | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["NetworkSettings"]["IPAddress"])')
+"$berth" run -d --name demo-api --network demo_default -e DB_HOST="$db_ip" local/busybox:demo \
+  sh -c 'while true; do echo "api up, db at $DB_HOST says: $(wget -qO- http://$DB_HOST/)"; sleep 1; done' >/dev/null
+"$berth" run -d --name demo-proxy --network host local/busybox:demo httpd -f -p 127.0.0.1:18080 -h /www >/dev/null
 "$berth" ps
-sleep 1
-echo "== logs of demo-api"
+sleep 1.5
+echo "== logs of demo-api (it reaches demo-db at $db_ip over the demo_default bridge)"
 "$berth" logs demo-api
 echo "== the proxy answers on 127.0.0.1:18080"
 wget -qO- http://127.0.0.1:18080/ 2>/dev/null || busybox wget -qO- http://127.0.0.1:18080/
