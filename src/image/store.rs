@@ -375,31 +375,7 @@ impl ImageStore {
         name: &str,
     ) -> Result<String, ImageError> {
         let reference = Reference::parse(name)?;
-        let mut diff_ids = Vec::new();
-        let mut descriptors = Vec::new();
-        let digest = |d: &str| {
-            Digest::from_str(d).map_err(|e| ImageError::Metadata(d.to_string(), e.to_string()))
-        };
-        for layer in layers {
-            let plain = decompress(layer).map_err(|e| ImageError::Io {
-                path: PathBuf::from("layer"),
-                source: e,
-            })?;
-            let (diff_id, size) = self.put_blob(plain, None)?;
-            diff_ids.push(diff_id.clone());
-            let chain = chain_ids(&diff_ids);
-            if let Some(c) = chain.last() {
-                self.ensure_layer(c, &diff_id)?;
-            }
-            descriptors.push(
-                DescriptorBuilder::default()
-                    .media_type(MediaType::ImageLayer)
-                    .digest(digest(&diff_id)?)
-                    .size(size)
-                    .build()
-                    .map_err(meta("layer descriptor"))?,
-            );
-        }
+        let (diff_ids, descriptors) = self.store_layers(layers)?;
         let arch = if cfg!(target_arch = "aarch64") {
             "arm64"
         } else {
@@ -413,7 +389,7 @@ impl ImageStore {
             .rootfs(
                 RootFsBuilder::default()
                     .typ("layers")
-                    .diff_ids(diff_ids)
+                    .diff_ids(diff_ids.clone())
                     .build()
                     .map_err(meta("rootfs"))?,
             )
@@ -421,26 +397,7 @@ impl ImageStore {
             .map_err(meta("image config"))?;
         let config_bytes = serde_json::to_vec(&config)
             .map_err(|e| ImageError::Metadata("config".into(), e.to_string()))?;
-        let (config_digest, config_size) = self.put_blob(&config_bytes[..], None)?;
-        let manifest = ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(
-                DescriptorBuilder::default()
-                    .media_type(MediaType::ImageConfig)
-                    .digest(digest(&config_digest)?)
-                    .size(config_size)
-                    .build()
-                    .map_err(meta("config descriptor"))?,
-            )
-            .layers(descriptors)
-            .build()
-            .map_err(meta("manifest"))?;
-        let manifest_bytes = serde_json::to_vec(&manifest)
-            .map_err(|e| ImageError::Metadata("manifest".into(), e.to_string()))?;
-        let (manifest_digest, _) = self.put_blob(&manifest_bytes[..], None)?;
-        self.tag(&reference.full(), &manifest_digest)?;
-        Ok(config_digest)
+        self.finish_image(&diff_ids, descriptors, &config_bytes, &[reference.full()])
     }
 
     /// Stores an image whose configuration comes as bytes (from `load`):
@@ -454,9 +411,21 @@ impl ImageStore {
     ) -> Result<String, ImageError> {
         let config: ImageConfiguration = serde_json::from_slice(config_bytes)
             .map_err(|e| ImageError::Metadata("image config".into(), e.to_string()))?;
-        let digest = |d: &str| {
-            Digest::from_str(d).map_err(|e| ImageError::Metadata(d.to_string(), e.to_string()))
-        };
+        let (diff_ids, descriptors) = self.store_layers(layers)?;
+        if config.rootfs().diff_ids() != &diff_ids {
+            return Err(ImageError::DigestMismatch {
+                expected: config.rootfs().diff_ids().join(","),
+                actual: diff_ids.join(","),
+            });
+        }
+        self.finish_image(&diff_ids, descriptors, config_bytes, names)
+    }
+
+    /// Stores layer streams (decompressed: a blob's digest is its diff id).
+    fn store_layers(
+        &self,
+        layers: Vec<Box<dyn Read + '_>>,
+    ) -> Result<(Vec<String>, Vec<oci_spec::image::Descriptor>), ImageError> {
         let mut diff_ids = Vec::new();
         let mut descriptors = Vec::new();
         for layer in layers {
@@ -465,23 +434,29 @@ impl ImageStore {
                 source: e,
             })?;
             let (diff_id, size) = self.put_blob(plain, None)?;
-            diff_ids.push(diff_id.clone());
             descriptors.push(
                 DescriptorBuilder::default()
                     .media_type(MediaType::ImageLayer)
-                    .digest(digest(&diff_id)?)
+                    .digest(parse_digest(&diff_id)?)
                     .size(size)
                     .build()
                     .map_err(meta("layer descriptor"))?,
             );
+            diff_ids.push(diff_id);
         }
-        if config.rootfs().diff_ids() != &diff_ids {
-            return Err(ImageError::DigestMismatch {
-                expected: config.rootfs().diff_ids().join(","),
-                actual: diff_ids.join(","),
-            });
-        }
-        for (chain, diff_id) in chain_ids(&diff_ids).iter().zip(&diff_ids) {
+        Ok((diff_ids, descriptors))
+    }
+
+    /// Unpacks the layers, stores the configuration and a manifest, tags the
+    /// manifest with `names`. Returns the image id (the configuration's digest).
+    fn finish_image(
+        &self,
+        diff_ids: &[String],
+        descriptors: Vec<oci_spec::image::Descriptor>,
+        config_bytes: &[u8],
+        names: &[String],
+    ) -> Result<String, ImageError> {
+        for (chain, diff_id) in chain_ids(diff_ids).iter().zip(diff_ids) {
             self.ensure_layer(chain, diff_id)?;
         }
         let (config_digest, config_size) = self.put_blob(config_bytes, None)?;
@@ -491,7 +466,7 @@ impl ImageStore {
             .config(
                 DescriptorBuilder::default()
                     .media_type(MediaType::ImageConfig)
-                    .digest(digest(&config_digest)?)
+                    .digest(parse_digest(&config_digest)?)
                     .size(config_size)
                     .build()
                     .map_err(meta("config descriptor"))?,
@@ -618,6 +593,10 @@ impl ImageStore {
         removed.push(format!("Deleted: {config_digest}"));
         Ok(removed)
     }
+}
+
+fn parse_digest(d: &str) -> Result<Digest, ImageError> {
+    Digest::from_str(d).map_err(|e| ImageError::Metadata(d.to_string(), e.to_string()))
 }
 
 fn rand_suffix() -> u64 {

@@ -119,18 +119,28 @@ pub fn create_bridge(
             .execute()
             .await
             .map_err(nl(format!("creating bridge {name}")))?;
-        let idx = index_of(&h, &name).await?;
-        h.address()
-            .add(idx, gateway, prefix)
-            .execute()
-            .await
-            .map_err(nl(format!("adding {gateway}/{prefix} to {name}")))?;
-        h.link()
-            .set(LinkUnspec::new_with_index(idx).up().build())
-            .execute()
-            .await
-            .map_err(nl(format!("bringing {name} up")))
+        address_up(&h, &name, gateway, prefix).await.map(|_| ())
     })
+}
+
+/// `ip addr add ADDRESS/PREFIX dev NAME; ip link set NAME up`; returns the index.
+async fn address_up(h: &Handle, name: &str, address: IpAddr, prefix: u8) -> Result<u32, LinkError> {
+    let idx = index_of(h, name).await?;
+    h.address()
+        .add(idx, address, prefix)
+        .execute()
+        .await
+        .map_err(nl(format!("adding {address}/{prefix} to {name}")))?;
+    up(h, idx, name).await?;
+    Ok(idx)
+}
+
+async fn up(h: &Handle, idx: u32, name: &str) -> Result<(), LinkError> {
+    h.link()
+        .set(LinkUnspec::new_with_index(idx).up().build())
+        .execute()
+        .await
+        .map_err(nl(format!("bringing {name} up")))
 }
 
 /// Deletes a link by name (a bridge, or the host end of a veth pair).
@@ -203,22 +213,8 @@ pub fn configure_inside(
     let ifname = ifname.to_string();
     with_handle(Some(netns), move |h| async move {
         let lo = index_of(&h, "lo").await?;
-        h.link()
-            .set(LinkUnspec::new_with_index(lo).up().build())
-            .execute()
-            .await
-            .map_err(nl("bringing lo up"))?;
-        let idx = index_of(&h, &ifname).await?;
-        h.address()
-            .add(idx, address, prefix)
-            .execute()
-            .await
-            .map_err(nl(format!("adding {address}/{prefix} to {ifname}")))?;
-        h.link()
-            .set(LinkUnspec::new_with_index(idx).up().build())
-            .execute()
-            .await
-            .map_err(nl(format!("bringing {ifname} up")))?;
+        up(&h, lo, "lo").await?;
+        let idx = address_up(&h, &ifname, address, prefix).await?;
         match gateway {
             Some(IpAddr::V4(gw)) => {
                 let route = RouteMessageBuilder::<std::net::Ipv4Addr>::new()

@@ -6,16 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use berth::image::store::ImageStore;
 use oci_spec::image::ConfigBuilder;
 
-use crate::support::{rootfs, Berth};
-
-/// The fixture rootfs as a tar.
-fn rootfs_tar() -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    b.follow_symlinks(false);
-    b.append_dir_all(".", rootfs())
-        .unwrap_or_else(|e| panic!("{e}"));
-    b.into_inner().unwrap_or_default()
-}
+use crate::support::{rootfs_tar, Berth};
 
 /// A tar from (path, content) pairs; content None makes a directory.
 fn tar_of(entries: &[(&str, Option<&str>)]) -> Vec<u8> {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use berth::image::store::ImageStore;
 use oci_spec::image::ConfigBuilder;
 
-use crate::support::{rootfs, Berth};
+use crate::support::{rootfs, rootfs_tar, Berth};
 
 /// A registry process; stopped on drop.
 struct Registry {
@@ -62,14 +62,6 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn rootfs_tar() -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    b.follow_symlinks(false);
-    b.append_dir_all(".", rootfs())
-        .unwrap_or_else(|e| panic!("{e}"));
-    b.into_inner().unwrap_or_default()
 }
 
 /// Relative paths of every file below `dir`, sorted.

@@ -160,3 +160,12 @@ impl Drop for Berth {
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
+
+/// The fixture rootfs as a tar.
+pub fn rootfs_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    b.append_dir_all(".", rootfs())
+        .unwrap_or_else(|e| panic!("{e}"));
+    b.into_inner().unwrap_or_default()
+}
