@@ -129,6 +129,20 @@ pub fn attach(store: &Store, args: AttachArgs) -> anyhow::Result<i32> {
     Ok(runtime::attach(store, &id)?)
 }
 
+/// `port`
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    pub container: String,
+}
+
+pub fn port(store: &Store, args: PortArgs) -> anyhow::Result<i32> {
+    let id = store.resolve(&args.container)?;
+    for p in config(store, &id)?.ports {
+        println!("{p}");
+    }
+    Ok(0)
+}
+
 pub fn exec(store: &Store, args: ExecArgs) -> anyhow::Result<i32> {
     let id = store.resolve(&args.container)?;
     let req = runtime::exec::ExecRequest {
@@ -552,8 +566,19 @@ fn network_settings(store: &Store, id: &str, cfg: &ContainerConfig) -> serde_jso
         .get(id)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
+    let ports: serde_json::Map<String, serde_json::Value> = cfg
+        .ports
+        .iter()
+        .map(|p| {
+            (
+                format!("{}/{}", p.container_port, p.protocol),
+                serde_json::json!([{"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}]),
+            )
+        })
+        .collect();
     serde_json::json!({
         "IPAddress": ip,
+        "Ports": ports,
         "Networks": {net.name.clone(): {
             "NetworkID": net.id, "IPAddress": ip, "IPPrefixLen": net.pool.subnet.prefix,
             "Gateway": if net.internal { String::new() } else { net.pool.gateway.to_string() },

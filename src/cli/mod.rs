@@ -58,6 +58,8 @@ pub enum Command {
     Ps(containers::PsArgs),
     /// Attach this terminal to a running container's input and output.
     Attach(containers::AttachArgs),
+    /// List a container's published ports.
+    Port(containers::PortArgs),
     /// Execute a command in a running container.
     Exec(containers::ExecArgs),
     /// Fetch the logs of a container.
@@ -170,6 +172,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Rm(a) => container_verb(containers::rm(&store(), a)),
         Command::Ps(a) => container_verb(containers::ps(&store(), a)),
         Command::Attach(a) => container_verb(containers::attach(&store(), a)),
+        Command::Port(a) => container_verb(containers::port(&store(), a)),
         Command::Exec(a) => container_verb(containers::exec(&store(), a)),
         Command::Logs(a) => container_verb(containers::logs(&store(), a)),
         Command::Inspect(a) => container_verb(containers::inspect(&store(), a)),

@@ -94,6 +94,9 @@ pub struct CreateArgs {
     /// Network: none, host, container:NAME, or a network made with `network create`.
     #[arg(long, default_value = "none")]
     pub network: String,
+    /// Publish a container port (`[HOST_IP:][HOST_PORT:]PORT[/tcp|udp]`), on user networks.
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
     /// The address on the user network (--network NAME).
     #[arg(long)]
     pub ip: Option<std::net::IpAddr>,
@@ -408,6 +411,43 @@ pub fn request(
         .iter()
         .map(|u| parse_ulimit(u))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut ports = Vec::new();
+    for p in &args.publish {
+        if !matches!(network, NetworkMode::Bridge { .. }) {
+            bail!("publishing ports needs a network: create one with `berth network create NAME` and run with --network NAME");
+        }
+        ports.extend(crate::net::ports::parse_and_reserve(p)?);
+    }
+    // Kernel forwarding holds no socket: check the ports other containers publish.
+    if !ports.is_empty() {
+        for id in store.ids()? {
+            let Ok(st) = crate::runtime::effective_state(store, &id) else {
+                continue;
+            };
+            if st.status == crate::runtime::store::Status::Exited {
+                continue;
+            }
+            let Ok(other) = store.read_json::<crate::runtime::spec::ContainerConfig>(
+                &store.container_dir(&id).join("berth.json"),
+            ) else {
+                continue;
+            };
+            for mine in &ports {
+                let clash = other.ports.iter().any(|p| {
+                    p.host_port == mine.host_port
+                        && p.protocol == mine.protocol
+                        && (p.host_ip == mine.host_ip
+                            || p.host_ip.is_unspecified()
+                            || mine.host_ip.is_unspecified())
+                });
+                if clash {
+                    return Err(
+                        crate::net::ports::PortError::InUse(mine.host_ip, mine.host_port).into(),
+                    );
+                }
+            }
+        }
+    }
     let restart: RestartPolicy = args.restart.parse()?;
     if auto_remove && restart != RestartPolicy::No {
         bail!("conflicting options: --restart and --rm");
@@ -462,6 +502,7 @@ pub fn request(
         interactive: args.interactive,
         labels,
         extra_hosts,
+        ports,
         exposed_ports: base.exposed_ports,
         healthcheck: base.healthcheck,
         image_volumes: base.volumes,

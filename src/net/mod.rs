@@ -8,4 +8,5 @@
 
 pub mod ipam;
 pub mod link;
+pub mod ports;
 pub mod store;

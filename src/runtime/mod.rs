@@ -83,6 +83,7 @@ pub struct CreateRequest {
     pub exposed_ports: Vec<String>,
     pub healthcheck: Option<serde_json::Value>,
     pub image_volumes: Vec<String>,
+    pub ports: Vec<crate::net::ports::Published>,
 }
 
 const ADJECTIVES: &[&str] = &[
@@ -276,6 +277,7 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             exposed_ports: req.exposed_ports.clone(),
             healthcheck: req.healthcheck.clone(),
             volumes: volumes.clone(),
+            ports: req.ports.clone(),
         };
         store.write_json(&dir.join("config.json"), &oci)?;
         store.write_json(&dir.join("berth.json"), &config)?;

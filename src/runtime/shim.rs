@@ -251,6 +251,16 @@ impl Shim {
             gateway,
         )
         .map_err(|e| e.to_string())?;
+        if !self.config.ports.is_empty() {
+            crate::net::ports::publish(
+                &self.id,
+                addr,
+                &net.bridge,
+                &net.pool.subnet.to_string(),
+                &self.config.ports,
+            )
+            .map_err(|e| e.to_string())?;
+        }
         let hosts = self.store.container_dir(&self.id).join("hosts");
         let mut text = std::fs::read_to_string(&hosts).unwrap_or_default();
         let hostname = self.spec.hostname().clone().unwrap_or_default();
@@ -265,6 +275,11 @@ impl Shim {
 
     fn disconnect_network(&self) {
         if let super::spec::NetworkMode::Bridge { network, .. } = &self.config.network {
+            if !self.config.ports.is_empty() {
+                if let Err(e) = crate::net::ports::unpublish(&self.id) {
+                    tracing::warn!("removing the published ports of {}: {e}", self.id);
+                }
+            }
             let nets = crate::net::store::NetworkStore::new(&self.store.run);
             if let Err(e) = nets.detach(network, &self.id) {
                 tracing::warn!("releasing the address of {}: {e}", self.id);

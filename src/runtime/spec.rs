@@ -200,6 +200,9 @@ pub struct ContainerConfig {
     /// Anonymous volumes made for the image's `VOLUME`s.
     #[serde(default)]
     pub volumes: Vec<AnonymousVolume>,
+    /// Published ports (`-p`), host ports settled at create time.
+    #[serde(default)]
+    pub ports: Vec<crate::net::ports::Published>,
 }
 
 /// A volume made for an image `VOLUME` path: filled with the image's content

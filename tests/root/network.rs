@@ -271,3 +271,148 @@ fn containers_on_a_user_network_reach_each_other_and_nothing_else() {
         "the bridge is removed with the network"
     );
 }
+
+#[test]
+fn published_ports_reach_the_container_from_loopback_and_from_other_containers() {
+    let b = crate::support::Berth::new("ports");
+    let ns = NetNs::new("ports");
+    let rootfs = crate::support::rootfs().display().to_string();
+    ns.text(
+        &b,
+        &["network", "create", "--subnet", "10.78.0.0/24", "pubnet"],
+    );
+    ns.text(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "pubnet",
+            "-p",
+            "18080:80",
+            "-p",
+            "127.0.0.1::80",
+            "--rootfs",
+            &rootfs,
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/www",
+        ],
+    );
+    let ports = ns.text(&b, &["port", "web"]);
+    let lines: Vec<&str> = ports.lines().collect();
+    assert_eq!(lines[0], "80/tcp -> 0.0.0.0:18080", "{ports}");
+    let random: u16 = lines[1]
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        lines[1].starts_with("80/tcp -> 127.0.0.1:") && random > 0,
+        "{ports}"
+    );
+    // From the host side, through 127.0.0.1 (route_localnet) and the random port.
+    // An HTTP GET from a thread inside the test's namespace.
+    let ns_file = std::fs::File::open(format!("/run/netns/{}", ns.0))
+        .map(OwnedFd::from)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fetch_once = |url: &str| {
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        inside(&ns_file, move || {
+            let Ok(mut s) = TcpStream::connect_timeout(
+                &addr.parse().unwrap_or_else(|e| panic!("{e}")),
+                std::time::Duration::from_secs(3),
+            ) else {
+                return String::new();
+            };
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(3)));
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut resp = String::new();
+            let _ = s.read_to_string(&mut resp);
+            resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
+        })
+        .join()
+        .unwrap_or_default()
+    };
+    // The server may still be starting: try for a while.
+    let fetch = |url: String| {
+        let start = std::time::Instant::now();
+        loop {
+            let got = fetch_once(&url);
+            if !got.is_empty() || start.elapsed() > std::time::Duration::from_secs(5) {
+                return got;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    assert_eq!(
+        fetch("http://127.0.0.1:18080/".into()),
+        "hello from berth\n"
+    );
+    assert_eq!(
+        fetch(format!("http://127.0.0.1:{random}/")),
+        "hello from berth\n"
+    );
+    // Hairpin: another container reaches it through the host port on the gateway.
+    let hairpin = ns.text(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "pubnet",
+            "--rootfs",
+            &rootfs,
+            "timeout",
+            "5",
+            "wget",
+            "-qO-",
+            "http://10.78.0.1:18080/",
+        ],
+    );
+    assert_eq!(hairpin, "hello from berth\n");
+    // A port already taken is refused before the container starts.
+    let taken = ns.berth(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "pubnet",
+            "-p",
+            "18080:80",
+            "--rootfs",
+            &rootfs,
+            "true",
+        ],
+    );
+    assert!(!taken.status.success());
+    assert!(
+        String::from_utf8_lossy(&taken.stderr).contains("is already allocated")
+            || String::from_utf8_lossy(&taken.stderr).contains("18080"),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+    let no_net = b.cmd(&["run", "--rm", "-p", "80", "--rootfs", &rootfs, "true"]);
+    assert!(String::from_utf8_lossy(&no_net.stderr).contains("publishing ports needs a network"));
+    // Rules go with the container.
+    ns.text(&b, &["rm", "-f", "web"]);
+    let table = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", &ns.0, "nft", "list", "table", "ip", "berth",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    assert!(!table.contains("berth:"), "{table}");
+    assert!(!fetch_once("http://127.0.0.1:18080/").contains("hello"));
+    ns.text(&b, &["network", "rm", "pubnet"]);
+}
