@@ -149,8 +149,28 @@ const TABLE: &str = "table ip berth {
   chain prerouting { type nat hook prerouting priority dstnat; policy accept; }
   chain output { type nat hook output priority -100; policy accept; }
   chain postrouting { type nat hook postrouting priority srcnat; policy accept; }
+  chain forward { type filter hook forward priority filter; policy accept; }
 }
 ";
+
+/// Keeps a network to itself: nothing is forwarded from its bridge to another
+/// berth bridge, and for an internal network nothing leaves or enters it.
+pub fn isolate(bridge: &str, internal: bool) -> Result<(), PortError> {
+    nft(TABLE)?;
+    let tag = format!("comment \"berth:{bridge}\"");
+    let mut script = format!(
+        "add rule ip berth forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname \"br-*\" drop {tag}\n"
+    );
+    if internal {
+        script.push_str(&format!(
+            "add rule ip berth forward iifname \"{bridge}\" oifname != \"{bridge}\" drop {tag}\n"
+        ));
+        script.push_str(&format!(
+            "add rule ip berth forward oifname \"{bridge}\" iifname != \"{bridge}\" drop {tag}\n"
+        ));
+    }
+    nft(&script).map(|_| ())
+}
 
 fn switch(path: &str) {
     let _ = std::fs::write(path, "1");

@@ -188,6 +188,10 @@ impl NetworkStore {
                 .map_err(|e| NetworkError::Corrupt(self.dir.clone(), e.to_string()))?;
             let bridge = format!("br-{}", &id[..12]);
             link::create_bridge(&bridge, pool.gateway, subnet.prefix, None)?;
+            if let Err(e) = super::ports::isolate(&bridge, opts.internal) {
+                let _ = link::delete(&bridge);
+                return Err(NetworkError::Corrupt(self.dir.clone(), e.to_string()));
+            }
             let net = Network {
                 name: name.to_string(),
                 id,
@@ -220,6 +224,7 @@ impl NetworkStore {
                     .collect();
                 return Err(NetworkError::InUse(net.name.clone(), ids.join(", ")));
             }
+            let _ = super::ports::unpublish(&net.bridge);
             if link::exists(&net.bridge) {
                 link::delete(&net.bridge)?;
             }

@@ -412,7 +412,7 @@ fn published_ports_reach_the_container_from_loopback_and_from_other_containers()
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
         .unwrap_or_default();
-    assert!(!table.contains("berth:"), "{table}");
+    assert!(!table.contains("dnat to"), "{table}");
     assert!(!fetch_once("http://127.0.0.1:18080/").contains("hello"));
     ns.text(&b, &["network", "rm", "pubnet"]);
 }
