@@ -38,6 +38,8 @@ pub enum NetworkError {
     Link(#[from] LinkError),
     #[error("{0}: {1}")]
     Corrupt(PathBuf, String),
+    #[error("setting up the network's forwarding rules: {0}")]
+    Firewall(#[from] super::ports::PortError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NetworkError + '_ {
@@ -190,7 +192,7 @@ impl NetworkStore {
             link::create_bridge(&bridge, pool.gateway, subnet.prefix, None)?;
             if let Err(e) = super::ports::isolate(&bridge, opts.internal) {
                 let _ = link::delete(&bridge);
-                return Err(NetworkError::Corrupt(self.dir.clone(), e.to_string()));
+                return Err(e.into());
             }
             let net = Network {
                 name: name.to_string(),
