@@ -17,6 +17,15 @@ pub enum NetworkCommand {
     Inspect(NetworkNamesArgs),
     /// Remove networks.
     Rm(NetworkNamesArgs),
+    /// Remove every network no container uses.
+    Prune(NetworkPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkPruneArgs {
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +135,24 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 }));
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        NetworkCommand::Prune(a) => {
+            if !a.force {
+                anyhow::bail!("refusing to remove networks without confirmation: use --force");
+            }
+            let unused: Vec<String> = nets
+                .list()?
+                .into_iter()
+                .filter(|n| n.members.is_empty())
+                .map(|n| n.name)
+                .collect();
+            if !unused.is_empty() {
+                println!("Deleted Networks:");
+            }
+            for name in unused {
+                nets.remove(&name)?;
+                println!("{name}");
+            }
         }
         NetworkCommand::Rm(a) => {
             let mut failed = false;

@@ -261,7 +261,13 @@ fn containers_on_a_user_network_reach_each_other_and_nothing_else() {
         .as_str()
         .unwrap_or("")
         .to_string();
-    ns.text(&b, &["network", "rm", "appnet", "othernet"]);
+    ns.text(&b, &["network", "create", "spare"]);
+    let pruned = ns.text(&b, &["network", "prune", "--force"]);
+    assert!(
+        pruned.contains("appnet") && pruned.contains("othernet") && pruned.contains("spare"),
+        "{pruned}"
+    );
+    assert_eq!(ns.text(&b, &["network", "ls", "-q"]), "");
     let gone = std::process::Command::new("ip")
         .args(["netns", "exec", &ns.0, "ip", "link", "show", &bridge])
         .output()
