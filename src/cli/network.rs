@@ -61,8 +61,25 @@ pub struct NetworkNamesArgs {
     pub networks: Vec<String>,
 }
 
+/// Releases addresses held by containers that are gone or stopped (a shim
+/// killed before it could release them).
+fn release_stale(store: &Store, nets: &NetworkStore) {
+    for n in nets.list().unwrap_or_default() {
+        for id in n.members.keys() {
+            let gone = match crate::runtime::effective_state(store, id) {
+                Ok(st) => st.status == crate::runtime::store::Status::Exited,
+                Err(_) => true,
+            };
+            if gone || !store.container_dir(id).exists() {
+                let _ = nets.detach(&n.name, id);
+            }
+        }
+    }
+}
+
 pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
     let nets = NetworkStore::new(&store.run);
+    release_stale(store, &nets);
     match cmd {
         NetworkCommand::Create(a) => {
             let parse = |s: &Option<String>| -> anyhow::Result<Option<crate::net::ipam::Subnet>> {

@@ -234,6 +234,10 @@ impl Shim {
             .map(OwnedFd::from)
             .map_err(|e| format!("network namespace of the container: {e}"))?;
         let host_end = format!("vb{}", &self.id[..12]);
+        // A previous run's pair goes away with its namespace, but not at once.
+        if crate::net::link::exists(&host_end) {
+            let _ = crate::net::link::delete(&host_end);
+        }
         crate::net::link::create_veth(
             &host_end,
             "eth0",

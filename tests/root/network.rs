@@ -422,3 +422,75 @@ fn published_ports_reach_the_container_from_loopback_and_from_other_containers()
     assert!(!fetch_once("http://127.0.0.1:18080/").contains("hello"));
     ns.text(&b, &["network", "rm", "pubnet"]);
 }
+
+#[test]
+fn restarts_keep_a_network_and_a_killed_shim_does_not_pin_it() {
+    let b = crate::support::Berth::new("netrestart");
+    let ns = NetNs::new("netrestart");
+    let rootfs = crate::support::rootfs().display().to_string();
+    ns.text(&b, &["network", "create", "rnet"]);
+    let id = ns.text(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "rnet",
+            "--restart",
+            "on-failure:2",
+            "--rootfs",
+            &rootfs,
+            "sh",
+            "-c",
+            "ip addr show eth0 | grep -q inet && echo has-address; exit 1",
+        ],
+    );
+    let id = id.trim().to_string();
+    assert!(b.until(std::time::Duration::from_secs(20), || b.status(&id)
+        == "exited"));
+    assert_eq!(
+        b.text(&["logs", &id]),
+        "has-address\nhas-address\nhas-address\n",
+        "every restart is on the network"
+    );
+    // A container whose shim is killed still has its address until the network is looked at.
+    let sleeper = ns.text(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "rnet",
+            "--rootfs",
+            &rootfs,
+            "sleep",
+            "60",
+        ],
+    );
+    let sleeper = sleeper.trim().to_string();
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            b.root
+                .join("run/containers")
+                .join(&sleeper)
+                .join("state.json"),
+        )
+        .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    let (shim, pid) = (
+        state["shim_pid"].as_i64().unwrap_or(0) as i32,
+        state["pid"].as_i64().unwrap_or(0) as i32,
+    );
+    for p in [shim, pid] {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(
+        b.until(std::time::Duration::from_secs(10), || b.status(&sleeper)
+            == "exited")
+    );
+    ns.text(&b, &["network", "rm", "rnet"]);
+}
