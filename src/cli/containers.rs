@@ -553,19 +553,32 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
-/// The container's address on its user network, as inspect shows it.
+/// The container's addresses on user networks, as inspect shows them.
 fn network_settings(store: &Store, id: &str, cfg: &ContainerConfig) -> serde_json::Value {
-    let runtime::spec::NetworkMode::Bridge { network, .. } = &cfg.network else {
+    let runtime::spec::NetworkMode::Bridge { network: first, .. } = &cfg.network else {
         return serde_json::json!({"Networks": {}});
     };
-    let Ok(net) = crate::net::store::NetworkStore::new(&store.run).get(network) else {
-        return serde_json::json!({"Networks": {}});
-    };
-    let ip = net
-        .members
-        .get(id)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
+    let nets = crate::net::store::NetworkStore::new(&store.run);
+    let mut networks = serde_json::Map::new();
+    let mut primary_ip = String::new();
+    for name in std::iter::once(first).chain(cfg.extra_networks.iter()) {
+        let Ok(net) = nets.get(name) else { continue };
+        let ip = net
+            .members
+            .get(id)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        if name == first {
+            primary_ip = ip.clone();
+        }
+        networks.insert(
+            net.name.clone(),
+            serde_json::json!({
+                "NetworkID": net.id, "IPAddress": ip, "IPPrefixLen": net.pool.subnet.prefix,
+                "Gateway": if net.internal || name != first { String::new() } else { net.pool.gateway.to_string() },
+            }),
+        );
+    }
     let ports: serde_json::Map<String, serde_json::Value> = cfg
         .ports
         .iter()
@@ -576,14 +589,7 @@ fn network_settings(store: &Store, id: &str, cfg: &ContainerConfig) -> serde_jso
             )
         })
         .collect();
-    serde_json::json!({
-        "IPAddress": ip,
-        "Ports": ports,
-        "Networks": {net.name.clone(): {
-            "NetworkID": net.id, "IPAddress": ip, "IPPrefixLen": net.pool.subnet.prefix,
-            "Gateway": if net.internal { String::new() } else { net.pool.gateway.to_string() },
-        }}
-    })
+    serde_json::json!({"IPAddress": primary_ip, "Ports": ports, "Networks": networks})
 }
 
 fn mib(b: u64) -> String {

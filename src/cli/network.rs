@@ -19,6 +19,19 @@ pub enum NetworkCommand {
     Rm(NetworkNamesArgs),
     /// Remove every network no container uses.
     Prune(NetworkPruneArgs),
+    /// Connect a container to a network (as eth1, eth2…).
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network it was connected to.
+    Disconnect(NetworkConnectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkConnectArgs {
+    /// The address on the network.
+    #[arg(long)]
+    pub ip: Option<std::net::IpAddr>,
+    pub network: String,
+    pub container: String,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +88,58 @@ fn release_stale(store: &Store, nets: &NetworkStore) {
             }
         }
     }
+}
+
+fn config_path(store: &Store, id: &str) -> std::path::PathBuf {
+    store.container_dir(id).join("berth.json")
+}
+
+fn connect(store: &Store, nets: &NetworkStore, a: &NetworkConnectArgs) -> anyhow::Result<()> {
+    use crate::runtime::spec::{ContainerConfig, NetworkMode};
+    let id = store.resolve(&a.container)?;
+    let net = nets.get(&a.network)?;
+    let mut cfg: ContainerConfig = store.read_json(&config_path(store, &id))?;
+    let NetworkMode::Bridge { network: first, .. } = &cfg.network else {
+        anyhow::bail!(
+            "container {} is not on a user network (its network mode is {})",
+            a.container,
+            cfg.network.as_docker()
+        );
+    };
+    if *first == net.name || cfg.extra_networks.contains(&net.name) {
+        anyhow::bail!(
+            "container {} is already connected to network {}",
+            a.container,
+            net.name
+        );
+    }
+    cfg.extra_networks.push(net.name.clone());
+    let n = cfg.extra_networks.len();
+    let st = crate::runtime::effective_state(store, &id)?;
+    if st.status == crate::runtime::store::Status::Running {
+        crate::runtime::join_network(store, &id, st.pid, &net.name, a.ip, n)
+            .map_err(anyhow::Error::msg)?;
+    }
+    store.write_json(&config_path(store, &id), &cfg)?;
+    Ok(())
+}
+
+fn disconnect(store: &Store, nets: &NetworkStore, a: &NetworkConnectArgs) -> anyhow::Result<()> {
+    use crate::runtime::spec::ContainerConfig;
+    let id = store.resolve(&a.container)?;
+    let net = nets.get(&a.network)?;
+    let mut cfg: ContainerConfig = store.read_json(&config_path(store, &id))?;
+    let Some(pos) = cfg.extra_networks.iter().position(|n| *n == net.name) else {
+        anyhow::bail!("container {} is not connected to network {} (a container's first network stays with it)", a.container, net.name);
+    };
+    let host_end = crate::runtime::veth_name(&id, pos + 1);
+    if crate::net::link::exists(&host_end) {
+        crate::net::link::delete(&host_end)?;
+    }
+    nets.detach(&net.name, &id)?;
+    cfg.extra_networks.remove(pos);
+    store.write_json(&config_path(store, &id), &cfg)?;
+    Ok(())
 }
 
 pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
@@ -171,6 +236,8 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 println!("{name}");
             }
         }
+        NetworkCommand::Connect(a) => connect(store, &nets, &a)?,
+        NetworkCommand::Disconnect(a) => disconnect(store, &nets, &a)?,
         NetworkCommand::Rm(a) => {
             let mut failed = false;
             for key in &a.networks {

@@ -278,6 +278,7 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             healthcheck: req.healthcheck.clone(),
             volumes: volumes.clone(),
             ports: req.ports.clone(),
+            extra_networks: Vec::new(),
         };
         store.write_json(&dir.join("config.json"), &oci)?;
         store.write_json(&dir.join("berth.json"), &config)?;
@@ -618,6 +619,52 @@ pub fn attach(store: &Store, id: &str) -> Result<i32, RuntimeError> {
     }
     let st = wait_exit(store, id, Some(Duration::from_secs(30)))?.unwrap_or_else(State::created);
     Ok(st.exit_code.unwrap_or(0))
+}
+
+/// The host end of a container's veth on its n-th network (0: eth0).
+pub fn veth_name(id: &str, n: usize) -> String {
+    if n == 0 {
+        format!("vb{}", &id[..12])
+    } else {
+        format!("vb{}{n}", &id[..10])
+    }
+}
+
+/// Puts a container (its PID 1 at `pid`) on a network as `eth<n>`: an
+/// address, a veth from the bridge into its namespace, the address inside,
+/// and the default route when it is the first network. Returns the network
+/// and the address.
+pub fn join_network(
+    store: &Store,
+    id: &str,
+    pid: i32,
+    network: &str,
+    ip: Option<std::net::IpAddr>,
+    n: usize,
+) -> Result<(crate::net::store::Network, std::net::IpAddr), String> {
+    let nets = crate::net::store::NetworkStore::new(&store.run);
+    let (net, addr) = nets.attach(network, id, ip).map_err(|e| e.to_string())?;
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map(std::os::fd::OwnedFd::from)
+        .map_err(|e| format!("network namespace of the container: {e}"))?;
+    let host_end = veth_name(id, n);
+    // A previous run's pair goes away with its namespace, but not at once.
+    if crate::net::link::exists(&host_end) {
+        let _ = crate::net::link::delete(&host_end);
+    }
+    let ifname = format!("eth{n}");
+    let fd = std::os::fd::AsFd::as_fd(&ns);
+    let result = crate::net::link::create_veth(&host_end, &ifname, fd, &net.bridge, None)
+        .and_then(|_| {
+            let gateway = (n == 0 && !net.internal).then_some(net.pool.gateway);
+            crate::net::link::configure_inside(fd, &ifname, addr, net.pool.subnet.prefix, gateway)
+        })
+        .map_err(|e| e.to_string());
+    if let Err(e) = result {
+        let _ = nets.detach(network, id);
+        return Err(e);
+    }
+    Ok((net, addr))
 }
 
 /// Host pids of the container's processes, from its cgroup.

@@ -226,35 +226,16 @@ impl Shim {
         let super::spec::NetworkMode::Bridge { network, ip } = &self.config.network else {
             return Ok(());
         };
-        let nets = crate::net::store::NetworkStore::new(&self.store.run);
-        let (net, addr) = nets
-            .attach(network, &self.id, *ip)
-            .map_err(|e| e.to_string())?;
-        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
-            .map(OwnedFd::from)
-            .map_err(|e| format!("network namespace of the container: {e}"))?;
-        let host_end = format!("vb{}", &self.id[..12]);
-        // A previous run's pair goes away with its namespace, but not at once.
-        if crate::net::link::exists(&host_end) {
-            let _ = crate::net::link::delete(&host_end);
+        let (net, addr) = super::join_network(&self.store, &self.id, pid, network, *ip, 0)?;
+        // Networks joined later with `network connect` (read afresh: they change).
+        let extras = self
+            .store
+            .read_json::<ContainerConfig>(&self.store.container_dir(&self.id).join("berth.json"))
+            .map(|c| c.extra_networks)
+            .unwrap_or_default();
+        for (i, extra) in extras.iter().enumerate() {
+            super::join_network(&self.store, &self.id, pid, extra, None, i + 1)?;
         }
-        crate::net::link::create_veth(
-            &host_end,
-            "eth0",
-            std::os::fd::AsFd::as_fd(&ns),
-            &net.bridge,
-            None,
-        )
-        .map_err(|e| e.to_string())?;
-        let gateway = (!net.internal).then_some(net.pool.gateway);
-        crate::net::link::configure_inside(
-            std::os::fd::AsFd::as_fd(&ns),
-            "eth0",
-            addr,
-            net.pool.subnet.prefix,
-            gateway,
-        )
-        .map_err(|e| e.to_string())?;
         if !self.config.ports.is_empty() {
             crate::net::ports::publish(
                 &self.id,
@@ -278,15 +259,20 @@ impl Shim {
     }
 
     fn disconnect_network(&self) {
-        if let super::spec::NetworkMode::Bridge { network, .. } = &self.config.network {
-            if !self.config.ports.is_empty() {
-                if let Err(e) = crate::net::ports::unpublish(&self.id) {
-                    tracing::warn!("removing the published ports of {}: {e}", self.id);
-                }
+        if !matches!(self.config.network, super::spec::NetworkMode::Bridge { .. }) {
+            return;
+        }
+        if !self.config.ports.is_empty() {
+            if let Err(e) = crate::net::ports::unpublish(&self.id) {
+                tracing::warn!("removing the published ports of {}: {e}", self.id);
             }
-            let nets = crate::net::store::NetworkStore::new(&self.store.run);
-            if let Err(e) = nets.detach(network, &self.id) {
-                tracing::warn!("releasing the address of {}: {e}", self.id);
+        }
+        let nets = crate::net::store::NetworkStore::new(&self.store.run);
+        for n in nets.list().unwrap_or_default() {
+            if n.members.contains_key(&self.id) {
+                if let Err(e) = nets.detach(&n.name, &self.id) {
+                    tracing::warn!("releasing the address of {} on {}: {e}", self.id, n.name);
+                }
             }
         }
     }

@@ -203,6 +203,9 @@ pub struct ContainerConfig {
     /// Published ports (`-p`), host ports settled at create time.
     #[serde(default)]
     pub ports: Vec<crate::net::ports::Published>,
+    /// Networks joined besides the first (`network connect`), as eth1, eth2…
+    #[serde(default)]
+    pub extra_networks: Vec<String>,
 }
 
 /// A volume made for an image `VOLUME` path: filled with the image's content

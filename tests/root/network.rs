@@ -494,3 +494,104 @@ fn restarts_keep_a_network_and_a_killed_shim_does_not_pin_it() {
     );
     ns.text(&b, &["network", "rm", "rnet"]);
 }
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let b = crate::support::Berth::new("connect");
+    let ns = NetNs::new("connect");
+    let rootfs = crate::support::rootfs().display().to_string();
+    ns.text(
+        &b,
+        &["network", "create", "--subnet", "10.81.0.0/24", "front"],
+    );
+    ns.text(
+        &b,
+        &["network", "create", "--subnet", "10.82.0.0/24", "back"],
+    );
+    ns.text(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "db",
+            "--network",
+            "back",
+            "--ip",
+            "10.82.0.10",
+            "--rootfs",
+            &rootfs,
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/www",
+        ],
+    );
+    ns.text(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "app",
+            "--network",
+            "front",
+            "--rootfs",
+            &rootfs,
+            "sleep",
+            "60",
+        ],
+    );
+    let reach = || {
+        ns.berth(
+            &b,
+            &[
+                "exec",
+                "app",
+                "timeout",
+                "3",
+                "wget",
+                "-qO-",
+                "http://10.82.0.10/",
+            ],
+        )
+    };
+    assert!(
+        !String::from_utf8_lossy(&reach().stdout).contains("hello"),
+        "not yet on back"
+    );
+    ns.text(&b, &["network", "connect", "back", "app"]);
+    let out = reach();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from berth\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ns.text(&b, &["inspect", "app"])).unwrap_or_default();
+    assert!(
+        v[0]["NetworkSettings"]["Networks"]["back"]["IPAddress"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("10.82.0.")),
+        "{v}"
+    );
+    let twice = ns.berth(&b, &["network", "connect", "back", "app"]);
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("already connected"));
+    ns.text(&b, &["network", "disconnect", "back", "app"]);
+    assert!(
+        !String::from_utf8_lossy(&reach().stdout).contains("hello"),
+        "disconnected"
+    );
+    let net: serde_json::Value =
+        serde_json::from_str(&ns.text(&b, &["network", "inspect", "back"])).unwrap_or_default();
+    assert_eq!(
+        net[0]["Containers"].as_object().map(|c| c.len()),
+        Some(1),
+        "only db holds an address on back"
+    );
+    ns.text(&b, &["rm", "-f", "app", "db"]);
+    ns.text(&b, &["network", "rm", "front", "back"]);
+}
