@@ -260,11 +260,7 @@ fn base(store: &Store, args: &CreateArgs) -> anyhow::Result<Base> {
             eprintln!("Unable to find image '{name}' locally");
         }
         let progress = |line: &str| eprintln!("{line}");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(4)
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
+        let rt = super::images::runtime()?;
         rt.block_on(crate::image::registry::pull(
             &images, name, &progress, false,
         ))

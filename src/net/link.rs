@@ -215,31 +215,24 @@ pub fn configure_inside(
         let lo = index_of(&h, "lo").await?;
         up(&h, lo, "lo").await?;
         let idx = address_up(&h, &ifname, address, prefix).await?;
-        match gateway {
-            Some(IpAddr::V4(gw)) => {
-                let route = RouteMessageBuilder::<std::net::Ipv4Addr>::new()
-                    .gateway(gw)
-                    .output_interface(idx)
-                    .build();
-                h.route()
-                    .add(route)
-                    .execute()
-                    .await
-                    .map_err(nl(format!("default route via {gw}")))?;
-            }
-            Some(IpAddr::V6(gw)) => {
-                let route = RouteMessageBuilder::<std::net::Ipv6Addr>::new()
-                    .gateway(gw)
-                    .output_interface(idx)
-                    .build();
-                h.route()
-                    .add(route)
-                    .execute()
-                    .await
-                    .map_err(nl(format!("default route via {gw}")))?;
-            }
-            None => {}
-        }
+        let Some(gw) = gateway else {
+            return Ok(());
+        };
+        let route = match gw {
+            IpAddr::V4(v4) => RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+                .gateway(v4)
+                .output_interface(idx)
+                .build(),
+            IpAddr::V6(v6) => RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                .gateway(v6)
+                .output_interface(idx)
+                .build(),
+        };
+        h.route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(nl(format!("default route via {gw}")))?;
         Ok(())
     })
 }

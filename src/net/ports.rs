@@ -186,23 +186,18 @@ pub fn rules(id: &str, ip: IpAddr, bridge: &str, subnet: &str, ports: &[Publishe
             _ => String::new(),
         };
         let proto = &p.protocol;
-        let to = format!("dnat to {ip}:{}", p.container_port);
-        s.push_str(&format!(
-            "add rule ip berth prerouting {daddr}{proto} dport {} {to} {tag}\n",
-            p.host_port
-        ));
-        s.push_str(&format!(
-            "add rule ip berth output {daddr}fib daddr type local {proto} dport {} {to} {tag}\n",
-            p.host_port
-        ));
-        s.push_str(&format!(
-            "add rule ip berth postrouting ip saddr 127.0.0.0/8 ip daddr {ip} {proto} dport {} masquerade {tag}\n",
-            p.container_port
-        ));
-        s.push_str(&format!(
-            "add rule ip berth postrouting ip saddr {subnet} ip daddr {ip} {proto} dport {} masquerade {tag}\n",
-            p.container_port
-        ));
+        let (host, inner) = (p.host_port, p.container_port);
+        let to = format!("dnat to {ip}:{inner}");
+        for chain_rule in [
+            format!("prerouting {daddr}{proto} dport {host} {to}"),
+            format!("output {daddr}fib daddr type local {proto} dport {host} {to}"),
+            format!(
+                "postrouting ip saddr 127.0.0.0/8 ip daddr {ip} {proto} dport {inner} masquerade"
+            ),
+            format!("postrouting ip saddr {subnet} ip daddr {ip} {proto} dport {inner} masquerade"),
+        ] {
+            s.push_str(&format!("add rule ip berth {chain_rule} {tag}\n"));
+        }
     }
     s.push_str(&format!("add rule ip berth postrouting ip saddr {subnet} oifname != \"{bridge}\" masquerade {tag}\n"));
     s
