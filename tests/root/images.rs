@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use berth::image::store::ImageStore;
 use oci_spec::image::ConfigBuilder;
 
-use crate::support::{rootfs_tar, Berth};
+use crate::support::{assert_stdout, rootfs_tar, Berth};
 
 /// A tar from (path, content) pairs; content None makes a directory.
 fn tar_of(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
@@ -102,11 +102,9 @@ fn layers_merge_with_whiteouts_and_the_config_applies() {
         )
         .unwrap_or_else(|e| panic!("{e}"));
     let out = b.cmd(&["run", "--rm", "local/layered"]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+    assert_stdout(
+        &out,
         "hello\n/www\n65534\nnew.html\nhostname\nhosts\npasswd\nresolv.conf\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     // Arguments replace the cmd; --entrypoint replaces the entrypoint and drops the cmd.
     let out = b.cmd(&["run", "--rm", "local/layered", "echo args-win"]);

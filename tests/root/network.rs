@@ -564,12 +564,7 @@ fn connect_and_disconnect_a_running_container() {
     );
     ns.text(&b, &["network", "connect", "back", "app"]);
     let out = reach();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "hello from berth\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::assert_stdout(&out, "hello from berth\n");
     let v: serde_json::Value =
         serde_json::from_str(&ns.text(&b, &["inspect", "app"])).unwrap_or_default();
     assert!(

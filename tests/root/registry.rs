@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth::image::store::ImageStore;
+use berth::image::store::{ImageStore, ResolvedImage};
 use oci_spec::image::ConfigBuilder;
 
-use crate::support::{rootfs, rootfs_tar, Berth};
+use crate::support::{assert_stdout, rootfs, rootfs_tar, Berth};
 
 /// A registry process; stopped on drop.
 struct Registry {
@@ -62,6 +62,21 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Asserts `name` as pulled into `b` has the config and layer file trees it
+/// has in `ours`; returns the pulled image.
+fn assert_same_layers(b: &Berth, ours: &ImageStore, name: &str) -> ResolvedImage {
+    let theirs = ImageStore::new(&b.root)
+        .resolve(name)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ours = ours.resolve(name).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(theirs.config_digest, ours.config_digest);
+    assert_eq!(theirs.layers.len(), ours.layers.len());
+    for (x, y) in theirs.layers.iter().zip(&ours.layers) {
+        assert_eq!(tree(x), tree(y), "same file trees after the round trip");
+    }
+    theirs
 }
 
 /// Relative paths of every file below `dir`, sorted.
@@ -134,20 +149,8 @@ fn push_then_pull_runs_the_same_image() {
     let pulled = b.host_text(&["pull", &name]);
     assert!(pulled.contains("Digest: sha256:"), "{pulled}");
     let out = b.cmd(&["run", "--rm", &name]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "hello\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let theirs = ImageStore::new(&b.root)
-        .resolve(&name)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ours = store.resolve(&name).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(theirs.config_digest, ours.config_digest);
-    for (x, y) in theirs.layers.iter().zip(&ours.layers) {
-        assert_eq!(tree(x), tree(y), "same file trees after the round trip");
-    }
+    assert_stdout(&out, "hello\n");
+    let theirs = assert_same_layers(&b, &store, &name);
     assert_eq!(tree(&theirs.layers[0]), tree(&base.layers[0]));
     let missing = b.host(&["pull", &format!("{}/test/nothing:here", reg.addr)]);
     assert!(!missing.status.success());
@@ -400,12 +403,7 @@ fn images_made_by_umoci_and_copied_by_skopeo_pull_and_run() {
     let b = Berth::new("reg-interop");
     b.host_text(&["pull", "-q", &name]);
     let out = b.cmd(&["run", "--rm", &name]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "from-umoci\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_stdout(&out, "from-umoci\n");
     // And the other way: what berth pushes, skopeo reads.
     let pushed = format!("{}/test/from-berth:1", reg.addr);
     b.host_text(&["tag", &name, &pushed]);
@@ -519,12 +517,7 @@ fn run_pulls_a_missing_image_unless_told_not_to() {
     let never = run(&["--pull", "never"]);
     assert_eq!(never.status.code(), Some(125));
     let out = run(&[]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "auto-pulled\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_stdout(&out, "auto-pulled\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("Unable to find image"));
     let again = run(&[]);
     assert!(
@@ -578,19 +571,8 @@ fn a_layered_debian_image_round_trips_through_the_registry() {
     let b = Berth::new("reg-debian-b");
     b.host_text(&["pull", "-q", &name]);
     let out = b.cmd(&["run", "--rm", &name]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "second layer\nmotd-gone\ncoreutils\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let theirs = ImageStore::new(&b.root)
-        .resolve(&name)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ours = store.resolve(&name).unwrap_or_else(|e| panic!("{e}"));
-    for (x, y) in theirs.layers.iter().zip(&ours.layers) {
-        assert_eq!(tree(x), tree(y));
-    }
+    assert_stdout(&out, "second layer\nmotd-gone\ncoreutils\n");
+    assert_same_layers(&b, &store, &name);
 }
 
 #[test]
@@ -626,10 +608,5 @@ fn docker_schema2_manifests_pull_and_run() {
     let name = format!("{}/test/s2:docker", reg.addr);
     b.host_text(&["pull", "-q", &name]);
     let out = b.cmd(&["run", "--rm", &name, "echo", "schema2"]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "schema2\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_stdout(&out, "schema2\n");
 }

@@ -161,6 +161,16 @@ impl Drop for Berth {
     }
 }
 
+/// Asserts a finished command printed exactly `want`, showing its stderr if not.
+pub fn assert_stdout(out: &Output, want: &str) {
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        want,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The fixture rootfs as a tar.
 pub fn rootfs_tar() -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
