@@ -442,13 +442,7 @@ fn terminal_mode_runs_interactively() {
     let berth = env!("CARGO_BIN_EXE_berth");
     let rootfs = crate::support::rootfs().display().to_string();
     let inner = format!("unshare --mount --net -- {berth} run -it --rootfs {rootfs} sh");
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &inner, "/dev/null"])
-        .env("BERTH_ROOT", &b.root)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("script(1) is needed: {e}"));
+    let mut child = b.under_terminal(&inner);
     if let Some(mut stdin) = child.stdin.take() {
         use std::io::Write;
         let _ = stdin.write_all(b"echo inside-$((6*7))\nexit 5\n");
@@ -566,13 +560,7 @@ fn detach_keys_leave_a_terminal_container_running() {
     let b = Berth::new("detach");
     let id = b.detached(&["-i", "-t"], &["sh"]);
     let inner = format!("{} attach {id}", env!("CARGO_BIN_EXE_berth"));
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &inner, "/dev/null"])
-        .env("BERTH_ROOT", &b.root)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut child = b.under_terminal(&inner);
     if let Some(mut stdin) = child.stdin.take() {
         use std::io::Write;
         let _ = stdin.write_all(b"echo still-$((40+2))\n");

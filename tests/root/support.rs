@@ -119,6 +119,18 @@ impl Berth {
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
+    /// Starts the shell command `inner` under a pseudo-terminal made by
+    /// script(1), with this state root, stdin and stdout piped.
+    pub fn under_terminal(&self, inner: &str) -> std::process::Child {
+        Command::new("script")
+            .args(["-qec", inner, "/dev/null"])
+            .env("BERTH_ROOT", &self.root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("script(1) is needed: {e}"))
+    }
+
     pub fn inspect(&self, id: &str) -> serde_json::Value {
         let text = self.text(&["inspect", id]);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
