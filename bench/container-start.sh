@@ -14,16 +14,10 @@ runs="${RUNS:-30}"
 work="${BENCH_WORK:-/tmp/berth-bench}"
 mkdir -p "$work" bench/results
 
-need=()
-for p in busybox-static docker.io; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}"
-fi
-
-cargo build --release --locked --quiet
-berth="$(pwd)/target/x86_64-unknown-linux-gnu/release/berth"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+need_packages busybox-static docker.io
+build_berth
 
 # The rootfs: busybox-static and its applets.
 rootfs="$work/rootfs"
@@ -35,10 +29,7 @@ if [ ! -x "$rootfs/bin/busybox" ]; then
   printf 'root:x:0:\n' > "$rootfs/etc/group"
 fi
 
-if ! docker info >/dev/null 2>&1; then
-  (dockerd --iptables=false --ip6tables=false --bridge=none >"$work/dockerd.log" 2>&1 &)
-  for _ in $(seq 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
-fi
+ensure_dockerd "$work/dockerd.log"
 image=berth-bench/busybox:latest
 docker image inspect "$image" >/dev/null 2>&1 || tar -C "$rootfs" -c . | docker import - "$image" >/dev/null
 

@@ -12,15 +12,10 @@ work="${BENCH_WORK:-/tmp/berth-bench-pull}"
 port="${BENCH_PORT:-5099}"
 mkdir -p "$work" bench/results
 
-need=()
-for p in docker-registry docker.io umoci skopeo; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}"
-fi
-cargo build --release --locked --quiet
-berth="$(pwd)/target/x86_64-unknown-linux-gnu/release/berth"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+need_packages docker-registry docker.io umoci skopeo
+build_berth
 
 # The registry, on loopback only.
 mkdir -p "$work/registry"
@@ -54,10 +49,7 @@ if ! skopeo inspect --tls-verify=false "docker://$image" >/dev/null 2>&1; then
   rm -rf "$bundle"
 fi
 
-if ! docker info >/dev/null 2>&1; then
-  (dockerd --iptables=false --ip6tables=false --bridge=none >"$work/dockerd.log" 2>&1 &)
-  for _ in $(seq 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
-fi
+ensure_dockerd "$work/dockerd.log"
 
 : > "$work/times.txt"
 for _ in $(seq "$runs"); do
