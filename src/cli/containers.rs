@@ -433,17 +433,20 @@ pub fn logs(store: &Store, args: LogsArgs) -> anyhow::Result<i32> {
         since,
         timestamps: args.timestamps,
     };
-    let entries = logs::read(&path, &opts);
-    print_entries(&entries, args.timestamps)?;
     if !args.follow {
+        print_entries(&logs::read(&path, &opts), args.timestamps)?;
         return Ok(0);
     }
-    // Follow: print what is appended until the container stops.
-    let all_opts = ReadOptions {
+    // Follow: what is there (as asked), then what is appended until the
+    // container stops, each entry read once.
+    let mut follower = logs::Follower::from_start(&path);
+    let mut first = logs::entries_of(&path.with_extension("jsonl.1"));
+    first.extend(follower.poll());
+    print_entries(&logs::select(first, &opts), args.timestamps)?;
+    let since_only = ReadOptions {
         since,
         ..Default::default()
     };
-    let mut seen = logs::read(&path, &all_opts).len();
     loop {
         let running = effective_state(store, &id)
             .map(|s| {
@@ -453,11 +456,7 @@ pub fn logs(store: &Store, args: LogsArgs) -> anyhow::Result<i32> {
                 )
             })
             .unwrap_or(false);
-        let all = logs::read(&path, &all_opts);
-        if all.len() > seen {
-            print_entries(&all[seen..], args.timestamps)?;
-        }
-        seen = all.len();
+        print_entries(&logs::select(follower.poll(), &since_only), args.timestamps)?;
         if !running {
             return Ok(0);
         }

@@ -1,12 +1,13 @@
 //! Container logs: `log.jsonl`, one JSON object per line as Docker's
 //! json-file driver writes them (`log`, `stream`, `time`), size-bounded with
 //! one rotated file; and reading them back with `--tail`, `--since` and
-//! timestamps.
+//! timestamps, or following what is appended.
 //!
 //! Owns the log files; the shim writes, the CLI reads.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -106,7 +107,8 @@ pub struct ReadOptions {
     pub timestamps: bool,
 }
 
-fn entries_of(path: &Path) -> Vec<Entry> {
+/// The entries of one log file (none when it is missing).
+pub fn entries_of(path: &Path) -> Vec<Entry> {
     let Ok(f) = File::open(path) else {
         return Vec::new();
     };
@@ -121,6 +123,11 @@ fn entries_of(path: &Path) -> Vec<Entry> {
 pub fn read(path: &Path, opts: &ReadOptions) -> Vec<Entry> {
     let mut all = entries_of(&path.with_extension("jsonl.1"));
     all.extend(entries_of(path));
+    select(all, opts)
+}
+
+/// The entries `opts` keeps (`--since`, then `--tail`).
+pub fn select(mut all: Vec<Entry>, opts: &ReadOptions) -> Vec<Entry> {
     if let Some(since) = opts.since {
         all.retain(|e| parse_rfc3339(&e.time).is_some_and(|(s, _)| s >= since));
     }
@@ -129,6 +136,73 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Vec<Entry> {
         all.drain(..skip);
     }
     all
+}
+
+/// Reads a log incrementally: each poll returns only the entries appended
+/// since the last, following the file across a rotation.
+pub struct Follower {
+    path: PathBuf,
+    /// Inode of the file being read (0 while there is none).
+    ino: u64,
+    offset: u64,
+    /// The start of a line whose newline has not been written yet.
+    partial: Vec<u8>,
+}
+
+impl Follower {
+    /// Starts at the beginning of the current file (not the rotated one).
+    pub fn from_start(path: &Path) -> Follower {
+        Follower {
+            path: path.to_path_buf(),
+            ino: inode_of(path),
+            offset: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    /// Entries appended since the last poll.
+    pub fn poll(&mut self) -> Vec<Entry> {
+        let mut out = Vec::new();
+        let ino = inode_of(&self.path);
+        if ino != self.ino {
+            // Rotated: the rest of the file read so far is now `.1`.
+            let rotated = self.path.with_extension("jsonl.1");
+            if self.ino != 0 && inode_of(&rotated) == self.ino {
+                self.read_rest(&rotated, &mut out);
+            }
+            self.ino = ino;
+            self.offset = 0;
+            self.partial.clear();
+        }
+        let path = self.path.clone();
+        self.read_rest(&path, &mut out);
+        out
+    }
+
+    fn read_rest(&mut self, path: &Path, out: &mut Vec<Entry>) {
+        let Ok(mut f) = File::open(path) else {
+            return;
+        };
+        let mut buf = Vec::new();
+        if f.seek(SeekFrom::Start(self.offset)).is_err() || f.read_to_end(&mut buf).is_err() {
+            return;
+        }
+        self.offset += buf.len() as u64;
+        self.partial.extend_from_slice(&buf);
+        let Some(end) = self.partial.iter().rposition(|b| *b == b'\n') else {
+            return;
+        };
+        let complete: Vec<u8> = self.partial.drain(..=end).collect();
+        out.extend(
+            complete
+                .split(|b| *b == b'\n')
+                .filter_map(|l| serde_json::from_slice(l).ok()),
+        );
+    }
+}
+
+fn inode_of(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0)
 }
 
 /// The text of an entry as `logs` prints it.
@@ -207,6 +281,27 @@ mod tests {
         let e = read(&p, &ReadOptions::default());
         assert_eq!(e.last().map(|e| e.log.as_str()), Some("line 19\n"));
         assert!(e.len() < 20, "older lines were rotated away");
+    }
+
+    #[test]
+    fn follower_sees_each_appended_entry_once_across_rotation() {
+        let p = temp("follow");
+        let mut w = LogWriter::open(&p, 300).unwrap_or_else(|e| panic!("{e}"));
+        let mut f = Follower::from_start(&p);
+        let mut seen = Vec::new();
+        for i in 0..12 {
+            w.push(0, format!("line {i}\n").as_bytes())
+                .unwrap_or_default();
+            w.push(1, b"half").unwrap_or_default();
+            seen.extend(f.poll().into_iter().map(|e| e.log));
+            w.flush().unwrap_or_default();
+        }
+        seen.extend(f.poll().into_iter().map(|e| e.log));
+        assert!(p.with_extension("jsonl.1").exists(), "the log rotated");
+        let want: Vec<String> = (0..12)
+            .flat_map(|i| [format!("line {i}\n"), "half".to_string()])
+            .collect();
+        assert_eq!(seen, want);
     }
 
     #[test]
