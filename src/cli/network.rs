@@ -114,9 +114,13 @@ fn connect(store: &Store, nets: &NetworkStore, a: &NetworkConnectArgs) -> anyhow
         );
     }
     cfg.extra_networks.push(net.name.clone());
-    let n = cfg.extra_networks.len();
     let st = crate::runtime::effective_state(store, &id)?;
     if st.status == crate::runtime::store::Status::Running {
+        // The first free eth<n>: after a disconnect the numbers have gaps
+        // (a restart renumbers them in order).
+        let n = (1..)
+            .find(|n| !crate::net::link::exists(&crate::runtime::veth_name(&id, *n)))
+            .unwrap_or(cfg.extra_networks.len());
         crate::runtime::join_network(store, &id, st.pid, &net.name, a.ip, n)
             .map_err(anyhow::Error::msg)?;
     }
@@ -132,9 +136,13 @@ fn disconnect(store: &Store, nets: &NetworkStore, a: &NetworkConnectArgs) -> any
     let Some(pos) = cfg.extra_networks.iter().position(|n| *n == net.name) else {
         anyhow::bail!("container {} is not connected to network {} (a container's first network stays with it)", a.container, net.name);
     };
-    let host_end = crate::runtime::veth_name(&id, pos + 1);
-    if crate::net::link::exists(&host_end) {
-        crate::net::link::delete(&host_end)?;
+    // The container's veth on this bridge, whatever eth<n> it became.
+    let ours = crate::runtime::veth_name(&id, 1);
+    let prefix = &ours[..ours.len() - 1];
+    for host_end in crate::net::link::names_with_prefix(prefix) {
+        if crate::net::link::is_port_of(&host_end, &net.bridge) {
+            crate::net::link::delete(&host_end)?;
+        }
     }
     nets.detach(&net.name, &id)?;
     cfg.extra_networks.remove(pos);

@@ -100,6 +100,26 @@ pub fn exists(name: &str) -> bool {
     .unwrap_or(false)
 }
 
+/// Whether link `name` is a port of bridge `bridge` (in this namespace).
+pub fn is_port_of(name: &str, bridge: &str) -> bool {
+    let (name, bridge) = (name.to_string(), bridge.to_string());
+    with_handle(None, move |h| async move {
+        let master = index_of(&h, &bridge).await?;
+        let mut links = h.link().get().match_name(name.clone()).execute();
+        let link = links
+            .try_next()
+            .await
+            .ok()
+            .flatten()
+            .ok_or(LinkError::NoSuchLink(name))?;
+        Ok(link
+            .attributes
+            .iter()
+            .any(|a| matches!(a, LinkAttribute::Controller(i) if *i == master)))
+    })
+    .unwrap_or(false)
+}
+
 /// Creates a bridge with its gateway address and brings it up (`ip link add
 /// NAME type bridge; ip addr add GW/PREFIX dev NAME; ip link set NAME up`).
 pub fn create_bridge(

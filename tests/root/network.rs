@@ -510,6 +510,10 @@ fn connect_and_disconnect_a_running_container() {
     );
     ns.text(
         &b,
+        &["network", "create", "--subnet", "10.83.0.0/24", "side"],
+    );
+    ns.text(
+        &b,
         &[
             "run",
             "-d",
@@ -562,7 +566,12 @@ fn connect_and_disconnect_a_running_container() {
         !String::from_utf8_lossy(&reach().stdout).contains("hello"),
         "not yet on back"
     );
+    // side is eth1 and back eth2; side leaves and comes back without
+    // touching back, and back's disconnect removes back's link, not side's.
+    ns.text(&b, &["network", "connect", "side", "app"]);
     ns.text(&b, &["network", "connect", "back", "app"]);
+    ns.text(&b, &["network", "disconnect", "side", "app"]);
+    ns.text(&b, &["network", "connect", "side", "app"]);
     let out = reach();
     crate::support::assert_stdout(&out, "hello from berth\n");
     let v: serde_json::Value =
@@ -588,5 +597,5 @@ fn connect_and_disconnect_a_running_container() {
         "only db holds an address on back"
     );
     ns.text(&b, &["rm", "-f", "app", "db"]);
-    ns.text(&b, &["network", "rm", "front", "back"]);
+    ns.text(&b, &["network", "rm", "front", "back", "side"]);
 }
