@@ -133,6 +133,32 @@ impl NetNs {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// `wget -qO- url` from a fresh container on `network` (5 s at most).
+    fn wget_from(
+        &self,
+        b: &crate::support::Berth,
+        network: &str,
+        url: &str,
+    ) -> std::process::Output {
+        let rootfs = crate::support::rootfs().display().to_string();
+        self.berth(
+            b,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                network,
+                "--rootfs",
+                &rootfs,
+                "timeout",
+                "5",
+                "wget",
+                "-qO-",
+                url,
+            ],
+        )
+    }
+
     fn text(&self, b: &crate::support::Berth, args: &[&str]) -> String {
         let out = self.berth(b, args);
         assert!(
@@ -196,37 +222,9 @@ fn containers_on_a_user_network_reach_each_other_and_nothing_else() {
         v[0]["NetworkSettings"]["Networks"]["appnet"]["Gateway"],
         "10.77.0.1"
     );
-    let page = ns.text(
-        &b,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "appnet",
-            "--rootfs",
-            &rootfs,
-            "wget",
-            "-qO-",
-            "http://10.77.0.50/",
-        ],
-    );
-    assert_eq!(page, "hello from berth\n");
-    let other = ns.berth(
-        &b,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "othernet",
-            "--rootfs",
-            &rootfs,
-            "wget",
-            "-T",
-            "2",
-            "-qO-",
-            "http://10.77.0.50/",
-        ],
-    );
+    let page = ns.wget_from(&b, "appnet", "http://10.77.0.50/");
+    crate::support::assert_stdout(&page, "hello from berth\n");
+    let other = ns.wget_from(&b, "othernet", "http://10.77.0.50/");
     assert!(
         !other.status.success(),
         "a container only on othernet cannot reach appnet"
@@ -368,23 +366,8 @@ fn published_ports_reach_the_container_from_loopback_and_from_other_containers()
         "hello from berth\n"
     );
     // Hairpin: another container reaches it through the host port on the gateway.
-    let hairpin = ns.text(
-        &b,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "pubnet",
-            "--rootfs",
-            &rootfs,
-            "timeout",
-            "5",
-            "wget",
-            "-qO-",
-            "http://10.78.0.1:18080/",
-        ],
-    );
-    assert_eq!(hairpin, "hello from berth\n");
+    let hairpin = ns.wget_from(&b, "pubnet", "http://10.78.0.1:18080/");
+    crate::support::assert_stdout(&hairpin, "hello from berth\n");
     // A port already taken is refused before the container starts.
     let taken = ns.berth(
         &b,
