@@ -562,11 +562,9 @@ fn network_settings(store: &Store, id: &str, cfg: &ContainerConfig) -> serde_jso
     let mut primary_ip = String::new();
     for name in std::iter::once(first).chain(cfg.extra_networks.iter()) {
         let Ok(net) = nets.get(name) else { continue };
-        let ip = net
-            .members
-            .get(id)
-            .map(|ip| ip.to_string())
-            .unwrap_or_default();
+        let member = net.members.get(id);
+        let ip = member.map(|m| m.address.to_string()).unwrap_or_default();
+        let dns_names = member.map(|m| m.names.clone()).unwrap_or_default();
         if name == first {
             primary_ip = ip.clone();
         }
@@ -575,6 +573,8 @@ fn network_settings(store: &Store, id: &str, cfg: &ContainerConfig) -> serde_jso
             serde_json::json!({
                 "NetworkID": net.id, "IPAddress": ip, "IPPrefixLen": net.pool.subnet.prefix,
                 "Gateway": if net.internal || name != first { String::new() } else { net.pool.gateway.to_string() },
+                "Aliases": cfg.aliases.get(&net.name).cloned().unwrap_or_default(),
+                "DNSNames": if net.dns { dns_names } else { Vec::new() },
             }),
         );
     }

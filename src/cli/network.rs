@@ -30,6 +30,9 @@ pub struct NetworkConnectArgs {
     /// The address on the network.
     #[arg(long)]
     pub ip: Option<std::net::IpAddr>,
+    /// A name the container also answers to on this network.
+    #[arg(long = "alias")]
+    pub aliases: Vec<String>,
     pub network: String,
     pub container: String,
 }
@@ -114,6 +117,9 @@ fn connect(store: &Store, nets: &NetworkStore, a: &NetworkConnectArgs) -> anyhow
         );
     }
     cfg.extra_networks.push(net.name.clone());
+    if !a.aliases.is_empty() {
+        cfg.aliases.insert(net.name.clone(), a.aliases.clone());
+    }
     let st = crate::runtime::effective_state(store, &id)?;
     if st.status == crate::runtime::store::Status::Running {
         // The first free eth<n>: after a disconnect the numbers have gaps
@@ -121,7 +127,8 @@ fn connect(store: &Store, nets: &NetworkStore, a: &NetworkConnectArgs) -> anyhow
         let n = (1..)
             .find(|n| !crate::net::link::exists(&crate::runtime::veth_name(&id, *n)))
             .unwrap_or(cfg.extra_networks.len());
-        crate::runtime::join_network(store, &id, st.pid, &net.name, a.ip, n)
+        let endpoint = crate::runtime::endpoint(&cfg, &net.name);
+        crate::runtime::join_network(store, &id, st.pid, &net.name, a.ip, n, &endpoint)
             .map_err(anyhow::Error::msg)?;
     }
     store.write_json(&config_path(store, &id), &cfg)?;
@@ -211,14 +218,14 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 let containers: serde_json::Map<String, serde_json::Value> = n
                     .members
                     .iter()
-                    .map(|(id, ip)| {
+                    .map(|(id, m)| {
                         let name = store.name_of(id).unwrap_or_default();
-                        (id.clone(), serde_json::json!({"Name": name, "IPv4Address": format!("{ip}/{}", n.pool.subnet.prefix)}))
+                        (id.clone(), serde_json::json!({"Name": name, "IPv4Address": format!("{}/{}", m.address, n.pool.subnet.prefix)}))
                     })
                     .collect();
                 out.push(serde_json::json!({
                     "Name": n.name, "Id": n.id, "Created": n.created, "Driver": n.driver,
-                    "Internal": n.internal,
+                    "Internal": n.internal, "EnableIPv6": false,
                     "IPAM": {"Driver": "default", "Config": [{"Subnet": n.pool.subnet, "Gateway": n.pool.gateway, "IPRange": n.pool.ip_range}]},
                     "Options": {"com.docker.network.bridge.name": n.bridge},
                     "Containers": containers, "Labels": n.labels,
@@ -233,7 +240,7 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
             let unused: Vec<String> = nets
                 .list()?
                 .into_iter()
-                .filter(|n| n.members.is_empty())
+                .filter(|n| n.members.is_empty() && n.name != crate::net::store::DEFAULT_NETWORK)
                 .map(|n| n.name)
                 .collect();
             if !unused.is_empty() {

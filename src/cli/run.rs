@@ -91,12 +91,28 @@ pub struct CreateArgs {
     /// Seconds to wait before killing the container on stop.
     #[arg(long = "stop-timeout", default_value_t = 10)]
     pub stop_timeout: u64,
-    /// Network: none, host, container:NAME, or a network made with `network create`.
-    #[arg(long, default_value = "none")]
+    /// Network: bridge (the default network), none, host, container:NAME,
+    /// or a network made with `network create`.
+    #[arg(long = "network", visible_alias = "net", default_value = "bridge")]
     pub network: String,
-    /// Publish a container port (`[HOST_IP:][HOST_PORT:]PORT[/tcp|udp]`), on user networks.
+    /// Another name for the container on its (user) network.
+    #[arg(long = "network-alias", visible_alias = "net-alias")]
+    pub network_aliases: Vec<String>,
+    /// Publish a container port (`[HOST_IP:][HOST_PORT:]PORT[/tcp|udp]`; ranges allowed).
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
+    /// A DNS server for names the network does not know.
+    #[arg(long = "dns")]
+    pub dns: Vec<String>,
+    /// A DNS search domain.
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// A resolver option (e.g. ndots:2).
+    #[arg(long = "dns-option", visible_alias = "dns-opt")]
+    pub dns_options: Vec<String>,
+    /// The container's NIS domain name.
+    #[arg(long)]
+    pub domainname: Option<String>,
     /// The address on the user network (--network NAME).
     #[arg(long)]
     pub ip: Option<std::net::IpAddr>,
@@ -336,6 +352,15 @@ pub fn request(
     let network = match args.network.as_str() {
         "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
+        "bridge" | "default" => {
+            crate::net::store::NetworkStore::new(&store.run)
+                .ensure_default()
+                .context("the default bridge network")?;
+            NetworkMode::Bridge {
+                network: crate::net::store::DEFAULT_NETWORK.to_string(),
+                ip: args.ip,
+            }
+        }
         other => match other.strip_prefix("container:") {
             Some(name) if !name.is_empty() => NetworkMode::Container(name.to_string()),
             Some(_) => bail!("network {other:?}: give a container after container:"),
@@ -351,6 +376,18 @@ pub fn request(
             }
         },
     };
+    let user_network = matches!(&network, NetworkMode::Bridge { network, .. } if network != crate::net::store::DEFAULT_NETWORK);
+    if !args.network_aliases.is_empty() && !user_network {
+        bail!("network-scoped aliases are supported only for containers on user-defined networks (create one with `berth network create NAME`)");
+    }
+    if args.ip.is_some() && !user_network {
+        bail!("--ip is supported only on user-defined networks (create one with `berth network create --subnet CIDR NAME`)");
+    }
+    for d in &args.dns {
+        if crate::net::dns::parse_upstream(d).is_none() {
+            bail!("invalid --dns {d:?}: give an IP address");
+        }
+    }
     let cwd = std::env::current_dir().context("finding the current directory")?;
     let mut mounts = Vec::new();
     for v in &args.volumes {
@@ -410,7 +447,7 @@ pub fn request(
     let mut ports = Vec::new();
     for p in &args.publish {
         if !matches!(network, NetworkMode::Bridge { .. }) {
-            bail!("publishing ports needs a network: create one with `berth network create NAME` and run with --network NAME");
+            bail!("publishing ports needs a bridge network: run with --network bridge (the default) or a network made with `berth network create NAME`");
         }
         ports.extend(crate::net::ports::parse_and_reserve(p)?);
     }
@@ -461,6 +498,7 @@ pub fn request(
         gid: 0,
         additional_gids: Vec::new(),
         hostname,
+        domainname: args.domainname.clone().unwrap_or_default(),
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
         privileged: args.privileged,
@@ -502,6 +540,12 @@ pub fn request(
         exposed_ports: base.exposed_ports,
         healthcheck: base.healthcheck,
         image_volumes: base.volumes,
+        aliases: args.network_aliases.clone(),
+        dns: crate::runtime::DnsConfig {
+            servers: args.dns.clone(),
+            search: args.dns_search.clone(),
+            options: args.dns_options.clone(),
+        },
     })
 }
 

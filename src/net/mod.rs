@@ -1,11 +1,13 @@
-//! Networks. So far: address management (ipam.rs) and links over rtnetlink
-//! (link.rs: bridges, veth pairs into a namespace, the container side).
-//! Service-name DNS and published ports come with the networks work, and
-//! plug into the runtime through prepared network namespaces (see
-//! `runtime::spec::NetworkMode`).
+//! Networks: records and their lifecycle (store.rs), address management
+//! (ipam.rs), links over rtnetlink (link.rs: bridges, veth pairs into a
+//! namespace, the container side), service-name DNS (dns.rs: one responder
+//! per network with members) and published ports through nftables
+//! (ports.rs). The runtime joins containers to networks through
+//! `runtime::join_network` (see `runtime::spec::NetworkMode`).
 //!
 //! The only place besides runtime/ that may touch netlink and namespaces.
 
+pub mod dns;
 pub mod ipam;
 pub mod link;
 pub mod ports;

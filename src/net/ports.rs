@@ -158,9 +158,12 @@ const TABLE: &str = "table ip berth {
 pub fn isolate(bridge: &str, internal: bool) -> Result<(), PortError> {
     nft(TABLE)?;
     let tag = format!("comment \"berth:{bridge}\"");
-    let mut script = format!(
-        "add rule ip berth forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname \"br-*\" drop {tag}\n"
-    );
+    let mut script = String::new();
+    for others in ["br-*", super::store::DEFAULT_BRIDGE] {
+        script.push_str(&format!(
+            "add rule ip berth forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname \"{others}\" drop {tag}\n"
+        ));
+    }
     if internal {
         script.push_str(&format!(
             "add rule ip berth forward iifname \"{bridge}\" oifname != \"{bridge}\" drop {tag}\n"

@@ -30,6 +30,8 @@ pub enum NetworkError {
     Exists(String),
     #[error("network {0} has active endpoints: {1}")]
     InUse(String, String),
+    #[error("{0} is a pre-defined network and cannot be removed")]
+    Predefined(String),
     #[error("invalid network name {0:?}")]
     BadName(String),
     #[error(transparent)]
@@ -59,11 +61,43 @@ pub struct Network {
     pub internal: bool,
     pub created: String,
     pub pool: Pool,
-    /// Container id → its address on this network.
-    pub members: BTreeMap<String, IpAddr>,
+    /// Container id → its endpoint on this network.
+    pub members: BTreeMap<String, Member>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Whether members find each other by name through the network's DNS
+    /// responder (every network but the default `bridge`, as in Docker).
+    #[serde(default)]
+    pub dns: bool,
+    /// The DNS responder's pid while the network has members (0: none).
+    #[serde(default)]
+    pub resolver_pid: i32,
 }
+
+/// A container on a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub address: IpAddr,
+    /// Names it answers to on this network: container name, short id,
+    /// aliases, the compose service.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Resolvers its other queries go to (`--dns`; empty: the network's).
+    #[serde(default)]
+    pub dns: Vec<String>,
+}
+
+/// What a container brings to a network besides an address.
+#[derive(Debug, Clone, Default)]
+pub struct Endpoint {
+    pub names: Vec<String>,
+    pub dns: Vec<String>,
+}
+
+/// The default network's name, as in Docker.
+pub const DEFAULT_NETWORK: &str = "bridge";
+/// The default network's bridge device.
+pub const DEFAULT_BRIDGE: &str = "berth0";
 
 /// What `network create` asks for.
 #[derive(Debug, Clone, Default)]
@@ -85,6 +119,13 @@ impl NetworkStore {
     pub fn new(run_dir: &Path) -> Self {
         NetworkStore {
             dir: run_dir.join("networks"),
+        }
+    }
+
+    /// The records in `dir` itself (`<run>/networks`).
+    pub fn from_dir(dir: &Path) -> Self {
+        NetworkStore {
+            dir: dir.to_path_buf(),
         }
     }
 
@@ -188,27 +229,59 @@ impl NetworkStore {
             let pool = Pool::new(subnet, opts.gateway, opts.ip_range, BTreeMap::new())?;
             let id = crate::runtime::store::new_id()
                 .map_err(|e| NetworkError::Corrupt(self.dir.clone(), e.to_string()))?;
-            let bridge = format!("br-{}", &id[..12]);
-            link::create_bridge(&bridge, pool.gateway, subnet.prefix, None)?;
-            if let Err(e) = super::ports::isolate(&bridge, opts.internal) {
-                let _ = link::delete(&bridge);
-                return Err(e.into());
-            }
             let net = Network {
                 name: name.to_string(),
+                bridge: format!("br-{}", &id[..12]),
                 id,
                 driver: "bridge".into(),
-                bridge,
                 internal: opts.internal,
                 created: crate::runtime::store::now_rfc3339(),
                 pool,
                 members: BTreeMap::new(),
                 labels: opts.labels.clone(),
+                dns: true,
+                resolver_pid: 0,
             };
+            bring_up(&net)?;
             if let Err(e) = self.write(&net) {
-                let _ = link::delete(&net.bridge);
+                tear_down(&net);
                 return Err(e);
             }
+            Ok(net)
+        })
+    }
+
+    /// The default `bridge` network: made on first use with Docker's
+    /// 172.17.0.0/16 (or the next free pool when the host routes it), on the
+    /// `berth0` device, without name resolution (as Docker's).
+    pub fn ensure_default(&self) -> Result<Network, NetworkError> {
+        if let Ok(n) = self.read(DEFAULT_NETWORK) {
+            return Ok(n);
+        }
+        self.locked(|| {
+            if let Ok(n) = self.read(DEFAULT_NETWORK) {
+                return Ok(n);
+            }
+            let mut taken: Vec<Subnet> = self.list()?.iter().map(|n| n.pool.subnet).collect();
+            taken.extend(host_routes(
+                &std::fs::read_to_string("/proc/thread-self/net/route").unwrap_or_default(),
+            ));
+            let subnet = pick_subnet(&taken, true)?;
+            let net = Network {
+                name: DEFAULT_NETWORK.to_string(),
+                id: crate::runtime::store::new_id()
+                    .map_err(|e| NetworkError::Corrupt(self.dir.clone(), e.to_string()))?,
+                driver: "bridge".into(),
+                bridge: DEFAULT_BRIDGE.into(),
+                internal: false,
+                created: crate::runtime::store::now_rfc3339(),
+                pool: Pool::new(subnet, None, None, BTreeMap::new())?,
+                members: BTreeMap::new(),
+                labels: BTreeMap::new(),
+                dns: false,
+                resolver_pid: 0,
+            };
+            self.write(&net)?;
             Ok(net)
         })
     }
@@ -216,6 +289,9 @@ impl NetworkStore {
     /// Removes a network without members, and its bridge.
     pub fn remove(&self, key: &str) -> Result<Network, NetworkError> {
         let net = self.get(key)?;
+        if net.name == DEFAULT_NETWORK {
+            return Err(NetworkError::Predefined(net.name));
+        }
         self.locked(|| {
             let net = self.read(&net.name)?;
             if !net.members.is_empty() {
@@ -226,7 +302,7 @@ impl NetworkStore {
                     .collect();
                 return Err(NetworkError::InUse(net.name.clone(), ids.join(", ")));
             }
-            let _ = super::ports::unpublish(&net.bridge);
+            tear_down(&net);
             if link::exists(&net.bridge) {
                 link::delete(&net.bridge)?;
             }
@@ -236,38 +312,90 @@ impl NetworkStore {
         })
     }
 
-    /// Gives a container an address on a network (its static one, if asked).
+    /// Gives a container an address on a network (its static one, if
+    /// asked), bringing the bridge up and starting the DNS responder when it
+    /// is the first member.
     pub fn attach(
         &self,
         key: &str,
         container: &str,
         wanted: Option<IpAddr>,
+        endpoint: &Endpoint,
     ) -> Result<(Network, IpAddr), NetworkError> {
         let name = self.get(key)?.name;
         self.locked(|| {
             let mut net = self.read(&name)?;
-            if let Some(ip) = net.members.get(container) {
-                return Ok((net.clone(), *ip));
+            if !link::exists(&net.bridge) {
+                bring_up(&net)?;
             }
-            let ip = net.pool.allocate(wanted)?;
-            net.members.insert(container.to_string(), ip);
+            let ip = match net.members.get(container) {
+                Some(m) => m.address,
+                None => net.pool.allocate(wanted)?,
+            };
+            net.members.insert(
+                container.to_string(),
+                Member {
+                    address: ip,
+                    names: endpoint.names.clone(),
+                    dns: endpoint.dns.clone(),
+                },
+            );
             self.write(&net)?;
+            if net.dns && !super::dns::alive(net.resolver_pid, &net.name) {
+                match super::dns::spawn(&self.dir, &net.name) {
+                    Ok(pid) => net.resolver_pid = pid,
+                    Err(e) => {
+                        tracing::warn!("network {}: names will not resolve: {e}", net.name)
+                    }
+                }
+                self.write(&net)?;
+            }
             Ok((net, ip))
         })
     }
 
     /// Releases a container's address (nothing happens when it has none).
+    /// The last member to leave takes the bridge, its rules and the DNS
+    /// responder with it; the network stays and comes back with the next.
     pub fn detach(&self, key: &str, container: &str) -> Result<(), NetworkError> {
         let Ok(net) = self.get(key) else {
             return Ok(());
         };
         self.locked(|| {
             let mut net = self.read(&net.name)?;
-            if let Some(ip) = net.members.remove(container) {
-                net.pool.release(ip);
+            if let Some(m) = net.members.remove(container) {
+                net.pool.release(m.address);
+                if net.members.is_empty() {
+                    tear_down(&net);
+                    net.resolver_pid = 0;
+                }
                 self.write(&net)?;
             }
             Ok(())
         })
+    }
+}
+
+/// The bridge with its gateway address and its isolation rules.
+fn bring_up(net: &Network) -> Result<(), NetworkError> {
+    link::create_bridge(&net.bridge, net.pool.gateway, net.pool.subnet.prefix, None)?;
+    if let Err(e) = super::ports::isolate(&net.bridge, net.internal) {
+        let _ = link::delete(&net.bridge);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// Stops the responder and removes the bridge and its rules (best effort:
+/// each may already be gone).
+fn tear_down(net: &Network) {
+    super::dns::stop(net.resolver_pid, &net.name);
+    if let Err(e) = super::ports::unpublish(&net.bridge) {
+        tracing::warn!("removing the rules of {}: {e}", net.name);
+    }
+    if link::exists(&net.bridge) {
+        if let Err(e) = link::delete(&net.bridge) {
+            tracing::warn!("removing bridge {}: {e}", net.bridge);
+        }
     }
 }

@@ -27,11 +27,9 @@ pub mod spec;
 pub mod store;
 pub mod terminal;
 
-use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -84,6 +82,17 @@ pub struct CreateRequest {
     pub healthcheck: Option<serde_json::Value>,
     pub image_volumes: Vec<String>,
     pub ports: Vec<crate::net::ports::Published>,
+    /// Extra names on the first network (`--network-alias`).
+    pub aliases: Vec<String>,
+    pub dns: DnsConfig,
+}
+
+/// `--dns`, `--dns-search`, `--dns-option`.
+#[derive(Debug, Clone, Default)]
+pub struct DnsConfig {
+    pub servers: Vec<String>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
 }
 
 const ADJECTIVES: &[&str] = &[
@@ -279,10 +288,40 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             volumes: volumes.clone(),
             ports: req.ports.clone(),
             extra_networks: Vec::new(),
+            aliases: match &req.spec.network {
+                spec::NetworkMode::Bridge { network, .. } if !req.aliases.is_empty() => {
+                    [(network.clone(), req.aliases.clone())].into()
+                }
+                _ => Default::default(),
+            },
+            dns: req.dns.servers.clone(),
         };
         store.write_json(&dir.join("config.json"), &oci)?;
         store.write_json(&dir.join("berth.json"), &config)?;
-        write_etc_files(store, &id, &req.spec.hostname, &req.extra_hosts)?;
+        let resolver = match &req.spec.network {
+            spec::NetworkMode::Bridge { network, .. } => {
+                crate::net::store::NetworkStore::new(&store.run)
+                    .get(network)
+                    .ok()
+                    .filter(|n| n.dns)
+                    .map(|n| n.pool.gateway)
+            }
+            _ => None,
+        };
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let resolv = resolv_conf(
+            &host,
+            resolver,
+            matches!(req.spec.network, spec::NetworkMode::Host),
+            &req.dns,
+        );
+        let etc = EtcFiles {
+            hostname: &req.spec.hostname,
+            domainname: &req.spec.domainname,
+            extra_hosts: &req.extra_hosts,
+            resolv_conf: &resolv,
+        };
+        write_etc_files(store, &id, &etc)?;
         store.write_state(&id, &State::created())?;
         Ok(())
     })();
@@ -294,23 +333,31 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
     Ok(id)
 }
 
-fn write_etc_files(
-    store: &Store,
-    id: &str,
-    hostname: &str,
-    extra: &[(String, String)],
-) -> Result<(), RuntimeError> {
+/// What goes into a container's /etc/hosts, /etc/hostname and /etc/resolv.conf.
+struct EtcFiles<'a> {
+    hostname: &'a str,
+    domainname: &'a str,
+    extra_hosts: &'a [(String, String)],
+    resolv_conf: &'a str,
+}
+
+fn write_etc_files(store: &Store, id: &str, etc: &EtcFiles) -> Result<(), RuntimeError> {
     let dir = store.container_dir(id);
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
-    for (h, ip) in extra {
+    for (h, ip) in etc.extra_hosts {
         hosts.push_str(&format!("{ip}\t{h}\n"));
     }
+    let hostname = if etc.domainname.is_empty() {
+        etc.hostname.to_string()
+    } else {
+        format!("{}.{}", etc.hostname, etc.domainname)
+    };
     let files = [
         ("hosts", hosts),
         ("hostname", format!("{hostname}\n")),
-        ("resolv.conf", resolv_conf()),
+        ("resolv.conf", etc.resolv_conf.to_string()),
     ];
     for (name, text) in files {
         let p = dir.join(name);
@@ -320,18 +367,56 @@ fn write_etc_files(
     Ok(())
 }
 
-/// The host's resolvers, minus loopback ones a container cannot reach.
-fn resolv_conf() -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let kept: Vec<&str> = host
-        .lines()
-        .filter(|l| {
-            let l = l.trim();
-            !(l.starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1")))
-        })
-        .collect();
-    let mut s = kept.join("\n");
-    s.push('\n');
+/// A container's resolv.conf. On a network with name resolution the
+/// network's responder (at `resolver`, the gateway) is the only nameserver
+/// and `ndots:0` keeps short names from wandering through search domains,
+/// as in Docker; elsewhere the `--dns` servers, or the host's minus loopback
+/// ones a container cannot reach (the host network keeps them all). Search
+/// domains and options come from the flags, else from the host.
+pub fn resolv_conf(
+    host: &str,
+    resolver: Option<std::net::IpAddr>,
+    host_network: bool,
+    dns: &DnsConfig,
+) -> String {
+    let lines = |key: &str| -> Vec<String> {
+        host.lines()
+            .filter_map(|l| l.trim().strip_prefix(key))
+            .filter(|rest| rest.starts_with([' ', '\t']))
+            .flat_map(|rest| rest.split_whitespace().map(str::to_string))
+            .collect()
+    };
+    let servers: Vec<String> = match resolver {
+        Some(gw) => vec![gw.to_string()],
+        None if !dns.servers.is_empty() => dns.servers.clone(),
+        None => lines("nameserver")
+            .into_iter()
+            .filter(|s| host_network || !(s.starts_with("127.") || s == "::1"))
+            .collect(),
+    };
+    let search = if dns.search.is_empty() {
+        lines("search")
+    } else {
+        dns.search.clone()
+    };
+    let mut options = if dns.options.is_empty() {
+        lines("options")
+    } else {
+        dns.options.clone()
+    };
+    if resolver.is_some() && !options.iter().any(|o| o.starts_with("ndots:")) {
+        options.insert(0, "ndots:0".into());
+    }
+    let mut s = String::new();
+    for ns in servers {
+        s.push_str(&format!("nameserver {ns}\n"));
+    }
+    if !search.is_empty() && search != ["."] {
+        s.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    if !options.is_empty() {
+        s.push_str(&format!("options {}\n", options.join(" ")));
+    }
     s
 }
 
@@ -360,26 +445,8 @@ pub fn start(store: &Store, id: &str, foreground: bool) -> Result<Option<i32>, R
         let status = cmd.status().map_err(RuntimeError::Shim)?;
         return Ok(Some(status.code().unwrap_or(125)));
     }
-    let (ready_r, ready_w) = process::pipe().map_err(|e| RuntimeError::Invalid(e.to_string()))?;
-    let ready_raw = ready_w.as_raw_fd();
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: between fork and exec the closure only calls async-signal-safe
-    // functions (setsid, dup2) on this child's own descriptors.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            nix::unistd::dup2(ready_raw, 3).map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().map_err(RuntimeError::Shim)?;
-    drop(ready_w);
-    drop(child);
-    let mut line = String::new();
-    let _ = BufReader::new(std::fs::File::from(ready_r)).read_line(&mut line);
-    let line = line.trim();
+    let line = process::spawn_detached(&mut cmd).map_err(RuntimeError::Shim)?;
+    let line = line.as_str();
     if line.starts_with("ok") {
         return Ok(None);
     }
@@ -621,6 +688,22 @@ pub fn attach(store: &Store, id: &str) -> Result<i32, RuntimeError> {
     Ok(st.exit_code.unwrap_or(0))
 }
 
+/// The names a container answers to on `network`, and its resolvers: its
+/// name, short id, compose service and aliases there.
+pub fn endpoint(cfg: &ContainerConfig, network: &str) -> crate::net::store::Endpoint {
+    let mut names = vec![cfg.name.clone(), cfg.id[..12.min(cfg.id.len())].to_string()];
+    if let Some(service) = cfg.labels.get("com.docker.compose.service") {
+        names.push(service.clone());
+    }
+    names.extend(cfg.aliases.get(network).into_iter().flatten().cloned());
+    let mut seen = std::collections::BTreeSet::new();
+    names.retain(|n| seen.insert(n.to_ascii_lowercase()));
+    crate::net::store::Endpoint {
+        names,
+        dns: cfg.dns.clone(),
+    }
+}
+
 /// The host end of a container's veth on its n-th network (0: eth0).
 pub fn veth_name(id: &str, n: usize) -> String {
     if n == 0 {
@@ -641,9 +724,12 @@ pub fn join_network(
     network: &str,
     ip: Option<std::net::IpAddr>,
     n: usize,
+    endpoint: &crate::net::store::Endpoint,
 ) -> Result<(crate::net::store::Network, std::net::IpAddr), String> {
     let nets = crate::net::store::NetworkStore::new(&store.run);
-    let (net, addr) = nets.attach(network, id, ip).map_err(|e| e.to_string())?;
+    let (net, addr) = nets
+        .attach(network, id, ip, endpoint)
+        .map_err(|e| e.to_string())?;
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
         .map(std::os::fd::OwnedFd::from)
         .map_err(|e| format!("network namespace of the container: {e}"))?;
@@ -751,6 +837,37 @@ mod tests {
     fn net_dev_sums_all_but_loopback() {
         let text = "Inter-|   Receive |  Transmit\n face |bytes packets|bytes packets\n    lo:  100 1 0 0 0 0 0 0  100 1 0 0 0 0 0 0\n  eth0: 2000 5 0 0 0 0 0 0  300 3 0 0 0 0 0 0\n  eth1:   10 1 0 0 0 0 0 0    5 1 0 0 0 0 0 0\n";
         assert_eq!(parse_net_dev(text), (2010, 305));
+    }
+
+    #[test]
+    fn resolv_conf_points_at_the_network_or_keeps_what_a_container_can_reach() {
+        let host =
+            "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp.example\noptions edns0\n";
+        let none = DnsConfig::default();
+        let gw: std::net::IpAddr = [10, 5, 0, 1].into();
+        assert_eq!(
+            resolv_conf(host, Some(gw), false, &none),
+            "nameserver 10.5.0.1\nsearch corp.example\noptions ndots:0 edns0\n"
+        );
+        assert_eq!(
+            resolv_conf(host, None, false, &none),
+            "nameserver 10.0.0.2\nsearch corp.example\noptions edns0\n"
+        );
+        assert!(resolv_conf(host, None, true, &none).contains("nameserver 127.0.0.53\n"));
+        let flags = DnsConfig {
+            servers: vec!["10.9.9.9".into()],
+            search: vec!["a.test".into(), "b.test".into()],
+            options: vec!["ndots:2".into()],
+        };
+        assert_eq!(
+            resolv_conf(host, None, false, &flags),
+            "nameserver 10.9.9.9\nsearch a.test b.test\noptions ndots:2\n"
+        );
+        // On a network the responder stays the nameserver (it forwards to --dns).
+        assert_eq!(
+            resolv_conf(host, Some(gw), false, &flags),
+            "nameserver 10.5.0.1\nsearch a.test b.test\noptions ndots:2\n"
+        );
     }
 
     #[test]

@@ -303,6 +303,17 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         sethostname(h).map_err(sys("sethostname"))?;
     }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        // SAFETY: the pointer and length describe `d`, alive for the call;
+        // the kernel copies the bytes into this (new) UTS namespace.
+        let rc = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+        if rc != 0 {
+            return Err(ChildError(
+                125,
+                format!("setdomainname: {}", std::io::Error::last_os_error()),
+            ));
+        }
+    }
     drop(root);
     rootfs::pivot(&root_path).map_err(|e| ChildError(125, e.to_string()))?;
 
@@ -448,4 +459,33 @@ mod tests {
         );
         assert!(find_executable("/bin/sh", &[]).is_ok());
     }
+}
+
+/// Starts `cmd` as a detached helper (a shim, a network's DNS responder):
+/// its own session, stdio on /dev/null, and the write end of a readiness
+/// pipe as fd 3. Returns the first line the helper writes there (empty when
+/// it exits without writing).
+pub fn spawn_detached(cmd: &mut std::process::Command) -> std::io::Result<String> {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let (ready_r, ready_w) = pipe().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let ready_raw = ready_w.as_raw_fd();
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: between fork and exec the closure only calls async-signal-safe
+    // functions (setsid, dup2) on this child's own descriptors.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            nix::unistd::dup2(ready_raw, 3).map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    drop(ready_w);
+    drop(child);
+    let mut line = String::new();
+    let _ = std::io::BufReader::new(std::fs::File::from(ready_r)).read_line(&mut line);
+    Ok(line.trim().to_string())
 }

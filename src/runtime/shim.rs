@@ -226,15 +226,18 @@ impl Shim {
         let super::spec::NetworkMode::Bridge { network, ip } = &self.config.network else {
             return Ok(());
         };
-        let (net, addr) = super::join_network(&self.store, &self.id, pid, network, *ip, 0)?;
-        // Networks joined later with `network connect` (read afresh: they change).
-        let extras = self
+        // Networks joined later with `network connect`, and aliases given
+        // with it, are in the record on disk (read afresh: they change).
+        let current = self
             .store
             .read_json::<ContainerConfig>(&self.store.container_dir(&self.id).join("berth.json"))
-            .map(|c| c.extra_networks)
-            .unwrap_or_default();
-        for (i, extra) in extras.iter().enumerate() {
-            super::join_network(&self.store, &self.id, pid, extra, None, i + 1)?;
+            .unwrap_or_else(|_| self.config.clone());
+        let endpoint = super::endpoint(&current, network);
+        let (net, addr) =
+            super::join_network(&self.store, &self.id, pid, network, *ip, 0, &endpoint)?;
+        for (i, extra) in current.extra_networks.iter().enumerate() {
+            let endpoint = super::endpoint(&current, extra);
+            super::join_network(&self.store, &self.id, pid, extra, None, i + 1, &endpoint)?;
         }
         if !self.config.ports.is_empty() {
             crate::net::ports::publish(

@@ -206,6 +206,13 @@ pub struct ContainerConfig {
     /// Networks joined besides the first (`network connect`), as eth1, eth2…
     #[serde(default)]
     pub extra_networks: Vec<String>,
+    /// Network → the extra names the container answers to there
+    /// (`--network-alias`, `network connect --alias`, compose aliases).
+    #[serde(default)]
+    pub aliases: BTreeMap<String, Vec<String>>,
+    /// Resolvers for names the network's DNS does not know (`--dns`).
+    #[serde(default)]
+    pub dns: Vec<String>,
 }
 
 /// A volume made for an image `VOLUME` path: filled with the image's content
@@ -331,6 +338,8 @@ pub struct SpecRequest {
     pub gid: u32,
     pub additional_gids: Vec<u32>,
     pub hostname: String,
+    /// NIS domain name (`--domainname`), set in the UTS namespace.
+    pub domainname: String,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub privileged: bool,
@@ -591,6 +600,7 @@ pub fn build_spec(req: &SpecRequest) -> Result<Spec, SpecBuildError> {
                 .build()?,
         )
         .hostname(req.hostname.clone())
+        .domainname(req.domainname.clone())
         .process(process)
         .linux(linux)
         .mounts(mounts)
@@ -667,6 +677,7 @@ mod tests {
             rootfs: "/r".into(),
             args: vec!["sh".into()],
             hostname: "h".into(),
+            domainname: String::new(),
             limits: Limits {
                 memory: Some(1 << 20),
                 cpus: Some(0.5),

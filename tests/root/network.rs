@@ -123,11 +123,15 @@ impl NetNs {
         NetNs(n)
     }
 
+    /// berth inside the namespace; DNS responders forward to the stub
+    /// resolver's address on the namespace's loopback (`stub_resolver`), so
+    /// no test ever asks the host's resolvers.
     fn berth(&self, b: &crate::support::Berth, args: &[&str]) -> std::process::Output {
         std::process::Command::new("ip")
             .args(["netns", "exec", &self.0, env!("CARGO_BIN_EXE_berth")])
             .args(args)
             .env("BERTH_ROOT", &b.root)
+            .env("BERTH_DNS_UPSTREAM", STUB_RESOLVER)
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("{e}"))
@@ -168,6 +172,97 @@ impl NetNs {
         );
         String::from_utf8_lossy(&out.stdout).to_string()
     }
+}
+
+/// Where `stub_resolver` listens, inside a test's namespace.
+const STUB_RESOLVER: &str = "127.0.0.1:5353";
+
+/// A stub upstream resolver on the namespace's loopback: `outside.test`
+/// is 10.99.0.7, every other name is unknown. Serves until the namespace
+/// is deleted.
+fn stub_resolver(ns: &NetNs) {
+    use hickory_proto::op::{Message, MessageType, ResponseCode};
+    use hickory_proto::rr::{rdata::A, RData, Record};
+    let path = format!("/run/netns/{}", ns.0);
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let sock = std::net::UdpSocket::bind(STUB_RESOLVER).unwrap_or_else(|e| panic!("{e}"));
+        let _ = sock.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+        let _ = tx.send(());
+        let mut buf = [0u8; 512];
+        while std::path::Path::new(&path).exists() {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut r = Message::new();
+            r.set_id(q.id()).set_message_type(MessageType::Response);
+            r.add_queries(q.queries().to_vec());
+            match q.query() {
+                Some(x) if x.name().to_ascii() == "outside.test." => {
+                    if x.query_type() != hickory_proto::rr::RecordType::A {
+                        let _ = sock.send_to(&r.to_vec().unwrap_or_default(), from);
+                        continue;
+                    }
+                    r.add_answer(Record::from_rdata(
+                        x.name().clone(),
+                        60,
+                        RData::A(A::new(10, 99, 0, 7)),
+                    ));
+                }
+                _ => {
+                    r.set_response_code(ResponseCode::NXDomain);
+                }
+            }
+            if let Ok(bytes) = r.to_vec() {
+                let _ = sock.send_to(&bytes, from);
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("stub resolver: {e}"));
+}
+
+/// What is left of berth in a namespace: links, tagged nftables rules and
+/// DNS responder processes.
+fn leftovers(ns: &NetNs) -> Vec<String> {
+    let run = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.0])
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default()
+    };
+    let mut left: Vec<String> = run(&["ip", "-o", "link", "show"])
+        .lines()
+        .filter(|l| !l.contains(": lo:"))
+        .map(str::to_string)
+        .collect();
+    left.extend(
+        run(&["nft", "list", "ruleset"])
+            .lines()
+            .filter(|l| l.contains("berth:"))
+            .map(str::to_string),
+    );
+    let pids = std::process::Command::new("ip")
+        .args(["netns", "pids", &ns.0])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    for pid in pids.split_whitespace() {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains("__berth") {
+            left.push(cmdline);
+        }
+    }
+    left
 }
 
 impl Drop for NetNs {
@@ -390,8 +485,20 @@ fn published_ports_reach_the_container_from_loopback_and_from_other_containers()
         "{}",
         String::from_utf8_lossy(&taken.stderr)
     );
-    let no_net = b.cmd(&["run", "--rm", "-p", "80", "--rootfs", &rootfs, "true"]);
-    assert!(String::from_utf8_lossy(&no_net.stderr).contains("publishing ports needs a network"));
+    let no_net = b.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-p",
+        "80",
+        "--rootfs",
+        &rootfs,
+        "true",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&no_net.stderr).contains("publishing ports needs a bridge network")
+    );
     // Rules go with the container.
     ns.text(&b, &["rm", "-f", "web"]);
     let table = std::process::Command::new("ip")
@@ -581,4 +688,143 @@ fn connect_and_disconnect_a_running_container() {
     );
     ns.text(&b, &["rm", "-f", "app", "db"]);
     ns.text(&b, &["network", "rm", "front", "back", "side"]);
+}
+
+/// `nslookup NAME [SERVER]` from a fresh container on `network`: the
+/// addresses of the answer, or the error busybox printed.
+fn lookup(
+    ns: &NetNs,
+    b: &crate::support::Berth,
+    network: &str,
+    name: &str,
+    server: &str,
+) -> Vec<String> {
+    let rootfs = crate::support::rootfs().display().to_string();
+    let mut args = vec![
+        "run",
+        "--rm",
+        "--network",
+        network,
+        "--rootfs",
+        &rootfs,
+        "timeout",
+        "5",
+        "nslookup",
+        name,
+    ];
+    if !server.is_empty() {
+        args.push(server);
+    }
+    let out = ns.berth(b, &args);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    // Answers follow the "Name:" line; the server's own address comes first.
+    let answers: Vec<String> = text
+        .split_once("Name:")
+        .map(|(_, rest)| {
+            rest.lines()
+                .filter_map(|l| l.trim().strip_prefix("Address:"))
+                .map(|a| a.trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if answers.is_empty() {
+        vec![format!("{text}{}", String::from_utf8_lossy(&out.stderr))]
+    } else {
+        answers
+    }
+}
+
+#[test]
+fn names_resolve_on_their_network_only_and_everything_goes_with_the_last_container() {
+    let b = crate::support::Berth::new("dns");
+    let ns = NetNs::new("dns");
+    stub_resolver(&ns);
+    let rootfs = crate::support::rootfs().display().to_string();
+    ns.text(
+        &b,
+        &["network", "create", "--subnet", "10.84.0.0/24", "front"],
+    );
+    ns.text(
+        &b,
+        &["network", "create", "--subnet", "10.85.0.0/24", "back"],
+    );
+    let httpd = |name: &str, network: &str, alias: &str| {
+        let mut args = vec!["run", "-d", "--name", name, "--network", network];
+        if !alias.is_empty() {
+            args.extend(["--network-alias", alias]);
+        }
+        args.extend(["--rootfs", &rootfs, "httpd", "-f", "-p", "80", "-h", "/www"]);
+        ns.text(&b, &args);
+    };
+    httpd("web", "front", "site");
+    httpd("rep1", "front", "app");
+    httpd("rep2", "front", "app");
+    httpd("db", "back", "");
+    let ip_of = |name: &str, network: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(&ns.text(&b, &["inspect", name])).unwrap_or_default();
+        v[0]["NetworkSettings"]["Networks"][network]["IPAddress"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    // By name and by alias, through the container's own resolver.
+    crate::support::assert_stdout(
+        &ns.wget_from(&b, "front", "http://web/"),
+        "hello from berth\n",
+    );
+    crate::support::assert_stdout(
+        &ns.wget_from(&b, "front", "http://site/"),
+        "hello from berth\n",
+    );
+    // Replicas behind one name: every address, in turns.
+    let mut both = lookup(&ns, &b, "front", "app", "");
+    both.sort();
+    let mut want = vec![ip_of("rep1", "front"), ip_of("rep2", "front")];
+    want.sort();
+    assert_eq!(both, want);
+    let firsts: std::collections::BTreeSet<String> = (0..4)
+        .map(|_| lookup(&ns, &b, "front", "app", "")[0].clone())
+        .collect();
+    assert_eq!(firsts.len(), 2, "answers rotate: {firsts:?}");
+    // Other names go upstream (the stub); db lives on back only.
+    assert_eq!(lookup(&ns, &b, "front", "outside.test", ""), ["10.99.0.7"]);
+    let db = lookup(&ns, &b, "front", "db", "");
+    assert!(db[0].contains("NXDOMAIN"), "{db:?}");
+    assert_eq!(lookup(&ns, &b, "back", "db", ""), [ip_of("db", "back")]);
+    // Asking back's responder from front is refused, and back is unreachable.
+    let refused = lookup(&ns, &b, "front", "db", "10.85.0.1");
+    assert!(refused[0].contains("REFUSED"), "{refused:?}");
+    let far = ns.wget_from(&b, "front", &format!("http://{}/", ip_of("db", "back")));
+    assert!(!far.status.success(), "front cannot reach back");
+    // A connected network's names resolve too, with its alias.
+    ns.text(
+        &b,
+        &["network", "connect", "--alias", "store", "back", "web"],
+    );
+    let out = ns.berth(&b, &["exec", "web", "nslookup", "store"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&ip_of("web", "back")),
+        "{out:?}"
+    );
+    let out = ns.berth(&b, &["exec", "web", "wget", "-qO-", "http://db/"]);
+    crate::support::assert_stdout(&out, "hello from berth\n");
+    // Names follow containers: a removed one stops resolving.
+    ns.text(&b, &["rm", "-f", "rep2"]);
+    assert_eq!(
+        lookup(&ns, &b, "front", "app", ""),
+        [ip_of("rep1", "front")]
+    );
+    // Everything goes with the last container, and the network comes back
+    // with the next one.
+    ns.text(&b, &["rm", "-f", "web", "rep1", "db"]);
+    assert_eq!(leftovers(&ns), Vec::<String>::new());
+    httpd("again", "front", "");
+    crate::support::assert_stdout(
+        &ns.wget_from(&b, "front", "http://again/"),
+        "hello from berth\n",
+    );
+    ns.text(&b, &["rm", "-f", "again"]);
+    ns.text(&b, &["network", "rm", "front", "back"]);
+    assert_eq!(leftovers(&ns), Vec::<String>::new());
 }
