@@ -441,26 +441,6 @@ pub fn read_report(report: OwnedFd) -> Option<(i32, String)> {
     Some((code.parse().unwrap_or(125), msg.to_string()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn executables_are_found_in_path() {
-        let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
-        assert!(find_executable("sh", &env).is_ok());
-        assert_eq!(
-            find_executable("no-such-cmd-xyz", &env),
-            Err(ChildErrorKind::NotFound)
-        );
-        assert_eq!(
-            find_executable("/etc/passwd", &env),
-            Err(ChildErrorKind::Denied)
-        );
-        assert!(find_executable("/bin/sh", &[]).is_ok());
-    }
-}
-
 /// Starts `cmd` as a detached helper (a shim, a network's DNS responder):
 /// its own session, stdio on /dev/null, and the write end of a readiness
 /// pipe as fd 3. Returns the first line the helper writes there (empty when
@@ -488,4 +468,24 @@ pub fn spawn_detached(cmd: &mut std::process::Command) -> std::io::Result<String
     let mut line = String::new();
     let _ = std::io::BufReader::new(std::fs::File::from(ready_r)).read_line(&mut line);
     Ok(line.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executables_are_found_in_path() {
+        let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
+        assert!(find_executable("sh", &env).is_ok());
+        assert_eq!(
+            find_executable("no-such-cmd-xyz", &env),
+            Err(ChildErrorKind::NotFound)
+        );
+        assert_eq!(
+            find_executable("/etc/passwd", &env),
+            Err(ChildErrorKind::Denied)
+        );
+        assert!(find_executable("/bin/sh", &[]).is_ok());
+    }
 }

@@ -163,6 +163,23 @@ impl NetNs {
         )
     }
 
+    /// Runs a command (ip, nft…) inside the namespace; its stdout.
+    fn sh(&self, args: &[&str]) -> String {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default()
+    }
+
+    /// The namespace, for threads that enter it.
+    fn file(&self) -> OwnedFd {
+        std::fs::File::open(format!("/run/netns/{}", self.0))
+            .map(OwnedFd::from)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn text(&self, b: &crate::support::Berth, args: &[&str]) -> String {
         let out = self.berth(b, args);
         assert!(
@@ -827,4 +844,224 @@ fn names_resolve_on_their_network_only_and_everything_goes_with_the_last_contain
     ns.text(&b, &["rm", "-f", "again"]);
     ns.text(&b, &["network", "rm", "front", "back"]);
     assert_eq!(leftovers(&ns), Vec::<String>::new());
+}
+
+/// Sends `ping` over UDP to `addr` from inside `ns` until an answer comes
+/// (5 s at most); the answer, or "" when none came.
+fn udp_ping(ns: &NetNs, addr: &str) -> String {
+    let addr: std::net::SocketAddr = addr.parse().unwrap_or_else(|e| panic!("{e}"));
+    inside(&ns.file(), move || {
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap_or_else(|e| panic!("{e}"));
+        let _ = sock.set_read_timeout(Some(std::time::Duration::from_millis(300)));
+        let mut buf = [0u8; 64];
+        for _ in 0..16 {
+            let _ = sock.send_to(b"ping", addr);
+            if let Ok(n) = sock.recv(&mut buf) {
+                return String::from_utf8_lossy(&buf[..n]).to_string();
+            }
+        }
+        String::new()
+    })
+    .join()
+    .unwrap_or_default()
+}
+
+#[test]
+fn default_bridge_udp_other_addresses_internal_networks_and_modes() {
+    let b = crate::support::Berth::new("netmodes");
+    let ns = NetNs::new("netmodes");
+    let rootfs = crate::support::rootfs().display().to_string();
+    let debian = crate::support::debian_rootfs().display().to_string();
+    // Another address of the test's namespace besides loopback.
+    // (a veth pair: this kernel may lack the dummy driver).
+    ns.sh(&[
+        "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1",
+    ]);
+    ns.sh(&["ip", "addr", "add", "10.200.0.1/24", "dev", "d0"]);
+    ns.sh(&["ip", "link", "set", "d0", "up"]);
+    ns.sh(&["ip", "link", "set", "d1", "up"]);
+    // A UDP echo server on the default network, published.
+    let echo = "my $s = IO::Socket::INET->new(LocalPort => 5300, Proto => 'udp') or die; \
+                while ($s->recv(my $m, 512)) { $s->send(\"echo:$m\") }";
+    ns.text(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "echo",
+            "-p",
+            "5300:5300/udp",
+            "--rootfs",
+            &debian,
+            "perl",
+            "-MIO::Socket::INET",
+            "-e",
+            echo,
+        ],
+    );
+    assert_eq!(udp_ping(&ns, "127.0.0.1:5300"), "echo:ping");
+    assert_eq!(udp_ping(&ns, "10.200.0.1:5300"), "echo:ping");
+    let v: serde_json::Value =
+        serde_json::from_str(&ns.text(&b, &["inspect", "echo"])).unwrap_or_default();
+    let bridge = &v[0]["NetworkSettings"]["Networks"]["bridge"];
+    assert!(
+        bridge["IPAddress"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("172.17.0.")),
+        "{v}"
+    );
+    assert_eq!(bridge["Gateway"], "172.17.0.1");
+    assert_eq!(
+        bridge["DNSNames"],
+        serde_json::json!([]),
+        "no names on the default network"
+    );
+    // TCP through the other address, from the namespace and from a container.
+    ns.text(
+        &b,
+        &[
+            "run", "-d", "--name", "web", "-p", "18081:80", "--rootfs", &rootfs, "httpd", "-f",
+            "-p", "80", "-h", "/www",
+        ],
+    );
+    crate::support::assert_stdout(
+        &ns.wget_from(&b, "bridge", "http://10.200.0.1:18081/"),
+        "hello from berth\n",
+    );
+    // An internal network has no route out, so not even to the host's ports.
+    ns.text(&b, &["network", "create", "--internal", "inner"]);
+    let routes = ns.text(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "inner",
+            "--rootfs",
+            &rootfs,
+            "ip",
+            "route",
+        ],
+    );
+    assert!(!routes.contains("default"), "{routes}");
+    let out = ns.wget_from(&b, "inner", "http://10.200.0.1:18081/");
+    assert!(
+        !out.status.success(),
+        "an internal network reaches nothing outside"
+    );
+    // Modes: host sees the namespace's links; container:NAME shares web's.
+    let links = ns.text(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "--rootfs",
+            &rootfs,
+            "ip",
+            "-o",
+            "link",
+        ],
+    );
+    assert!(links.contains("d0"), "{links}");
+    let web_ip = v_ip(&ns, &b, "web");
+    let shared = ns.text(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:web",
+            "--rootfs",
+            &rootfs,
+            "ip",
+            "-o",
+            "addr",
+            "show",
+            "eth0",
+        ],
+    );
+    assert!(shared.contains(&web_ip), "{shared}");
+    let isolated = ns.text(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--rootfs",
+            &rootfs,
+            "ip",
+            "-o",
+            "link",
+        ],
+    );
+    assert_eq!(isolated.lines().count(), 1, "only lo: {isolated}");
+    // Names, resolvers and hosts entries.
+    let files = ns.text(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--hostname",
+            "h1",
+            "--domainname",
+            "example.test",
+            "--add-host",
+            "db.local:10.1.2.3",
+            "--dns",
+            "10.9.9.9",
+            "--dns-search",
+            "a.test",
+            "--dns-option",
+            "ndots:3",
+            "--rootfs",
+            &rootfs,
+            "sh",
+            "-c",
+            "cat /etc/resolv.conf /etc/hosts; hostname; cat /proc/sys/kernel/domainname",
+        ],
+    );
+    for want in [
+        "nameserver 10.9.9.9\n",
+        "search a.test\n",
+        "options ndots:3\n",
+        "10.1.2.3\tdb.local\n",
+        "h1\nexample.test\n",
+    ] {
+        assert!(files.contains(want), "{want:?} in {files}");
+    }
+    let bad = ns.berth(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network-alias",
+            "x",
+            "--rootfs",
+            &rootfs,
+            "true",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("user-defined networks"));
+    let bad = ns.berth(&b, &["network", "rm", "bridge"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("pre-defined network"));
+    ns.text(&b, &["rm", "-f", "echo", "web"]);
+    ns.text(&b, &["network", "rm", "inner"]);
+    let left: Vec<String> = leftovers(&ns)
+        .into_iter()
+        .filter(|l| !(l.contains(" d0@") || l.contains(" d1@")))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "only the test's own link stays");
+}
+
+fn v_ip(ns: &NetNs, b: &crate::support::Berth, name: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(&ns.text(b, &["inspect", name])).unwrap_or_default();
+    v[0]["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }

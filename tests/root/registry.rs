@@ -530,14 +530,7 @@ fn run_pulls_a_missing_image_unless_told_not_to() {
 
 #[test]
 fn a_layered_debian_image_round_trips_through_the_registry() {
-    let debian = std::env::var("BERTH_DEBIAN_ROOTFS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures/debian"));
-    assert!(
-        debian.join("bin/bash").exists(),
-        "the debootstrap fixture is missing at {}: scripts/test.sh makes it",
-        debian.display()
-    );
+    let debian = crate::support::debian_rootfs();
     let reg = Registry::start("debian");
     let a = Berth::new("reg-debian-a");
     let mut base = tar::Builder::new(Vec::new());

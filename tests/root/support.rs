@@ -40,6 +40,19 @@ pub fn rootfs() -> &'static Path {
     })
 }
 
+/// The debootstrap root filesystem scripts/test.sh makes (bash, perl-base).
+pub fn debian_rootfs() -> PathBuf {
+    let debian = std::env::var("BERTH_DEBIAN_ROOTFS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures/debian"));
+    assert!(
+        debian.join("bin/bash").exists(),
+        "the debootstrap fixture is missing at {}: scripts/test.sh makes it",
+        debian.display()
+    );
+    debian
+}
+
 /// berth with its own state root; containers are removed on drop.
 pub struct Berth {
     pub root: PathBuf,
