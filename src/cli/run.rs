@@ -445,40 +445,15 @@ pub fn request(
         .map(|u| parse_ulimit(u))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut ports = Vec::new();
-    for p in &args.publish {
+    if !args.publish.is_empty() {
         if !matches!(network, NetworkMode::Bridge { .. }) {
             bail!("publishing ports needs a bridge network: run with --network bridge (the default) or a network made with `berth network create NAME`");
         }
-        ports.extend(crate::net::ports::parse_and_reserve(p)?);
-    }
-    // Kernel forwarding holds no socket: check the ports other containers publish.
-    if !ports.is_empty() {
-        for id in store.ids()? {
-            let Ok(st) = crate::runtime::effective_state(store, &id) else {
-                continue;
-            };
-            if st.status == crate::runtime::store::Status::Exited {
-                continue;
-            }
-            let Ok(other) = store.read_json::<crate::runtime::spec::ContainerConfig>(
-                &store.container_dir(&id).join("berth.json"),
-            ) else {
-                continue;
-            };
-            for mine in &ports {
-                let clash = other.ports.iter().any(|p| {
-                    p.host_port == mine.host_port
-                        && p.protocol == mine.protocol
-                        && (p.host_ip == mine.host_ip
-                            || p.host_ip.is_unspecified()
-                            || mine.host_ip.is_unspecified())
-                });
-                if clash {
-                    return Err(
-                        crate::net::ports::PortError::InUse(mine.host_ip, mine.host_port).into(),
-                    );
-                }
-            }
+        let mut taken = published_by_others(store)?;
+        for p in &args.publish {
+            let mine = crate::net::ports::parse_and_reserve(p, &taken)?;
+            taken.extend(mine.iter().cloned());
+            ports.extend(mine);
         }
     }
     let restart: RestartPolicy = args.restart.parse()?;
@@ -547,6 +522,25 @@ pub fn request(
             options: args.dns_options.clone(),
         },
     })
+}
+
+/// The ports containers that are not exited publish.
+fn published_by_others(store: &Store) -> anyhow::Result<Vec<crate::net::ports::Published>> {
+    let mut taken = Vec::new();
+    for id in store.ids()? {
+        let Ok(st) = crate::runtime::effective_state(store, &id) else {
+            continue;
+        };
+        if st.status == crate::runtime::store::Status::Exited {
+            continue;
+        }
+        if let Ok(other) = store.read_json::<crate::runtime::spec::ContainerConfig>(
+            &store.container_dir(&id).join("berth.json"),
+        ) {
+            taken.extend(other.ports);
+        }
+    }
+    Ok(taken)
 }
 
 /// Arguments of `berth run`.

@@ -45,9 +45,23 @@ impl std::fmt::Display for Published {
     }
 }
 
+impl Published {
+    /// Whether this publication holds `port`/`protocol` on `ip` (the
+    /// unspecified address overlaps every address of its family).
+    pub fn holds(&self, ip: IpAddr, port: u16, protocol: &str) -> bool {
+        self.host_port == port
+            && self.protocol == protocol
+            && self.host_ip.is_ipv4() == ip.is_ipv4()
+            && (self.host_ip == ip || self.host_ip.is_unspecified() || ip.is_unspecified())
+    }
+}
+
 /// Parses `-p [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]` (ranges expand)
-/// and settles host ports: a given one must be free, a missing one is picked.
-pub fn parse_and_reserve(spec: &str) -> Result<Vec<Published>, PortError> {
+/// and settles host ports: a given one must be free, a host range yields its
+/// first free port, a missing one is picked. `taken` are the ports other
+/// containers publish: kernel forwarding holds no socket, so a bind test
+/// alone would not see them.
+pub fn parse_and_reserve(spec: &str, taken: &[Published]) -> Result<Vec<Published>, PortError> {
     let entries =
         crate::spec::ports::parse_short(spec).map_err(|e| PortError::Spec(spec.into(), e))?;
     let mut out = Vec::new();
@@ -76,19 +90,27 @@ pub fn parse_and_reserve(spec: &str) -> Result<Vec<Published>, PortError> {
                 let (a, b) = p.split_once('-').unwrap_or((p, p));
                 let (a, b): (u16, u16) = (a.parse().unwrap_or(0), b.parse().unwrap_or(0));
                 (a..=b)
-                    .find(|port| is_free(host_ip, *port, &protocol))
+                    .find(|port| {
+                        is_free(host_ip, *port, &protocol, taken)
+                            && !out
+                                .iter()
+                                .any(|o: &Published| o.holds(host_ip, *port, &protocol))
+                    })
                     .ok_or(PortError::InUse(host_ip, a))?
             }
             Some(p) => {
                 let port: u16 = p
                     .parse()
                     .map_err(|_| PortError::Spec(spec.into(), format!("bad port {p}")))?;
-                if !is_free(host_ip, port, &protocol) {
+                if !is_free(host_ip, port, &protocol, taken) {
                     return Err(PortError::InUse(host_ip, port));
                 }
                 port
             }
-            None => free_port(host_ip, &protocol)?,
+            None => (0..16)
+                .filter_map(|_| free_port(host_ip, &protocol).ok())
+                .find(|port| is_free(host_ip, *port, &protocol, taken))
+                .ok_or(PortError::InUse(host_ip, 0))?,
         };
         out.push(Published {
             host_ip,
@@ -100,7 +122,10 @@ pub fn parse_and_reserve(spec: &str) -> Result<Vec<Published>, PortError> {
     Ok(out)
 }
 
-fn is_free(ip: IpAddr, port: u16, protocol: &str) -> bool {
+fn is_free(ip: IpAddr, port: u16, protocol: &str, taken: &[Published]) -> bool {
+    if taken.iter().any(|t| t.holds(ip, port, protocol)) {
+        return false;
+    }
     let addr = SocketAddr::new(ip, port);
     if protocol == "udp" {
         UdpSocket::bind(addr).is_ok()
@@ -288,14 +313,40 @@ mod tests {
 
     #[test]
     fn specs_settle_host_ports() {
-        let got = parse_and_reserve("127.0.0.1::80").unwrap_or_else(|e| panic!("{e}"));
+        let got = parse_and_reserve("127.0.0.1::80", &[]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(got.len(), 1);
         assert!(got[0].host_port > 0);
         assert_eq!(got[0].host_ip.to_string(), "127.0.0.1");
         let held = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
         let port = held.local_addr().map(|a| a.port()).unwrap_or(0);
-        let e = parse_and_reserve(&format!("127.0.0.1:{port}:80")).expect_err("in use");
+        let e = parse_and_reserve(&format!("127.0.0.1:{port}:80"), &[]).expect_err("in use");
         assert!(e.to_string().contains("port is already allocated"), "{e}");
-        assert!(parse_and_reserve("80/sctp").is_err());
+        assert!(parse_and_reserve("80/sctp", &[]).is_err());
+        // A range skips ports other containers publish, and ports taken
+        // earlier in the same specification.
+        let other = Published {
+            host_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            host_port: 28101,
+            container_port: 80,
+            protocol: "tcp".into(),
+        };
+        let got = parse_and_reserve("127.0.0.1:28101-28103:80", &[other.clone()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got[0].host_port, 28102);
+        let got = parse_and_reserve("28102-28103:80-81", &[other.clone()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ports: Vec<u16> = got.iter().map(|p| p.host_port).collect();
+        assert_eq!(ports, [28102, 28103]);
+        let e = parse_and_reserve("28101:80", &[other]).expect_err("published by another");
+        assert!(e.to_string().contains("28101"), "{e}");
+        // The other family does not clash.
+        let v6 = Published {
+            host_ip: "::".parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            host_port: 28104,
+            container_port: 80,
+            protocol: "tcp".into(),
+        };
+        assert!(!v6.holds(IpAddr::V4(Ipv4Addr::LOCALHOST), 28104, "tcp"));
+        assert!(v6.holds("::1".parse().unwrap_or(v6.host_ip), 28104, "tcp"));
     }
 }
