@@ -560,10 +560,18 @@ fn network_settings(store: &Store, id: &str, cfg: &ContainerConfig) -> serde_jso
     let nets = crate::net::store::NetworkStore::new(&store.run);
     let mut networks = serde_json::Map::new();
     let mut primary_ip = String::new();
+    let mut primary_ip6 = String::new();
     for name in std::iter::once(first).chain(cfg.extra_networks.iter()) {
         let Ok(net) = nets.get(name) else { continue };
         let member = net.members.get(id);
         let ip = member.map(|m| m.address.to_string()).unwrap_or_default();
+        let ip6 = member
+            .and_then(|m| m.address6)
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        if name == first {
+            primary_ip6 = ip6.clone();
+        }
         let dns_names = member.map(|m| m.names.clone()).unwrap_or_default();
         if name == first {
             primary_ip = ip.clone();
@@ -573,6 +581,9 @@ fn network_settings(store: &Store, id: &str, cfg: &ContainerConfig) -> serde_jso
             serde_json::json!({
                 "NetworkID": net.id, "IPAddress": ip, "IPPrefixLen": net.pool.subnet.prefix,
                 "Gateway": if net.internal || name != first { String::new() } else { net.pool.gateway.to_string() },
+                "GlobalIPv6Address": ip6,
+                "GlobalIPv6PrefixLen": net.pool6.as_ref().map(|p| p.subnet.prefix).unwrap_or(0),
+                "IPv6Gateway": match &net.pool6 { Some(p) if !net.internal && name == first => p.gateway.to_string(), _ => String::new() },
                 "Aliases": cfg.aliases.get(&net.name).cloned().unwrap_or_default(),
                 "DNSNames": if net.dns { dns_names } else { Vec::new() },
             }),
@@ -588,7 +599,7 @@ fn network_settings(store: &Store, id: &str, cfg: &ContainerConfig) -> serde_jso
             )
         })
         .collect();
-    serde_json::json!({"IPAddress": primary_ip, "Ports": ports, "Networks": networks})
+    serde_json::json!({"IPAddress": primary_ip, "GlobalIPv6Address": primary_ip6, "Ports": ports, "Networks": networks})
 }
 
 fn mib(b: u64) -> String {

@@ -46,12 +46,17 @@ pub struct NetworkPruneArgs {
 
 #[derive(Debug, Args)]
 pub struct NetworkCreateArgs {
-    /// Subnet in CIDR form (default: the next free Docker pool).
+    /// Subnet in CIDR form (default: the next free Docker pool); once for
+    /// IPv4 and once more for IPv6.
     #[arg(long)]
-    pub subnet: Option<String>,
-    /// Gateway (default: the subnet's first address).
+    pub subnet: Vec<String>,
+    /// Gateway (default: the subnet's first address), per family.
     #[arg(long)]
-    pub gateway: Option<std::net::IpAddr>,
+    pub gateway: Vec<std::net::IpAddr>,
+    /// Give containers IPv6 addresses too (a unique local /64 unless an
+    /// IPv6 --subnet is given).
+    #[arg(long)]
+    pub ipv6: bool,
     /// Allocate container addresses from this sub-range.
     #[arg(long)]
     pub ip_range: Option<String>,
@@ -175,9 +180,24 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
                     (k.to_string(), v.to_string())
                 })
                 .collect();
+            let mut subnets: Vec<crate::net::ipam::Subnet> = Vec::new();
+            for s in &a.subnet {
+                subnets.push(s.parse().with_context(|| format!("--subnet {s}"))?);
+            }
+            let pick = |v6: bool| -> anyhow::Result<Option<crate::net::ipam::Subnet>> {
+                let mut of: Vec<_> = subnets.iter().filter(|s| s.addr.is_ipv6() == v6).collect();
+                if of.len() > 1 {
+                    anyhow::bail!("give at most one IPv{} --subnet", if v6 { 6 } else { 4 });
+                }
+                Ok(of.pop().copied())
+            };
+            let gateway_of = |v6: bool| a.gateway.iter().copied().find(|g| g.is_ipv6() == v6);
             let opts = CreateOptions {
-                subnet: parse(&a.subnet)?,
-                gateway: a.gateway,
+                subnet: pick(false)?,
+                gateway: gateway_of(false),
+                ipv6: a.ipv6,
+                subnet6: pick(true)?,
+                gateway6: gateway_of(true),
                 ip_range: parse(&a.ip_range)?,
                 internal: a.internal,
                 labels,
@@ -220,13 +240,23 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
                     .iter()
                     .map(|(id, m)| {
                         let name = store.name_of(id).unwrap_or_default();
-                        (id.clone(), serde_json::json!({"Name": name, "IPv4Address": format!("{}/{}", m.address, n.pool.subnet.prefix)}))
+                        let v6 = match (&n.pool6, m.address6) {
+                            (Some(p), Some(a)) => format!("{a}/{}", p.subnet.prefix),
+                            _ => String::new(),
+                        };
+                        (id.clone(), serde_json::json!({"Name": name, "IPv4Address": format!("{}/{}", m.address, n.pool.subnet.prefix), "IPv6Address": v6}))
                     })
                     .collect();
+                let mut ipam = vec![
+                    serde_json::json!({"Subnet": n.pool.subnet, "Gateway": n.pool.gateway, "IPRange": n.pool.ip_range}),
+                ];
+                if let Some(p6) = &n.pool6 {
+                    ipam.push(serde_json::json!({"Subnet": p6.subnet, "Gateway": p6.gateway}));
+                }
                 out.push(serde_json::json!({
                     "Name": n.name, "Id": n.id, "Created": n.created, "Driver": n.driver,
-                    "Internal": n.internal, "EnableIPv6": false,
-                    "IPAM": {"Driver": "default", "Config": [{"Subnet": n.pool.subnet, "Gateway": n.pool.gateway, "IPRange": n.pool.ip_range}]},
+                    "Internal": n.internal, "EnableIPv6": n.pool6.is_some(),
+                    "IPAM": {"Driver": "default", "Config": ipam},
                     "Options": {"com.docker.network.bridge.name": n.bridge},
                     "Containers": containers, "Labels": n.labels,
                 }));

@@ -116,6 +116,9 @@ pub struct CreateArgs {
     /// The address on the user network (--network NAME).
     #[arg(long)]
     pub ip: Option<std::net::IpAddr>,
+    /// The IPv6 address on the user network (one made with --ipv6).
+    #[arg(long)]
+    pub ip6: Option<std::net::IpAddr>,
     /// Ulimit options (name=soft[:hard]).
     #[arg(long = "ulimit")]
     pub ulimits: Vec<String>,
@@ -380,7 +383,7 @@ pub fn request(
     if !args.network_aliases.is_empty() && !user_network {
         bail!("network-scoped aliases are supported only for containers on user-defined networks (create one with `berth network create NAME`)");
     }
-    if args.ip.is_some() && !user_network {
+    if (args.ip.is_some() || args.ip6.is_some()) && !user_network {
         bail!("--ip is supported only on user-defined networks (create one with `berth network create --subnet CIDR NAME`)");
     }
     for d in &args.dns {
@@ -516,6 +519,7 @@ pub fn request(
         healthcheck: base.healthcheck,
         image_volumes: base.volumes,
         aliases: args.network_aliases.clone(),
+        ip6: args.ip6,
         dns: crate::runtime::DnsConfig {
             servers: args.dns.clone(),
             search: args.dns_search.clone(),

@@ -170,7 +170,10 @@ pub fn decide(
     let Some(q) = query.query() else {
         return Decision::Answer(reply_to(query, ResponseCode::FormErr));
     };
-    let me = net.members.iter().find(|(_, m)| m.address == src);
+    let me = net
+        .members
+        .iter()
+        .find(|(_, m)| m.address == src || m.address6 == Some(src));
     // The networks the asker is on: this one, and the others it shares.
     let searched: Vec<&Network> = networks
         .iter()
@@ -183,18 +186,27 @@ pub fn decide(
     let mut found: Vec<IpAddr> = Vec::new();
     for n in &searched {
         for m in n.members.values() {
-            if m.names.iter().any(|x| x.eq_ignore_ascii_case(wanted)) && !found.contains(&m.address)
-            {
-                found.push(m.address);
+            if m.names.iter().any(|x| x.eq_ignore_ascii_case(wanted)) {
+                for a in std::iter::once(m.address).chain(m.address6) {
+                    if !found.contains(&a) {
+                        found.push(a);
+                    }
+                }
             }
         }
     }
     if !found.is_empty() {
         let mut reply = reply_to(query, ResponseCode::NoError);
         reply.set_authoritative(true);
-        let len = found.len();
-        found.rotate_left(turn % len);
-        for ip in found {
+        // Rotate within each family, so A and AAAA answers both take turns.
+        let (mut v4, mut v6): (Vec<IpAddr>, Vec<IpAddr>) = found.iter().partition(|a| a.is_ipv4());
+        for list in [&mut v4, &mut v6] {
+            if !list.is_empty() {
+                let len = list.len();
+                list.rotate_left(turn % len);
+            }
+        }
+        for ip in v4.into_iter().chain(v6) {
             let rdata = match (q.query_type(), ip) {
                 (RecordType::A | RecordType::ANY, IpAddr::V4(v4)) => RData::A(A(v4)),
                 (RecordType::AAAA | RecordType::ANY, IpAddr::V6(v6)) => RData::AAAA(AAAA(v6)),
@@ -209,7 +221,7 @@ pub fn decide(
             let owner = searched
                 .iter()
                 .flat_map(|n| n.members.values())
-                .find(|m| m.address == ip)
+                .find(|m| m.address == ip || m.address6 == Some(ip))
                 .and_then(|m| m.names.first());
             if let Some(target) = owner.and_then(|o| Name::from_ascii(format!("{o}.")).ok()) {
                 let mut reply = reply_to(query, ResponseCode::NoError);
@@ -470,6 +482,7 @@ mod tests {
                 id.to_string(),
                 Member {
                     address: ip.parse().unwrap_or_else(|e| panic!("{e}")),
+                    address6: None,
                     names: names.iter().map(|s| s.to_string()).collect(),
                     dns: Vec::new(),
                 },
@@ -487,6 +500,7 @@ mod tests {
             labels: BTreeMap::new(),
             dns: true,
             resolver_pid: 0,
+            pool6: None,
         }
     }
 
@@ -558,6 +572,22 @@ mod tests {
         let d = decide(&nets, "app", src, &q6, 0, &[]);
         assert_eq!(code(&d), ResponseCode::NoError);
         assert!(addresses(d).is_empty());
+        // IPv6 members answer AAAA, in turns too.
+        let mut v6 = nets.to_vec();
+        for (id, a6) in [("c1", "fd00::2"), ("c2", "fd00::3")] {
+            v6[0]
+                .members
+                .entry(id.into())
+                .and_modify(|m| m.address6 = Some(ip(a6)));
+        }
+        assert_eq!(
+            addresses(decide(&v6, "app", src, &q6, 1, &[])),
+            ["fd00::3", "fd00::2"]
+        );
+        assert_eq!(
+            addresses(decide(&v6, "app", src, &q, 1, &[])),
+            ["10.5.0.3", "10.5.0.2"]
+        );
         let ptr = ask("3.0.5.10.in-addr.arpa.", RecordType::PTR);
         assert_eq!(
             addresses(decide(&nets, "app", src, &ptr, 0, &[])),

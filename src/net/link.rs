@@ -143,9 +143,26 @@ pub fn create_bridge(
     })
 }
 
-/// `ip addr add ADDRESS/PREFIX dev NAME; ip link set NAME up`; returns the index.
+/// Adds an address to a link of this namespace (`ip addr add`); an IPv6
+/// one is usable at once (no duplicate address detection on a bridge
+/// berth owns).
+pub fn add_address(name: &str, address: IpAddr, prefix: u8) -> Result<(), LinkError> {
+    let name = name.to_string();
+    with_handle(None, move |h| async move {
+        address_up(&h, &name, address, prefix).await.map(|_| ())
+    })
+}
+
+/// `ip addr add ADDRESS/PREFIX dev NAME; ip link set NAME up`; returns the
+/// index. IPv6 addresses skip duplicate address detection: berth hands
+/// them out, and a tentative address would hold traffic back for a second.
 async fn address_up(h: &Handle, name: &str, address: IpAddr, prefix: u8) -> Result<u32, LinkError> {
     let idx = index_of(h, name).await?;
+    if address.is_ipv6() {
+        // This thread's namespace is the link's (sysctls under /proc/sys/net
+        // are the opener's).
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/accept_dad"), "0");
+    }
     h.address()
         .add(idx, address, prefix)
         .execute()
@@ -221,40 +238,54 @@ pub fn create_veth(
     r
 }
 
-/// Inside the namespace `netns`: loopback up, `ifname` renamed to `rename`
-/// (when given), its address set and up, and a default route via `gateway`.
+/// One address of a container's interface, and the default route of its
+/// family through `gateway` when given.
+#[derive(Debug, Clone, Copy)]
+pub struct InsideAddress {
+    pub address: IpAddr,
+    pub prefix: u8,
+    pub gateway: Option<IpAddr>,
+}
+
+/// Inside the namespace `netns`: loopback up, `ifname` up with its
+/// addresses, and the default routes.
 pub fn configure_inside(
     netns: BorrowedFd<'_>,
     ifname: &str,
-    address: IpAddr,
-    prefix: u8,
-    gateway: Option<IpAddr>,
+    addresses: &[InsideAddress],
 ) -> Result<(), LinkError> {
     let ifname = ifname.to_string();
+    let addresses = addresses.to_vec();
     with_handle(Some(netns), move |h| async move {
         let lo = index_of(&h, "lo").await?;
         up(&h, lo, "lo").await?;
-        let idx = address_up(&h, &ifname, address, prefix).await?;
-        let Some(gw) = gateway else {
-            return Ok(());
-        };
-        let route = match gw {
-            IpAddr::V4(v4) => RouteMessageBuilder::<std::net::Ipv4Addr>::new()
-                .gateway(v4)
-                .output_interface(idx)
-                .build(),
-            IpAddr::V6(v6) => RouteMessageBuilder::<std::net::Ipv6Addr>::new()
-                .gateway(v6)
-                .output_interface(idx)
-                .build(),
-        };
-        h.route()
-            .add(route)
-            .execute()
-            .await
-            .map_err(nl(format!("default route via {gw}")))?;
+        for a in addresses {
+            let idx = address_up(&h, &ifname, a.address, a.prefix).await?;
+            if let Some(gw) = a.gateway {
+                default_route(&h, idx, gw).await?;
+            }
+        }
         Ok(())
     })
+}
+
+async fn default_route(h: &Handle, idx: u32, gw: IpAddr) -> Result<(), LinkError> {
+    let route = match gw {
+        IpAddr::V4(v4) => RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+            .gateway(v4)
+            .output_interface(idx)
+            .build(),
+        IpAddr::V6(v6) => RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+            .gateway(v6)
+            .output_interface(idx)
+            .build(),
+    };
+    h.route()
+        .add(route)
+        .execute()
+        .await
+        .map_err(nl(format!("default route via {gw}")))?;
+    Ok(())
 }
 
 /// The names of links in this namespace with a prefix (for cleanup checks).

@@ -72,12 +72,17 @@ pub struct Network {
     /// The DNS responder's pid while the network has members (0: none).
     #[serde(default)]
     pub resolver_pid: i32,
+    /// The IPv6 addresses, when the network has IPv6 (`--ipv6`).
+    #[serde(default)]
+    pub pool6: Option<Pool>,
 }
 
 /// A container on a network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub address: IpAddr,
+    #[serde(default)]
+    pub address6: Option<IpAddr>,
     /// Names it answers to on this network: container name, short id,
     /// aliases, the compose service.
     #[serde(default)]
@@ -90,6 +95,8 @@ pub struct Member {
 /// What a container brings to a network besides an address.
 #[derive(Debug, Clone, Default)]
 pub struct Endpoint {
+    /// A static IPv6 address (`--ip6`).
+    pub ip6: Option<IpAddr>,
     pub names: Vec<String>,
     pub dns: Vec<String>,
 }
@@ -105,6 +112,10 @@ pub struct CreateOptions {
     pub subnet: Option<Subnet>,
     pub gateway: Option<IpAddr>,
     pub ip_range: Option<Subnet>,
+    /// IPv6 beside IPv4: with `subnet6`, else a unique local /64.
+    pub ipv6: bool,
+    pub subnet6: Option<Subnet>,
+    pub gateway6: Option<IpAddr>,
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
 }
@@ -229,6 +240,25 @@ impl NetworkStore {
             let pool = Pool::new(subnet, opts.gateway, opts.ip_range, BTreeMap::new())?;
             let id = crate::runtime::store::new_id()
                 .map_err(|e| NetworkError::Corrupt(self.dir.clone(), e.to_string()))?;
+            let pool6 = match (opts.ipv6 || opts.subnet6.is_some(), opts.subnet6) {
+                (false, _) => None,
+                (true, Some(s)) => {
+                    if let Some(t) = existing
+                        .iter()
+                        .filter_map(|n| n.pool6.as_ref())
+                        .find(|t| t.subnet.overlaps(&s))
+                    {
+                        return Err(IpamError::Overlap(s, t.subnet).into());
+                    }
+                    Some(Pool::new(s, opts.gateway6, None, BTreeMap::new())?)
+                }
+                (true, None) => Some(Pool::new(
+                    unique_local_subnet(&id),
+                    opts.gateway6,
+                    None,
+                    BTreeMap::new(),
+                )?),
+            };
             let net = Network {
                 name: name.to_string(),
                 bridge: format!("br-{}", &id[..12]),
@@ -241,6 +271,7 @@ impl NetworkStore {
                 labels: opts.labels.clone(),
                 dns: true,
                 resolver_pid: 0,
+                pool6,
             };
             bring_up(&net)?;
             if let Err(e) = self.write(&net) {
@@ -280,6 +311,7 @@ impl NetworkStore {
                 labels: BTreeMap::new(),
                 dns: false,
                 resolver_pid: 0,
+                pool6: None,
             };
             self.write(&net)?;
             Ok(net)
@@ -328,14 +360,28 @@ impl NetworkStore {
             if !link::exists(&net.bridge) {
                 bring_up(&net)?;
             }
-            let ip = match net.members.get(container) {
-                Some(m) => m.address,
-                None => net.pool.allocate(wanted)?,
+            let (ip, ip6) = match net.members.get(container) {
+                Some(m) => (m.address, m.address6),
+                None => {
+                    let ip = net.pool.allocate(wanted)?;
+                    let ip6 = match net.pool6.as_mut() {
+                        Some(p6) => match p6.allocate(endpoint.ip6) {
+                            Ok(a) => Some(a),
+                            Err(e) => {
+                                net.pool.release(ip);
+                                return Err(e.into());
+                            }
+                        },
+                        None => None,
+                    };
+                    (ip, ip6)
+                }
             };
             net.members.insert(
                 container.to_string(),
                 Member {
                     address: ip,
+                    address6: ip6,
                     names: endpoint.names.clone(),
                     dns: endpoint.dns.clone(),
                 },
@@ -365,6 +411,9 @@ impl NetworkStore {
             let mut net = self.read(&net.name)?;
             if let Some(m) = net.members.remove(container) {
                 net.pool.release(m.address);
+                if let (Some(p6), Some(a6)) = (net.pool6.as_mut(), m.address6) {
+                    p6.release(a6);
+                }
                 if net.members.is_empty() {
                     tear_down(&net);
                     net.resolver_pid = 0;
@@ -376,9 +425,25 @@ impl NetworkStore {
     }
 }
 
-/// The bridge with its gateway address and its isolation rules.
+/// A unique local /64 (RFC 4193) whose global id comes from the network id.
+fn unique_local_subnet(id: &str) -> Subnet {
+    let hex = |i: usize| u16::from_str_radix(id.get(i..i + 4).unwrap_or("0"), 16).unwrap_or(0);
+    let addr = std::net::Ipv6Addr::new(0xfd00 | (hex(0) >> 8), hex(2), hex(6), hex(10), 0, 0, 0, 0);
+    Subnet {
+        addr: IpAddr::V6(addr),
+        prefix: 64,
+    }
+}
+
+/// The bridge with its gateway addresses and its isolation rules.
 fn bring_up(net: &Network) -> Result<(), NetworkError> {
     link::create_bridge(&net.bridge, net.pool.gateway, net.pool.subnet.prefix, None)?;
+    if let Some(p6) = &net.pool6 {
+        if let Err(e) = link::add_address(&net.bridge, p6.gateway, p6.subnet.prefix) {
+            let _ = link::delete(&net.bridge);
+            return Err(e.into());
+        }
+    }
     if let Err(e) = super::ports::isolate(&net.bridge, net.internal) {
         let _ = link::delete(&net.bridge);
         return Err(e.into());

@@ -84,6 +84,8 @@ pub struct CreateRequest {
     pub ports: Vec<crate::net::ports::Published>,
     /// Extra names on the first network (`--network-alias`).
     pub aliases: Vec<String>,
+    /// A static IPv6 address on the first network (`--ip6`).
+    pub ip6: Option<std::net::IpAddr>,
     pub dns: DnsConfig,
 }
 
@@ -295,6 +297,7 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
                 _ => Default::default(),
             },
             dns: req.dns.servers.clone(),
+            ip6: req.ip6,
         };
         store.write_json(&dir.join("config.json"), &oci)?;
         store.write_json(&dir.join("berth.json"), &config)?;
@@ -698,7 +701,10 @@ pub fn endpoint(cfg: &ContainerConfig, network: &str) -> crate::net::store::Endp
     names.extend(cfg.aliases.get(network).into_iter().flatten().cloned());
     let mut seen = std::collections::BTreeSet::new();
     names.retain(|n| seen.insert(n.to_ascii_lowercase()));
+    let first =
+        matches!(&cfg.network, spec::NetworkMode::Bridge { network: n, .. } if n == network);
     crate::net::store::Endpoint {
+        ip6: cfg.ip6.filter(|_| first),
         names,
         dns: cfg.dns.clone(),
     }
@@ -740,11 +746,22 @@ pub fn join_network(
     }
     let ifname = format!("eth{n}");
     let fd = std::os::fd::AsFd::as_fd(&ns);
+    let routed = n == 0 && !net.internal;
+    let mut addresses = vec![crate::net::link::InsideAddress {
+        address: addr,
+        prefix: net.pool.subnet.prefix,
+        gateway: routed.then_some(net.pool.gateway),
+    }];
+    let address6 = net.members.get(id).and_then(|m| m.address6);
+    if let (Some(p6), Some(a6)) = (&net.pool6, address6) {
+        addresses.push(crate::net::link::InsideAddress {
+            address: a6,
+            prefix: p6.subnet.prefix,
+            gateway: routed.then_some(p6.gateway),
+        });
+    }
     let result = crate::net::link::create_veth(&host_end, &ifname, fd, &net.bridge, None)
-        .and_then(|_| {
-            let gateway = (n == 0 && !net.internal).then_some(net.pool.gateway);
-            crate::net::link::configure_inside(fd, &ifname, addr, net.pool.subnet.prefix, gateway)
-        })
+        .and_then(|_| crate::net::link::configure_inside(fd, &ifname, &addresses))
         .map_err(|e| e.to_string());
     if let Err(e) = result {
         let _ = nets.detach(network, id);

@@ -213,6 +213,9 @@ pub struct ContainerConfig {
     /// Resolvers for names the network's DNS does not know (`--dns`).
     #[serde(default)]
     pub dns: Vec<String>,
+    /// The static IPv6 address asked for on the first network (`--ip6`).
+    #[serde(default)]
+    pub ip6: Option<std::net::IpAddr>,
 }
 
 /// A volume made for an image `VOLUME` path: filled with the image's content
