@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // The container init, the shim and the DNS responder are entered before any parsing or logging.
+    // The container init, the shim, the DNS responder and the port proxy are entered before any parsing or logging.
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some(berth::runtime::init::INIT_ARG) => {
@@ -12,6 +12,9 @@ fn main() -> ExitCode {
         }
         Some(berth::runtime::shim::SHIM_ARG) => {
             return ExitCode::from(berth::runtime::shim::main(&args[2..]).clamp(0, 255) as u8)
+        }
+        Some(berth::net::proxy::PROXY_ARG) => {
+            return ExitCode::from(berth::net::proxy::main(&args[2..]).clamp(0, 255) as u8)
         }
         Some(berth::net::dns::DNS_ARG) => {
             return ExitCode::from(berth::net::dns::main(&args[2..]).clamp(0, 255) as u8)

@@ -133,12 +133,37 @@ pub fn attach(store: &Store, args: AttachArgs) -> anyhow::Result<i32> {
 #[derive(Debug, Args)]
 pub struct PortArgs {
     pub container: String,
+    /// Only this container port: PORT[/PROTO].
+    pub private_port: Option<String>,
 }
 
 pub fn port(store: &Store, args: PortArgs) -> anyhow::Result<i32> {
     let id = store.resolve(&args.container)?;
-    for p in config(store, &id)?.ports {
-        println!("{p}");
+    let ports = config(store, &id)?.ports;
+    let Some(filter) = &args.private_port else {
+        for p in ports {
+            println!("{p}");
+        }
+        return Ok(0);
+    };
+    let (port, proto) = filter.split_once('/').unwrap_or((filter, "tcp"));
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("invalid port {filter:?}: use PORT[/PROTO]"))?;
+    let matching: Vec<_> = ports
+        .iter()
+        .filter(|p| p.container_port == port && p.protocol == proto)
+        .collect();
+    if matching.is_empty() {
+        anyhow::bail!(
+            "no public port '{port}/{proto}' published for {}",
+            args.container
+        );
+    }
+    for p in matching {
+        for b in p.bindings() {
+            println!("{b}");
+        }
     }
     Ok(0)
 }
@@ -589,16 +614,17 @@ fn network_settings(store: &Store, id: &str, cfg: &ContainerConfig) -> serde_jso
             }),
         );
     }
-    let ports: serde_json::Map<String, serde_json::Value> = cfg
-        .ports
-        .iter()
-        .map(|p| {
-            (
-                format!("{}/{}", p.container_port, p.protocol),
-                serde_json::json!([{"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}]),
-            )
-        })
-        .collect();
+    let mut ports = serde_json::Map::new();
+    for p in &cfg.ports {
+        let entry = ports
+            .entry(format!("{}/{}", p.container_port, p.protocol))
+            .or_insert_with(|| serde_json::json!([]));
+        for b in p.bindings() {
+            if let Some(list) = entry.as_array_mut() {
+                list.push(serde_json::json!({"HostIp": b.ip().to_string(), "HostPort": b.port().to_string()}));
+            }
+        }
+    }
     serde_json::json!({"IPAddress": primary_ip, "GlobalIPv6Address": primary_ip6, "Ports": ports, "Networks": networks})
 }
 

@@ -35,13 +35,29 @@ pub struct Published {
     pub protocol: String,
 }
 
+impl Published {
+    /// The host addresses clients reach it on: the default (0.0.0.0)
+    /// stands for IPv6 as well (`[::]`), as Docker shows it.
+    pub fn bindings(&self) -> Vec<SocketAddr> {
+        let mut out = vec![SocketAddr::new(self.host_ip, self.host_port)];
+        if self.host_ip == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
+            out.push(SocketAddr::new(
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+                self.host_port,
+            ));
+        }
+        out
+    }
+}
+
 impl std::fmt::Display for Published {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}/{} -> {}:{}",
-            self.container_port, self.protocol, self.host_ip, self.host_port
-        )
+        let lines: Vec<String> = self
+            .bindings()
+            .iter()
+            .map(|b| format!("{}/{} -> {b}", self.container_port, self.protocol))
+            .collect();
+        write!(f, "{}", lines.join("\n"))
     }
 }
 
@@ -126,12 +142,25 @@ fn is_free(ip: IpAddr, port: u16, protocol: &str, taken: &[Published]) -> bool {
     if taken.iter().any(|t| t.holds(ip, port, protocol)) {
         return false;
     }
-    let addr = SocketAddr::new(ip, port);
-    if protocol == "udp" {
-        UdpSocket::bind(addr).is_ok()
-    } else {
-        TcpListener::bind(addr).is_ok()
+    let bindable = |addr: SocketAddr| {
+        if protocol == "udp" {
+            UdpSocket::bind(addr).map(|_| ())
+        } else {
+            TcpListener::bind(addr).map(|_| ())
+        }
+    };
+    if bindable(SocketAddr::new(ip, port)).is_err() {
+        return false;
     }
+    // The default address stands for IPv6 too (served by the proxy or the
+    // kernel): a host without IPv6 is no obstacle, a socket holding it is.
+    if ip == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
+        let v6 = SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), port);
+        if let Err(e) = bindable(v6) {
+            return e.kind() != std::io::ErrorKind::AddrInUse;
+        }
+    }
+    true
 }
 
 fn free_port(ip: IpAddr, protocol: &str) -> Result<u16, PortError> {
@@ -170,85 +199,219 @@ fn nft(script: &str) -> Result<String, PortError> {
     Ok(String::from_utf8_lossy(&out.stdout).to_string())
 }
 
-const TABLE: &str = "table ip berth {
-  chain prerouting { type nat hook prerouting priority dstnat; policy accept; }
-  chain output { type nat hook output priority -100; policy accept; }
-  chain postrouting { type nat hook postrouting priority srcnat; policy accept; }
-  chain forward { type filter hook forward priority filter; policy accept; }
+/// The `berth` table of a family (`ip` or `ip6`) with its chains.
+fn table(family: &str) -> String {
+    format!(
+        "table {family} berth {{
+  chain prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
+  chain output {{ type nat hook output priority -100; policy accept; }}
+  chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
+  chain forward {{ type filter hook forward priority filter; policy accept; }}
+}}
+"
+    )
 }
-";
 
-/// Keeps a network to itself: nothing is forwarded from its bridge to another
-/// berth bridge, and for an internal network nothing leaves or enters it.
-pub fn isolate(bridge: &str, internal: bool) -> Result<(), PortError> {
-    nft(TABLE)?;
+/// The rules that keep a network to itself and let it out: nothing is
+/// forwarded from its bridge to another berth bridge; an internal network
+/// neither sends nor receives anything beyond its bridge; the others get
+/// outbound NAT (masquerade) for their subnets. Returns (IPv4, IPv6) scripts.
+pub fn network_rules(
+    bridge: &str,
+    internal: bool,
+    subnet: &str,
+    subnet6: Option<&str>,
+) -> (String, String) {
     let tag = format!("comment \"berth:{bridge}\"");
-    let mut script = String::new();
-    for others in ["br-*", super::store::DEFAULT_BRIDGE] {
-        script.push_str(&format!(
-            "add rule ip berth forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname \"{others}\" drop {tag}\n"
-        ));
+    let mut out = (String::new(), String::new());
+    for (family, net) in [("ip", Some(subnet)), ("ip6", subnet6)] {
+        let Some(net) = net else { continue };
+        let s = if family == "ip" {
+            &mut out.0
+        } else {
+            &mut out.1
+        };
+        for others in ["br-*", super::store::DEFAULT_BRIDGE] {
+            s.push_str(&format!(
+                "add rule {family} berth forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname \"{others}\" drop {tag}\n"
+            ));
+        }
+        if internal {
+            s.push_str(&format!(
+                "add rule {family} berth forward iifname \"{bridge}\" oifname != \"{bridge}\" drop {tag}\n"
+            ));
+            s.push_str(&format!(
+                "add rule {family} berth forward oifname \"{bridge}\" iifname != \"{bridge}\" drop {tag}\n"
+            ));
+        } else {
+            s.push_str(&format!(
+                "add rule {family} berth postrouting {family} saddr {net} oifname != \"{bridge}\" masquerade {tag}\n"
+            ));
+        }
     }
-    if internal {
-        script.push_str(&format!(
-            "add rule ip berth forward iifname \"{bridge}\" oifname != \"{bridge}\" drop {tag}\n"
-        ));
-        script.push_str(&format!(
-            "add rule ip berth forward oifname \"{bridge}\" iifname != \"{bridge}\" drop {tag}\n"
-        ));
+    out
+}
+
+/// Installs a network's rules (see `network_rules`) and turns forwarding on.
+pub fn isolate(
+    bridge: &str,
+    internal: bool,
+    subnet: &str,
+    subnet6: Option<&str>,
+) -> Result<(), PortError> {
+    let (v4, v6) = network_rules(bridge, internal, subnet, subnet6);
+    if !internal {
+        switch("/proc/sys/net/ipv4/ip_forward");
     }
-    nft(&script).map(|_| ())
+    nft(&table("ip"))?;
+    nft(&v4)?;
+    if !v6.is_empty() {
+        if !internal {
+            switch("/proc/sys/net/ipv6/conf/all/forwarding");
+        }
+        nft(&table("ip6"))?;
+        nft(&v6)?;
+    }
+    Ok(())
 }
 
 fn switch(path: &str) {
     let _ = std::fs::write(path, "1");
 }
 
-/// The nft rules that publish `ports` of a container at `ip` on `bridge`.
-pub fn rules(id: &str, ip: IpAddr, bridge: &str, subnet: &str, ports: &[Published]) -> String {
-    let tag = format!("comment \"berth:{id}\"");
+/// Where a container with published ports sits.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub id: String,
+    pub bridge: String,
+    pub ip: IpAddr,
+    pub subnet: String,
+    /// Its IPv6 address and the network's IPv6 subnet, when it has one.
+    pub ip6: Option<(IpAddr, String)>,
+}
+
+/// Whether a publication covers IPv4 / IPv6 clients: the default (0.0.0.0)
+/// both, as in Docker; `::` and IPv6 addresses only IPv6.
+fn families(p: &Published) -> (bool, bool) {
+    match p.host_ip {
+        IpAddr::V4(a) => (true, a.is_unspecified()),
+        IpAddr::V6(_) => (false, true),
+    }
+}
+
+/// The nft rules that publish `ports` of the container `t`: (IPv4, IPv6).
+/// IPv6 rules exist only for a container with an IPv6 address, and never
+/// for `::1` (the kernel will not forward loopback IPv6: the proxy serves it).
+pub fn rules(t: &Target, ports: &[Published]) -> (String, String) {
+    let tag = format!("comment \"berth:{}\"", t.id);
+    let (ip, subnet) = (t.ip, &t.subnet);
     let mut s = String::new();
+    let mut s6 = String::new();
     for p in ports {
-        let daddr = match p.host_ip {
-            IpAddr::V4(a) if !a.is_unspecified() => format!("ip daddr {a} "),
-            _ => String::new(),
-        };
         let proto = &p.protocol;
         let (host, inner) = (p.host_port, p.container_port);
-        let to = format!("dnat to {ip}:{inner}");
+        let (v4, v6) = families(p);
+        if v4 {
+            let daddr = match p.host_ip {
+                IpAddr::V4(a) if !a.is_unspecified() => format!("ip daddr {a} "),
+                _ => String::new(),
+            };
+            let to = format!("dnat to {ip}:{inner}");
+            for chain_rule in [
+                format!("prerouting {daddr}{proto} dport {host} {to}"),
+                format!("output {daddr}fib daddr type local {proto} dport {host} {to}"),
+                format!("postrouting ip saddr 127.0.0.0/8 ip daddr {ip} {proto} dport {inner} masquerade"),
+                format!("postrouting ip saddr {subnet} ip daddr {ip} {proto} dport {inner} masquerade"),
+            ] {
+                s.push_str(&format!("add rule ip berth {chain_rule} {tag}\n"));
+            }
+        }
+        let Some((ip6, subnet6)) = &t.ip6 else {
+            continue;
+        };
+        if !v6 || p.host_ip == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST) {
+            continue;
+        }
+        let daddr = match p.host_ip {
+            IpAddr::V6(a) if !a.is_unspecified() => format!("ip6 daddr {a} "),
+            _ => String::new(),
+        };
+        let to = format!("dnat to [{ip6}]:{inner}");
         for chain_rule in [
             format!("prerouting {daddr}{proto} dport {host} {to}"),
-            format!("output {daddr}fib daddr type local {proto} dport {host} {to}"),
             format!(
-                "postrouting ip saddr 127.0.0.0/8 ip daddr {ip} {proto} dport {inner} masquerade"
+                "output {daddr}fib daddr type local ip6 daddr != ::1 {proto} dport {host} {to}"
             ),
-            format!("postrouting ip saddr {subnet} ip daddr {ip} {proto} dport {inner} masquerade"),
+            format!(
+                "postrouting ip6 saddr {subnet6} ip6 daddr {ip6} {proto} dport {inner} masquerade"
+            ),
         ] {
-            s.push_str(&format!("add rule ip berth {chain_rule} {tag}\n"));
+            s6.push_str(&format!("add rule ip6 berth {chain_rule} {tag}\n"));
         }
     }
-    s.push_str(&format!("add rule ip berth postrouting ip saddr {subnet} oifname != \"{bridge}\" masquerade {tag}\n"));
-    s
+    (s, s6)
 }
 
-/// Installs the container's rules (and the table, the first time).
-pub fn publish(
-    id: &str,
-    ip: IpAddr,
-    bridge: &str,
-    subnet: &str,
-    ports: &[Published],
-) -> Result<(), PortError> {
+/// What the userland proxy serves for `ports` of the container `t`: IPv6
+/// loopback always, and every IPv6 client when the container has no IPv6
+/// address.
+pub fn proxied(t: &Target, ports: &[Published]) -> Vec<super::proxy::Forward> {
+    use std::net::Ipv6Addr;
+    let mut out = Vec::new();
+    for p in ports {
+        if !families(p).1 {
+            continue;
+        }
+        let listen_ip = match (&t.ip6, p.host_ip) {
+            // The kernel serves every other address of a container with IPv6.
+            (Some(_), IpAddr::V6(a)) if !a.is_unspecified() && !a.is_loopback() => continue,
+            (Some(_), _) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            (None, IpAddr::V6(a)) => IpAddr::V6(a),
+            (None, IpAddr::V4(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let backend = match &t.ip6 {
+            Some((ip6, _)) => SocketAddr::new(*ip6, p.container_port),
+            None => SocketAddr::new(t.ip, p.container_port),
+        };
+        out.push(super::proxy::Forward {
+            protocol: p.protocol.clone(),
+            listen: SocketAddr::new(listen_ip, p.host_port),
+            backend,
+        });
+    }
+    out
+}
+
+/// Installs the container's kernel rules (and the tables, the first time).
+pub fn publish(t: &Target, ports: &[Published]) -> Result<(), PortError> {
     switch("/proc/sys/net/ipv4/ip_forward");
     switch("/proc/sys/net/ipv4/conf/all/route_localnet");
-    switch(&format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"));
-    nft(TABLE)?;
-    nft(&rules(id, ip, bridge, subnet, ports)).map(|_| ())
+    switch(&format!(
+        "/proc/sys/net/ipv4/conf/{}/route_localnet",
+        t.bridge
+    ));
+    let (v4, v6) = rules(t, ports);
+    if !v4.is_empty() {
+        nft(&table("ip"))?;
+        nft(&v4)?;
+    }
+    if !v6.is_empty() {
+        switch("/proc/sys/net/ipv6/conf/all/forwarding");
+        nft(&table("ip6"))?;
+        nft(&v6)?;
+    }
+    Ok(())
 }
 
-/// Removes every rule tagged with the container's id.
+/// Removes every rule tagged with `id` (a container's id, or a bridge's
+/// name for a network's rules), in both families.
 pub fn unpublish(id: &str) -> Result<(), PortError> {
-    let Ok(listing) = nft("list table ip berth") else {
+    unpublish_in("ip", id)?;
+    unpublish_in("ip6", id)
+}
+
+fn unpublish_in(family: &str, id: &str) -> Result<(), PortError> {
+    let Ok(listing) = nft(&format!("list table {family} berth")) else {
         return Ok(()); // no table: nothing was published
     };
     let tag = format!("\"berth:{id}\"");
@@ -265,7 +428,7 @@ pub fn unpublish(id: &str) -> Result<(), PortError> {
                 .next()
                 .and_then(|h| h.trim().parse::<u64>().ok())
             {
-                script.push_str(&format!("delete rule ip berth {chain} handle {h}\n"));
+                script.push_str(&format!("delete rule {family} berth {chain} handle {h}\n"));
             }
         }
     }
@@ -281,21 +444,24 @@ mod tests {
 
     #[test]
     fn rules_name_the_container_and_cover_loopback_and_hairpin() {
-        let p = Published {
-            host_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        let ip = |s: &str| {
+            s.parse::<IpAddr>()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        };
+        let p = |host: &str| Published {
+            host_ip: ip(host),
             host_port: 8080,
             container_port: 80,
             protocol: "tcp".into(),
         };
-        let r = rules(
-            "abc",
-            "10.7.0.2"
-                .parse()
-                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            "br-x",
-            "10.7.0.0/24",
-            &[p],
-        );
+        let mut t = Target {
+            id: "abc".into(),
+            bridge: "br-x".into(),
+            ip: ip("10.7.0.2"),
+            subnet: "10.7.0.0/24".into(),
+            ip6: None,
+        };
+        let (r, r6) = rules(&t, &[p("0.0.0.0")]);
         assert!(
             r.contains("prerouting tcp dport 8080 dnat to 10.7.0.2:80 comment \"berth:abc\""),
             "{r}"
@@ -308,7 +474,45 @@ mod tests {
             r.contains("ip saddr 127.0.0.0/8 ip daddr 10.7.0.2 tcp dport 80 masquerade"),
             "{r}"
         );
-        assert!(r.contains("oifname != \"br-x\" masquerade"), "{r}");
+        assert!(r.contains("ip saddr 10.7.0.0/24 ip daddr 10.7.0.2 tcp dport 80 masquerade"));
+        assert_eq!(r6, "", "no IPv6 address, no IPv6 rules");
+        // Without IPv6 in the container, the proxy takes every IPv6 client.
+        let fw = proxied(&t, &[p("0.0.0.0"), p("127.0.0.1")]);
+        assert_eq!(fw.len(), 1);
+        assert_eq!(fw[0].listen.to_string(), "[::]:8080");
+        assert_eq!(fw[0].backend.to_string(), "10.7.0.2:80");
+        // With it, the kernel serves IPv6 too, except loopback.
+        t.ip6 = Some((ip("fd00::2"), "fd00::/64".into()));
+        let (_, r6) = rules(&t, &[p("::"), p("::1")]);
+        assert!(
+            r6.contains("prerouting tcp dport 8080 dnat to [fd00::2]:80"),
+            "{r6}"
+        );
+        assert!(r6.contains("ip6 daddr != ::1"), "{r6}");
+        assert_eq!(
+            r6.matches("prerouting").count(),
+            1,
+            "::1 is the proxy's: {r6}"
+        );
+        let fw = proxied(&t, &[p("0.0.0.0"), p("fd00:1::5")]);
+        assert_eq!(fw.len(), 1);
+        assert_eq!(fw[0].listen.to_string(), "[::1]:8080");
+        assert_eq!(fw[0].backend.to_string(), "[fd00::2]:80");
+        // A specific IPv4 address is IPv4 only.
+        assert_eq!(rules(&t, &[p("10.0.0.5")]).1, "");
+        assert!(proxied(&t, &[p("10.0.0.5")]).is_empty());
+    }
+
+    #[test]
+    fn network_rules_keep_networks_apart_and_let_others_out() {
+        let (v4, v6) = network_rules("br-a", false, "10.1.0.0/24", Some("fd00::/64"));
+        assert!(v4.contains("iifname \"br-a\" oifname != \"br-a\" oifname \"br-*\" drop"));
+        assert!(v4.contains("ip saddr 10.1.0.0/24 oifname != \"br-a\" masquerade"));
+        assert!(v6.contains("ip6 saddr fd00::/64 oifname != \"br-a\" masquerade"));
+        let (v4, v6) = network_rules("br-b", true, "10.2.0.0/24", None);
+        assert!(!v4.contains("masquerade"), "internal: no way out");
+        assert!(v4.contains("oifname \"br-b\" iifname != \"br-b\" drop"));
+        assert_eq!(v6, "");
     }
 
     #[test]
@@ -330,10 +534,10 @@ mod tests {
             container_port: 80,
             protocol: "tcp".into(),
         };
-        let got = parse_and_reserve("127.0.0.1:28101-28103:80", &[other.clone()])
+        let got = parse_and_reserve("127.0.0.1:28101-28103:80", std::slice::from_ref(&other))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(got[0].host_port, 28102);
-        let got = parse_and_reserve("28102-28103:80-81", &[other.clone()])
+        let got = parse_and_reserve("28102-28103:80-81", std::slice::from_ref(&other))
             .unwrap_or_else(|e| panic!("{e}"));
         let ports: Vec<u16> = got.iter().map(|p| p.host_port).collect();
         assert_eq!(ports, [28102, 28103]);

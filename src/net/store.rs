@@ -444,7 +444,13 @@ fn bring_up(net: &Network) -> Result<(), NetworkError> {
             return Err(e.into());
         }
     }
-    if let Err(e) = super::ports::isolate(&net.bridge, net.internal) {
+    let subnet6 = net.pool6.as_ref().map(|p| p.subnet.to_string());
+    if let Err(e) = super::ports::isolate(
+        &net.bridge,
+        net.internal,
+        &net.pool.subnet.to_string(),
+        subnet6.as_deref(),
+    ) {
         let _ = link::delete(&net.bridge);
         return Err(e.into());
     }

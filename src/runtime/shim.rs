@@ -239,25 +239,37 @@ impl Shim {
             let endpoint = super::endpoint(&current, extra);
             super::join_network(&self.store, &self.id, pid, extra, None, i + 1, &endpoint)?;
         }
+        let addr6 = net.members.get(&self.id).and_then(|m| m.address6);
         if !self.config.ports.is_empty() {
-            crate::net::ports::publish(
-                &self.id,
-                addr,
-                &net.bridge,
-                &net.pool.subnet.to_string(),
-                &self.config.ports,
-            )
-            .map_err(|e| e.to_string())?;
+            let target = crate::net::ports::Target {
+                id: self.id.clone(),
+                bridge: net.bridge.clone(),
+                ip: addr,
+                subnet: net.pool.subnet.to_string(),
+                ip6: match (addr6, &net.pool6) {
+                    (Some(a), Some(p)) => Some((a, p.subnet.to_string())),
+                    _ => None,
+                },
+            };
+            crate::net::ports::publish(&target, &self.config.ports).map_err(|e| e.to_string())?;
+            let forwards = crate::net::ports::proxied(&target, &self.config.ports);
+            if !forwards.is_empty() {
+                let pid = crate::net::proxy::spawn(&forwards).map_err(|e| e.to_string())?;
+                let path = self.store.run_dir(&self.id).join("proxy.pid");
+                crate::state::write_atomic_volatile(&path, pid.to_string().as_bytes())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
         }
         let hosts = self.store.container_dir(&self.id).join("hosts");
         let mut text = std::fs::read_to_string(&hosts).unwrap_or_default();
         let hostname = self.spec.hostname().clone().unwrap_or_default();
-        let line = format!("{addr}\t{hostname} {}\n", self.config.name);
-        if !text.contains(&line) {
-            text.push_str(&line);
-            crate::state::write_atomic_volatile(&hosts, text.as_bytes())
-                .map_err(|e| e.to_string())?;
+        for a in std::iter::once(addr).chain(addr6) {
+            let line = format!("{a}\t{hostname} {}\n", self.config.name);
+            if !text.contains(&line) {
+                text.push_str(&line);
+            }
         }
+        crate::state::write_atomic_volatile(&hosts, text.as_bytes()).map_err(|e| e.to_string())?;
         Ok(())
     }
 
@@ -268,6 +280,11 @@ impl Shim {
         if !self.config.ports.is_empty() {
             if let Err(e) = crate::net::ports::unpublish(&self.id) {
                 tracing::warn!("removing the published ports of {}: {e}", self.id);
+            }
+            let path = self.store.run_dir(&self.id).join("proxy.pid");
+            if let Ok(pid) = std::fs::read_to_string(&path) {
+                crate::net::proxy::stop(pid.trim().parse().unwrap_or(0));
+                let _ = std::fs::remove_file(&path);
             }
         }
         let nets = crate::net::store::NetworkStore::new(&self.store.run);

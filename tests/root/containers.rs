@@ -139,7 +139,11 @@ fn writes_land_in_the_upper_dir_only() {
         &["sh", "-c", "echo data > /root/new; rm /etc/group; sleep 30"],
     );
     let upper = b.container_dir(&id).join("upper");
-    assert!(b.until(Duration::from_secs(10), || upper.join("root/new").exists()));
+    // The shell creates the file before it writes it: wait for the content.
+    assert!(b.until(Duration::from_secs(10), || std::fs::read_to_string(
+        upper.join("root/new")
+    )
+    .is_ok_and(|t| t == "data\n")));
     assert_eq!(
         std::fs::read_to_string(upper.join("root/new")).unwrap_or_default(),
         "data\n"

@@ -52,7 +52,12 @@ fn bridge_and_veth_carry_tcp_between_namespaces() {
     })
     .join()
     .unwrap_or_else(|_| panic!("host side"));
-    link::configure_inside(container.as_fd(), "eth0", addr, 24, Some(gw))
+    let inside_addr = link::InsideAddress {
+        address: addr,
+        prefix: 24,
+        gateway: Some(gw),
+    };
+    link::configure_inside(container.as_fd(), "eth0", &[inside_addr])
         .unwrap_or_else(|e| panic!("{e}"));
 
     // The container listens on its address; the host side connects through the bridge.
@@ -423,13 +428,14 @@ fn published_ports_reach_the_container_from_loopback_and_from_other_containers()
     let ports = ns.text(&b, &["port", "web"]);
     let lines: Vec<&str> = ports.lines().collect();
     assert_eq!(lines[0], "80/tcp -> 0.0.0.0:18080", "{ports}");
-    let random: u16 = lines[1]
+    assert_eq!(lines[1], "80/tcp -> [::]:18080", "{ports}");
+    let random: u16 = lines[2]
         .rsplit(':')
         .next()
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     assert!(
-        lines[1].starts_with("80/tcp -> 127.0.0.1:") && random > 0,
+        lines[2].starts_with("80/tcp -> 127.0.0.1:") && random > 0,
         "{ports}"
     );
     // From the host side, through 127.0.0.1 (route_localnet) and the random port.
@@ -1064,4 +1070,129 @@ fn v_ip(ns: &NetNs, b: &crate::support::Berth, name: &str) -> String {
         .as_str()
         .unwrap_or("")
         .to_string()
+}
+
+/// `GET /` over TCP from inside `ns` to `addr` (`IP:PORT`, `[IPv6]:PORT`),
+/// retried for up to 5 s while the server starts; the body, or "".
+fn http_get(ns: &NetNs, addr: &str) -> String {
+    let addr: std::net::SocketAddr = addr.parse().unwrap_or_else(|e| panic!("{e}"));
+    inside(&ns.file(), move || {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_secs(5) {
+            if let Ok(mut s) = TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
+            {
+                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(3)));
+                let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+                let mut resp = String::new();
+                let _ = s.read_to_string(&mut resp);
+                if let Some(body) = resp.split("\r\n\r\n").nth(1) {
+                    return body.to_string();
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        String::new()
+    })
+    .join()
+    .unwrap_or_default()
+}
+
+#[test]
+fn ipv6_networks_and_ports_published_on_both_families() {
+    let b = crate::support::Berth::new("ipv6");
+    let ns = NetNs::new("ipv6");
+    stub_resolver(&ns);
+    let rootfs = crate::support::rootfs().display().to_string();
+    // Another IPv6 address of the test's namespace.
+    ns.sh(&["ip", "-6", "addr", "add", "fd99::1/128", "dev", "lo"]);
+    ns.text(
+        &b,
+        &[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "fd42::/64",
+            "six",
+        ],
+    );
+    let httpd = |name: &str, network: &str, port: &str| {
+        ns.text(
+            &b,
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                network,
+                "-p",
+                port,
+                "--rootfs",
+                &rootfs,
+                "httpd",
+                "-f",
+                "-p",
+                "80",
+                "-h",
+                "/www",
+            ],
+        );
+    };
+    httpd("web6", "six", "18090:80");
+    httpd("web4", "bridge", "18091:80");
+    let v: serde_json::Value =
+        serde_json::from_str(&ns.text(&b, &["inspect", "web6"])).unwrap_or_default();
+    assert_eq!(
+        v[0]["NetworkSettings"]["GlobalIPv6Address"], "fd42::2",
+        "{v}"
+    );
+    assert_eq!(
+        v[0]["NetworkSettings"]["Ports"]["80/tcp"][1]["HostIp"], "::",
+        "{v}"
+    );
+    assert_eq!(
+        ns.text(&b, &["port", "web6", "80"]),
+        "0.0.0.0:18090\n[::]:18090\n"
+    );
+    let hello = "hello from berth\n";
+    // The kernel serves IPv4 and the namespace's IPv6 address; the proxy
+    // serves IPv6 loopback, and IPv6 for a container without IPv6.
+    for addr in [
+        "127.0.0.1:18090",
+        "[fd99::1]:18090",
+        "[::1]:18090",
+        "[::1]:18091",
+        "[fd99::1]:18091",
+    ] {
+        assert_eq!(http_get(&ns, addr), hello, "{addr}");
+    }
+    // Containers find each other's IPv6 address by name, and reach it.
+    let out = ns.berth(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "six",
+            "--rootfs",
+            &rootfs,
+            "sh",
+            "-c",
+            "nslookup -type=AAAA web6 && wget -qO- 'http://[fd42::2]/'",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Address: fd42::2") && text.ends_with(hello),
+        "{text}"
+    );
+    ns.text(&b, &["rm", "-f", "web6", "web4"]);
+    assert_eq!(
+        http_get(&ns, "[::1]:18091"),
+        "",
+        "the proxy goes with its container"
+    );
+    ns.text(&b, &["network", "rm", "six"]);
+    assert_eq!(leftovers(&ns), Vec::<String>::new());
 }
