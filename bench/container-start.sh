@@ -2,8 +2,10 @@
 # Container start-to-exit time and shim memory: berth against Docker Engine,
 # side by side on this machine, in one run.
 #
-#   berth run --rm --rootfs ROOTFS true            (network none is berth's default)
+#   berth run --rm --network none --rootfs ROOTFS true
 #   docker run --rm --network none IMAGE true      (the same rootfs, imported)
+#
+# (bench/network.sh measures what a bridge network adds.)
 #
 # Needs root. Installs busybox-static and docker.io when missing and starts
 # dockerd (without iptables or a bridge) when none runs. Writes
@@ -21,13 +23,7 @@ build_berth
 
 # The rootfs: busybox-static and its applets.
 rootfs="$work/rootfs"
-if [ ! -x "$rootfs/bin/busybox" ]; then
-  rm -rf "$rootfs"; mkdir -p "$rootfs"/{bin,etc,tmp,root}
-  cp /bin/busybox "$rootfs/bin/busybox"
-  for a in $("$rootfs/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$rootfs/bin/$a"; done
-  printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"
-  printf 'root:x:0:\n' > "$rootfs/etc/group"
-fi
+make_rootfs "$rootfs"
 
 ensure_dockerd "$work/dockerd.log"
 image=berth-bench/busybox:latest
@@ -44,14 +40,14 @@ time_runs() { # label, command...: one duration per line, in ms
   done
 }
 {
-  time_runs berth "$berth" run --rm --rootfs "$rootfs" true
-  time_runs berth-noinit "$berth" run --rm --init=false --rootfs "$rootfs" true
+  time_runs berth "$berth" run --rm --network none --rootfs "$rootfs" true
+  time_runs berth-noinit "$berth" run --rm --network none --init=false --rootfs "$rootfs" true
   time_runs docker docker run --rm --network none "$image" true
   time_runs docker-init docker run --rm --init --network none "$image" true
 } > "$work/times.txt"
 
 # Memory: resident size of the per-container monitor while a container sleeps.
-bid=$("$berth" run -d --rootfs "$rootfs" sleep 60)
+bid=$("$berth" run -d --network none --rootfs "$rootfs" sleep 60)
 bshim=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['shim_pid'])" "$BERTH_ROOT/run/containers/$bid/state.json")
 berth_rss=$(awk '/VmRSS/{print $2}' "/proc/$bshim/status")
 did=$(docker run -d --network none "$image" sleep 60)

@@ -25,3 +25,16 @@ ensure_dockerd() {
     for _ in $(seq 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
   fi
 }
+
+# Makes a busybox root filesystem at $1 (once), with a page at /www.
+make_rootfs() {
+  local rootfs=$1 a
+  if [ ! -x "$rootfs/bin/busybox" ]; then
+    rm -rf "$rootfs"; mkdir -p "$rootfs"/{bin,etc,tmp,root,www}
+    cp /bin/busybox "$rootfs/bin/busybox"
+    for a in $("$rootfs/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$rootfs/bin/$a"; done
+    printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"
+    printf 'root:x:0:\n' > "$rootfs/etc/group"
+  fi
+  [ -f "$rootfs/www/index.html" ] || head -c 1024 /dev/zero | tr '\0' 'b' > "$rootfs/www/index.html"
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Networks: throughput and latency through a published port against going
+# straight to the container's address, and what a bridge network adds to a
+# container's start — berth against Docker Engine, side by side, one run.
+#
+#   wrk -t2 -c32 -d${WRK_SECS}s http://127.0.0.1:PORT/    published port
+#   wrk ... http://CONTAINER_IP/                          direct
+#   run --rm [--network none|bridge|NET] ROOTFS true      start to exit
+#
+# Everything runs inside a network namespace this script makes (bridges,
+# nftables rules, Docker's iptables rules and its bridge live and die with
+# it); traffic stays on its loopback and bridges. The web server is busybox
+# httpd serving a 1 KiB page (it forks per connection: the numbers are about
+# the path, not the server). Needs root. Installs busybox-static, docker.io,
+# wrk, iproute2 and nftables when missing. Writes bench/results/network.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs="${RUNS:-30}"
+secs="${WRK_SECS:-10}"
+work="${BENCH_WORK:-/tmp/berth-bench}"
+mkdir -p "$work" bench/results
+
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+need_packages busybox-static docker.io wrk iproute2 nftables
+build_berth
+rootfs="$work/rootfs"
+make_rootfs "$rootfs"
+
+ns="berth-bench-$$"
+export BERTH_ROOT="$work/berth-net-state"
+export DOCKER_HOST="unix://$work/docker-net.sock"
+# nsenter keeps the mounts (ip netns exec would remount /sys, hiding cgroups).
+in_ns() { nsenter --net="/run/netns/$ns" "$@"; }
+cleanup() {
+  in_ns "$berth" rm -f bweb bkeep >/dev/null 2>&1 || true
+  in_ns "$berth" network rm benchnet >/dev/null 2>&1 || true
+  docker rm -f dweb >/dev/null 2>&1 || true
+  [ -f "$work/docker-net.pid" ] && kill "$(cat "$work/docker-net.pid")" 2>/dev/null || true
+  sleep 1
+  ip netns del "$ns" 2>/dev/null || true
+}
+trap cleanup EXIT
+ip netns add "$ns"
+in_ns ip link set lo up
+
+# A Docker Engine of its own inside the namespace: its own socket, roots and
+# containerd, with its default bridge and iptables (as users run it).
+rm -rf "$work/docker-net-exec"
+(in_ns dockerd -H "$DOCKER_HOST" --data-root "$work/docker-net-data" \
+  --exec-root "$work/docker-net-exec" --pidfile "$work/docker-net.pid" \
+  --iptables=true --ip6tables=false >"$work/dockerd-net.log" 2>&1 &)
+for _ in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+docker info >/dev/null 2>&1 || { echo "dockerd did not start: see $work/dockerd-net.log" >&2; exit 1; }
+image=berth-bench/busybox:latest
+docker image inspect "$image" >/dev/null 2>&1 || tar -C "$rootfs" -c . | docker import - "$image" >/dev/null
+
+# --- Throughput and latency -------------------------------------------------
+in_ns "$berth" run -d --name bweb -p 18080:80 --rootfs "$rootfs" httpd -f -p 80 -h /www >/dev/null
+docker run -d --name dweb -p 18081:80 "$image" httpd -f -p 80 -h /www >/dev/null
+bip=$(in_ns "$berth" inspect bweb | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["NetworkSettings"]["IPAddress"])')
+dip=$(docker inspect dweb | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["NetworkSettings"]["IPAddress"])')
+for url in "http://127.0.0.1:18080/" "http://$bip/" "http://127.0.0.1:18081/" "http://$dip/"; do
+  for _ in $(seq 50); do in_ns busybox wget -q -O /dev/null "$url" 2>/dev/null && break; sleep 0.1; done
+done
+load() { # label url
+  in_ns wrk -t2 -c32 -d"${secs}s" --latency "$2" > "$work/wrk-$1.txt"
+  echo "$1 $(awk '/Requests\/sec/{print $2}' "$work/wrk-$1.txt") $(awk '$1=="50%"{print $2}' "$work/wrk-$1.txt") $(awk '$1=="99%"{print $2}' "$work/wrk-$1.txt")"
+}
+{
+  load berth-published "http://127.0.0.1:18080/"
+  load berth-direct "http://$bip/"
+  load docker-published "http://127.0.0.1:18081/"
+  load docker-direct "http://$dip/"
+} > "$work/wrk.txt"
+in_ns "$berth" rm -f bweb >/dev/null
+docker rm -f dweb >/dev/null
+
+# --- Start time -------------------------------------------------------------
+time_runs() { # label, command...: one duration per line, in µs
+  local label=$1; shift
+  "$@" >/dev/null 2>&1 # warm up
+  for _ in $(seq "$runs"); do
+    local s e
+    s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N)
+    echo "$label $(( (e - s) / 1000 ))"
+  done
+}
+in_ns "$berth" network create benchnet >/dev/null
+{
+  time_runs berth-none in_ns "$berth" run --rm --network none --rootfs "$rootfs" true
+  # Alone on a network: the bridge, its rules and (user networks) the DNS
+  # responder come up for the container and go with it.
+  time_runs berth-bridge-first in_ns "$berth" run --rm --rootfs "$rootfs" true
+  time_runs berth-usernet-first in_ns "$berth" run --rm --network benchnet --rootfs "$rootfs" true
+  # Joining networks that are up (another container keeps them).
+  in_ns "$berth" run -d --name bkeep --rootfs "$rootfs" sleep 600 >/dev/null
+  in_ns "$berth" network connect benchnet bkeep >/dev/null
+  time_runs berth-bridge in_ns "$berth" run --rm --rootfs "$rootfs" true
+  time_runs berth-usernet in_ns "$berth" run --rm --network benchnet --rootfs "$rootfs" true
+  time_runs docker-none docker run --rm --network none "$image" true
+  time_runs docker-bridge docker run --rm "$image" true
+} > "$work/net-times.txt"
+
+python3 - "$work/wrk.txt" "$work/net-times.txt" "$runs" "$secs" <<'PY' | tee bench/results/network.md
+import statistics, sys, platform, subprocess
+def ms(v):
+    return float(v[:-2]) if v.endswith("ms") else float(v[:-2]) / 1000 if v.endswith("us") else float(v[:-1]) * 1000
+wrk = {}
+for line in open(sys.argv[1]):
+    k, rps, p50, p99 = line.split()
+    wrk[k] = (float(rps), ms(p50), ms(p99))
+times = {}
+for line in open(sys.argv[2]):
+    k, v = line.split()
+    times.setdefault(k, []).append(int(v) / 1000)
+med = {k: statistics.median(v) for k, v in times.items()}
+cores = subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()
+print("# Networks: published ports and start cost, berth vs Docker Engine\n")
+print(f"{platform.release()}, {cores} cores; wrk -t2 -c32 for {sys.argv[4]} s per row against busybox httpd (1 KiB page); start times are medians of {sys.argv[3]} runs.\n")
+print("| path | requests/s | p50 ms | p99 ms | share of direct |")
+print("|---|---|---|---|---|")
+for who in ("berth", "docker"):
+    d = wrk[f"{who}-direct"][0]
+    for how in ("published", "direct"):
+        rps, p50, p99 = wrk[f"{who}-{how}"]
+        print(f"| {who} {how} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {rps / d:.1%} |")
+b, dk = wrk["berth-published"][0], wrk["docker-published"][0]
+print(f"\nThrough a published port on 127.0.0.1 berth keeps {b / wrk['berth-direct'][0]:.1%} of direct throughput (kernel DNAT); Docker keeps {dk / wrk['docker-direct'][0]:.1%} (its userland proxy serves loopback). berth/docker published: {b / dk:.2f}x.\n")
+print("| start to exit | median ms | added by the network, ms |")
+print("|---|---|---|")
+for k, base in [("berth-none", "berth-none"), ("berth-bridge", "berth-none"), ("berth-usernet", "berth-none"),
+                ("berth-bridge-first", "berth-none"), ("berth-usernet-first", "berth-none"),
+                ("docker-none", "docker-none"), ("docker-bridge", "docker-none")]:
+    print(f"| {k} | {med[k]:.1f} | {med[k] - med[base]:+.1f} |")
+print(f"\nberth on its default bridge starts {med['docker-bridge'] / med['berth-bridge']:.1f}x faster than docker run on its default bridge.")
+PY
