@@ -38,17 +38,17 @@ trap 'BERTH_ROOT=$work/state "$berth" rm -f demo-db demo-api demo-proxy >/dev/nu
 "$berth" images
 "$berth" network ls
 echo "== containers (db, then api, then proxy: the stack's start order)"
-"$berth" run -d --name demo-db --network demo_default -m 256m local/busybox:demo \
+"$berth" run -d --name demo-db --network demo_default --network-alias db -m 256m local/busybox:demo \
   sh -c 'mkdir -p /db && echo "rows: 3" > /db/index.html && httpd -f -p 80 -h /db' >/dev/null
-db_ip=$("$berth" inspect demo-db | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["NetworkSettings"]["IPAddress"])')
-"$berth" run -d --name demo-api --network demo_default -e DB_HOST="$db_ip" local/busybox:demo \
-  sh -c 'while true; do echo "api up, db at $DB_HOST says: $(wget -qO- http://$DB_HOST/)"; sleep 1; done' >/dev/null
-"$berth" run -d --name demo-proxy --network host local/busybox:demo httpd -f -p 127.0.0.1:18080 -h /www >/dev/null
+"$berth" run -d --name demo-api --network demo_default --network-alias api -e DB_HOST=db local/busybox:demo \
+  sh -c 'while true; do echo "api up, $DB_HOST ($(nslookup $DB_HOST | grep -A1 Name | tail -1)) says: $(wget -qO- http://$DB_HOST/)"; sleep 1; done' >/dev/null
+"$berth" run -d --name demo-proxy --network demo_default -p 127.0.0.1:18080:80 local/busybox:demo httpd -f -p 80 -h /www >/dev/null
 "$berth" ps
+"$berth" port demo-proxy
 sleep 1.5
-echo "== logs of demo-api (it reaches demo-db at $db_ip over the demo_default bridge)"
+echo "== logs of demo-api (it finds demo-db by its alias db on the demo_default network)"
 "$berth" logs demo-api
-echo "== the proxy answers on 127.0.0.1:18080"
+echo "== the proxy answers on its published port 127.0.0.1:18080"
 wget -qO- http://127.0.0.1:18080/ 2>/dev/null || busybox wget -qO- http://127.0.0.1:18080/
 echo "== stopping"
 "$berth" stop -t 2 demo-proxy demo-api demo-db

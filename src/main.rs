@@ -16,6 +16,9 @@ fn main() -> ExitCode {
         Some(berth::net::proxy::PROXY_ARG) => {
             return ExitCode::from(berth::net::proxy::main(&args[2..]).clamp(0, 255) as u8)
         }
+        Some(berth::net::store::TEARDOWN_ARG) => {
+            return ExitCode::from(berth::net::store::teardown_main(&args[2..]).clamp(0, 255) as u8)
+        }
         Some(berth::net::dns::DNS_ARG) => {
             return ExitCode::from(berth::net::dns::main(&args[2..]).clamp(0, 255) as u8)
         }

@@ -92,12 +92,9 @@ async fn index_of(handle: &Handle, name: &str) -> Result<u32, LinkError> {
 }
 
 /// Whether a link exists (in this process's network namespace).
+/// (An interface-index lookup on this thread: no netlink session needed.)
 pub fn exists(name: &str) -> bool {
-    let name = name.to_string();
-    with_handle(None, move |h| async move {
-        Ok(index_of(&h, &name).await.is_ok())
-    })
-    .unwrap_or(false)
+    nix::net::if_::if_nametoindex(name).is_ok()
 }
 
 /// Whether link `name` is a port of bridge `bridge` (in this namespace).

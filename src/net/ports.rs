@@ -263,16 +263,14 @@ pub fn isolate(
     if !internal {
         switch("/proc/sys/net/ipv4/ip_forward");
     }
-    nft(&table("ip"))?;
-    nft(&v4)?;
+    let mut script = table("ip") + &v4;
     if !v6.is_empty() {
         if !internal {
             switch("/proc/sys/net/ipv6/conf/all/forwarding");
         }
-        nft(&table("ip6"))?;
-        nft(&v6)?;
+        script += &(table("ip6") + &v6);
     }
-    Ok(())
+    nft(&script).map(|_| ())
 }
 
 fn switch(path: &str) {
@@ -391,37 +389,51 @@ pub fn publish(t: &Target, ports: &[Published]) -> Result<(), PortError> {
         t.bridge
     ));
     let (v4, v6) = rules(t, ports);
+    let mut script = String::new();
     if !v4.is_empty() {
-        nft(&table("ip"))?;
-        nft(&v4)?;
+        script += &(table("ip") + &v4);
     }
     if !v6.is_empty() {
         switch("/proc/sys/net/ipv6/conf/all/forwarding");
-        nft(&table("ip6"))?;
-        nft(&v6)?;
+        script += &(table("ip6") + &v6);
     }
-    Ok(())
+    if script.is_empty() {
+        return Ok(());
+    }
+    nft(&script).map(|_| ())
 }
 
 /// Removes every rule tagged with `id` (a container's id, or a bridge's
-/// name for a network's rules), in both families.
+/// name for a network's rules), in both families: one listing, one delete.
 pub fn unpublish(id: &str) -> Result<(), PortError> {
-    unpublish_in("ip", id)?;
-    unpublish_in("ip6", id)
+    // Listing the ruleset never fails for want of a table.
+    let listing = nft("list ruleset")?;
+    let script = delete_script(&listing, id);
+    if script.is_empty() {
+        return Ok(());
+    }
+    nft(&script).map(|_| ())
 }
 
-fn unpublish_in(family: &str, id: &str) -> Result<(), PortError> {
-    let Ok(listing) = nft(&format!("list table {family} berth")) else {
-        return Ok(()); // no table: nothing was published
-    };
+/// The `delete rule` lines for the rules of the berth tables in `listing`
+/// (`nft -a list ruleset`) tagged `berth:<id>`.
+fn delete_script(listing: &str, id: &str) -> String {
     let tag = format!("\"berth:{id}\"");
-    let mut chain = String::new();
+    let (mut family, mut chain) = (None, String::new());
     let mut script = String::new();
     for line in listing.lines() {
         let l = line.trim();
+        if let Some(rest) = l.strip_prefix("table ") {
+            let mut words = rest.split_whitespace();
+            family = match (words.next(), words.next()) {
+                (Some(f @ ("ip" | "ip6")), Some("berth")) => Some(f.to_string()),
+                _ => None,
+            };
+        }
         if let Some(rest) = l.strip_prefix("chain ") {
             chain = rest.split_whitespace().next().unwrap_or("").to_string();
         }
+        let Some(family) = &family else { continue };
         if l.contains(&tag) {
             if let Some(h) = l
                 .rsplit("# handle ")
@@ -432,10 +444,7 @@ fn unpublish_in(family: &str, id: &str) -> Result<(), PortError> {
             }
         }
     }
-    if script.is_empty() {
-        return Ok(());
-    }
-    nft(&script).map(|_| ())
+    script
 }
 
 #[cfg(test)]
@@ -501,6 +510,32 @@ mod tests {
         // A specific IPv4 address is IPv4 only.
         assert_eq!(rules(&t, &[p("10.0.0.5")]).1, "");
         assert!(proxied(&t, &[p("10.0.0.5")]).is_empty());
+    }
+
+    #[test]
+    fn deletes_find_tagged_rules_in_both_berth_tables_only() {
+        let listing = "table ip berth { # handle 1
+\tchain prerouting { # handle 1
+\t\ttcp dport 80 dnat to 10.0.0.2:80 comment \"berth:abc\" # handle 7
+\t\ttcp dport 81 dnat to 10.0.0.3:80 comment \"berth:other\" # handle 8
+\t}
+}
+table ip6 berth { # handle 2
+\tchain output { # handle 3
+\t\ttcp dport 80 dnat to [fd00::2]:80 comment \"berth:abc\" # handle 9
+\t}
+}
+table inet filter { # handle 3
+\tchain input { # handle 1
+\t\tcomment \"berth:abc\" # handle 4
+\t}
+}
+";
+        assert_eq!(
+            delete_script(listing, "abc"),
+            "delete rule ip berth prerouting handle 7\ndelete rule ip6 berth output handle 9\n"
+        );
+        assert_eq!(delete_script(listing, "none"), "");
     }
 
     #[test]

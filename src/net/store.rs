@@ -401,8 +401,12 @@ impl NetworkStore {
     }
 
     /// Releases a container's address (nothing happens when it has none).
-    /// The last member to leave takes the bridge, its rules and the DNS
-    /// responder with it; the network stays and comes back with the next.
+    /// When the last member leaves, a detached helper takes the bridge, its
+    /// rules and the DNS responder down after `TEARDOWN_GRACE`, unless a
+    /// member came back by then (deleting a bridge costs the kernel some
+    /// 50 ms, which no `stop` or `run --rm` should wait for, and stacks
+    /// that go down and up again keep their bridge). The network record
+    /// stays; its bridge comes back with the next member.
     pub fn detach(&self, key: &str, container: &str) -> Result<(), NetworkError> {
         let Ok(net) = self.get(key) else {
             return Ok(());
@@ -414,11 +418,10 @@ impl NetworkStore {
                 if let (Some(p6), Some(a6)) = (net.pool6.as_mut(), m.address6) {
                     p6.release(a6);
                 }
-                if net.members.is_empty() {
-                    tear_down(&net);
-                    net.resolver_pid = 0;
-                }
                 self.write(&net)?;
+                if net.members.is_empty() {
+                    schedule_teardown(&self.dir, &net.name);
+                }
             }
             Ok(())
         })
@@ -455,6 +458,48 @@ fn bring_up(net: &Network) -> Result<(), NetworkError> {
         return Err(e.into());
     }
     Ok(())
+}
+
+/// argv[1] that selects the deferred teardown of an empty network.
+pub const TEARDOWN_ARG: &str = "__berth_net_down";
+
+/// How long an empty network keeps its bridge.
+pub const TEARDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn schedule_teardown(dir: &Path, name: &str) {
+    let spawned = std::env::current_exe().and_then(|exe| {
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg(TEARDOWN_ARG).arg(dir).arg(name);
+        crate::runtime::process::spawn_detached(&mut cmd)
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("network {name}: its bridge stays until the next `network rm`: {e}");
+    }
+}
+
+/// The deferred teardown's entry point: `args` is `[networks_dir, network]`.
+pub fn teardown_main(args: &[String]) -> i32 {
+    // SAFETY: fd 3 is the readiness pipe `spawn_detached` placed there for
+    // this process alone; closing it at once lets the caller go on.
+    drop(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(3) });
+    let (Some(dir), Some(name)) = (args.first(), args.get(1)) else {
+        return 2;
+    };
+    std::thread::sleep(TEARDOWN_GRACE);
+    let store = NetworkStore::from_dir(Path::new(dir));
+    let done = store.locked(|| {
+        let mut net = store.read(name)?;
+        if net.members.is_empty() && (link::exists(&net.bridge) || net.resolver_pid != 0) {
+            tear_down(&net);
+            net.resolver_pid = 0;
+            store.write(&net)?;
+        }
+        Ok(())
+    });
+    match done {
+        Ok(()) | Err(NetworkError::NotFound(_)) => 0,
+        Err(_) => 1,
+    }
 }
 
 /// Stops the responder and removes the bridge and its rules (best effort:
