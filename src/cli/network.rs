@@ -57,6 +57,20 @@ pub struct NetworkCreateArgs {
     /// IPv6 --subnet is given).
     #[arg(long)]
     pub ipv6: bool,
+    /// Driver: bridge (the only one berth has).
+    #[arg(short = 'd', long, default_value = "bridge")]
+    pub driver: String,
+    /// Driver options (key=value): com.docker.network.bridge.name,
+    /// com.docker.network.driver.mtu, com.docker.network.bridge.enable_ip_masquerade,
+    /// com.docker.network.bridge.host_binding_ipv4.
+    #[arg(short = 'o', long = "opt")]
+    pub opts: Vec<String>,
+    /// An address kept out of allocation (name=ip).
+    #[arg(long = "aux-address")]
+    pub aux_addresses: Vec<String>,
+    /// Accepted for compatibility (every berth network is attachable).
+    #[arg(long)]
+    pub attachable: bool,
     /// Allocate container addresses from this sub-range.
     #[arg(long)]
     pub ip_range: Option<String>,
@@ -192,7 +206,31 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 Ok(of.pop().copied())
             };
             let gateway_of = |v6: bool| a.gateway.iter().copied().find(|g| g.is_ipv6() == v6);
+            if a.driver != "bridge" {
+                anyhow::bail!(
+                    "network driver {:?} is not supported: berth networks use the bridge driver",
+                    a.driver
+                );
+            }
+            let pairs = |list: &[String], what: &str| -> anyhow::Result<Vec<(String, String)>> {
+                list.iter()
+                    .map(|kv| {
+                        kv.split_once('=')
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .with_context(|| format!("invalid {what} {kv:?}: use KEY=VALUE"))
+                    })
+                    .collect()
+            };
+            let mut aux_addresses = std::collections::BTreeMap::new();
+            for (k, v) in pairs(&a.aux_addresses, "--aux-address")? {
+                let ip: std::net::IpAddr = v
+                    .parse()
+                    .with_context(|| format!("--aux-address {k}={v}: not an IP address"))?;
+                aux_addresses.insert(k, ip);
+            }
             let opts = CreateOptions {
+                aux_addresses,
+                options: pairs(&a.opts, "--opt")?.into_iter().collect(),
                 subnet: pick(false)?,
                 gateway: gateway_of(false),
                 ipv6: a.ipv6,
@@ -253,11 +291,13 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 if let Some(p6) = &n.pool6 {
                     ipam.push(serde_json::json!({"Subnet": p6.subnet, "Gateway": p6.gateway}));
                 }
+                let mut options = n.options.clone();
+                options.insert(crate::net::store::OPT_BRIDGE_NAME.into(), n.bridge.clone());
                 out.push(serde_json::json!({
                     "Name": n.name, "Id": n.id, "Created": n.created, "Driver": n.driver,
                     "Internal": n.internal, "EnableIPv6": n.pool6.is_some(),
                     "IPAM": {"Driver": "default", "Config": ipam},
-                    "Options": {"com.docker.network.bridge.name": n.bridge},
+                    "Options": options,
                     "Containers": containers, "Labels": n.labels,
                 }));
             }

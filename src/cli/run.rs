@@ -440,7 +440,24 @@ pub fn request(
             .split_once(':')
             .or_else(|| h.split_once('='))
             .with_context(|| format!("invalid --add-host {h:?}: use HOST:IP"))?;
-        extra_hosts.push((host.to_string(), ip.to_string()));
+        let ip = if ip == "host-gateway" {
+            // The host as the container sees it: its network's gateway.
+            match &network {
+                NetworkMode::Bridge { network, .. } => {
+                    crate::net::store::NetworkStore::new(&store.run)
+                        .get(network)
+                        .map(|n| n.pool.gateway.to_string())
+                        .with_context(|| format!("--add-host {h}"))?
+                }
+                NetworkMode::Host => "127.0.0.1".to_string(),
+                _ => bail!("--add-host {h}: host-gateway needs a bridge network (or host)"),
+            }
+        } else {
+            ip.parse::<std::net::IpAddr>()
+                .with_context(|| format!("invalid --add-host {h:?}: {ip} is not an IP address"))?;
+            ip.to_string()
+        };
+        extra_hosts.push((host.to_string(), ip));
     }
     let ulimits = args
         .ulimits
@@ -453,8 +470,15 @@ pub fn request(
             bail!("publishing ports needs a bridge network: run with --network bridge (the default) or a network made with `berth network create NAME`");
         }
         let mut taken = published_by_others(store)?;
+        let default_ip = match &network {
+            NetworkMode::Bridge { network, .. } => crate::net::store::NetworkStore::new(&store.run)
+                .get(network)
+                .ok()
+                .and_then(|n| n.host_binding()),
+            _ => None,
+        };
         for p in &args.publish {
-            let mine = crate::net::ports::parse_and_reserve(p, &taken)?;
+            let mine = crate::net::ports::parse_and_reserve_on(p, &taken, default_ip)?;
             taken.extend(mine.iter().cloned());
             ports.extend(mine);
         }

@@ -78,6 +78,16 @@ impl Published {
 /// containers publish: kernel forwarding holds no socket, so a bind test
 /// alone would not see them.
 pub fn parse_and_reserve(spec: &str, taken: &[Published]) -> Result<Vec<Published>, PortError> {
+    parse_and_reserve_on(spec, taken, None)
+}
+
+/// `parse_and_reserve`, with the host address used when the spec names
+/// none (a network's host_binding_ipv4; else 0.0.0.0).
+pub fn parse_and_reserve_on(
+    spec: &str,
+    taken: &[Published],
+    default_ip: Option<IpAddr>,
+) -> Result<Vec<Published>, PortError> {
     let entries =
         crate::spec::ports::parse_short(spec).map_err(|e| PortError::Spec(spec.into(), e))?;
     let mut out = Vec::new();
@@ -86,7 +96,7 @@ pub fn parse_and_reserve(spec: &str, taken: &[Published]) -> Result<Vec<Publishe
             Some(ip) => ip
                 .parse()
                 .map_err(|_| PortError::Spec(spec.into(), format!("bad address {ip}")))?,
-            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            None => default_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         };
         let protocol = e
             .get("protocol")
@@ -216,12 +226,22 @@ fn table(family: &str) -> String {
 /// forwarded from its bridge to another berth bridge; an internal network
 /// neither sends nor receives anything beyond its bridge; the others get
 /// outbound NAT (masquerade) for their subnets. Returns (IPv4, IPv6) scripts.
+/// How a network meets the outside.
+#[derive(Debug, Clone, Copy)]
+pub struct Outside {
+    /// Nothing in or out beyond its bridge.
+    pub internal: bool,
+    /// Masquerade what leaves (Docker's enable_ip_masquerade, default true).
+    pub masquerade: bool,
+}
+
 pub fn network_rules(
     bridge: &str,
-    internal: bool,
+    outside: Outside,
     subnet: &str,
     subnet6: Option<&str>,
 ) -> (String, String) {
+    let internal = outside.internal;
     let tag = format!("comment \"berth:{bridge}\"");
     let mut out = (String::new(), String::new());
     for (family, net) in [("ip", Some(subnet)), ("ip6", subnet6)] {
@@ -243,7 +263,7 @@ pub fn network_rules(
             s.push_str(&format!(
                 "add rule {family} berth forward oifname \"{bridge}\" iifname != \"{bridge}\" drop {tag}\n"
             ));
-        } else {
+        } else if outside.masquerade {
             s.push_str(&format!(
                 "add rule {family} berth postrouting {family} saddr {net} oifname != \"{bridge}\" masquerade {tag}\n"
             ));
@@ -255,11 +275,12 @@ pub fn network_rules(
 /// Installs a network's rules (see `network_rules`) and turns forwarding on.
 pub fn isolate(
     bridge: &str,
-    internal: bool,
+    outside: Outside,
     subnet: &str,
     subnet6: Option<&str>,
 ) -> Result<(), PortError> {
-    let (v4, v6) = network_rules(bridge, internal, subnet, subnet6);
+    let internal = outside.internal;
+    let (v4, v6) = network_rules(bridge, outside, subnet, subnet6);
     if !internal {
         switch("/proc/sys/net/ipv4/ip_forward");
     }
@@ -540,14 +561,28 @@ table inet filter { # handle 3
 
     #[test]
     fn network_rules_keep_networks_apart_and_let_others_out() {
-        let (v4, v6) = network_rules("br-a", false, "10.1.0.0/24", Some("fd00::/64"));
+        let open = Outside {
+            internal: false,
+            masquerade: true,
+        };
+        let (v4, v6) = network_rules("br-a", open, "10.1.0.0/24", Some("fd00::/64"));
         assert!(v4.contains("iifname \"br-a\" oifname != \"br-a\" oifname \"br-*\" drop"));
         assert!(v4.contains("ip saddr 10.1.0.0/24 oifname != \"br-a\" masquerade"));
         assert!(v6.contains("ip6 saddr fd00::/64 oifname != \"br-a\" masquerade"));
-        let (v4, v6) = network_rules("br-b", true, "10.2.0.0/24", None);
+        let closed = Outside {
+            internal: true,
+            masquerade: true,
+        };
+        let (v4, v6) = network_rules("br-b", closed, "10.2.0.0/24", None);
         assert!(!v4.contains("masquerade"), "internal: no way out");
         assert!(v4.contains("oifname \"br-b\" iifname != \"br-b\" drop"));
         assert_eq!(v6, "");
+        let routed = Outside {
+            internal: false,
+            masquerade: false,
+        };
+        let (v4, _) = network_rules("br-c", routed, "10.3.0.0/24", None);
+        assert!(!v4.contains("masquerade") && v4.contains("drop"), "{v4}");
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum NetworkError {
     Exists(String),
     #[error("network {0} has active endpoints: {1}")]
     InUse(String, String),
+    #[error("driver option {0}: {1}")]
+    Option(String, String),
     #[error("{0} is a pre-defined network and cannot be removed")]
     Predefined(String),
     #[error("invalid network name {0:?}")]
@@ -75,6 +77,60 @@ pub struct Network {
     /// The IPv6 addresses, when the network has IPv6 (`--ipv6`).
     #[serde(default)]
     pub pool6: Option<Pool>,
+    /// Driver options (`-o`), as given: the bridge's name and MTU, masquerade,
+    /// the default host address for published ports.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// Driver options berth understands (Docker's names).
+pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
+pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+pub const OPT_HOST_BINDING: &str = "com.docker.network.bridge.host_binding_ipv4";
+
+impl Network {
+    /// The MTU of the bridge and its veths (`-o com.docker.network.driver.mtu`).
+    pub fn mtu(&self) -> Option<u32> {
+        self.options.get(OPT_MTU).and_then(|m| m.parse().ok())
+    }
+
+    /// Whether traffic leaving the network is masqueraded (default yes).
+    pub fn masquerade(&self) -> bool {
+        self.options.get(OPT_MASQUERADE).map(String::as_str) != Some("false")
+    }
+
+    /// The host address ports are published on when `-p` names none.
+    pub fn host_binding(&self) -> Option<IpAddr> {
+        self.options
+            .get(OPT_HOST_BINDING)
+            .and_then(|a| a.parse().ok())
+    }
+}
+
+/// Checks driver options: known names, sensible values.
+fn check_options(options: &BTreeMap<String, String>) -> Result<(), NetworkError> {
+    for (k, v) in options {
+        let ok = match k.as_str() {
+            OPT_BRIDGE_NAME => crate::runtime::store::valid_name(v) && v.len() <= 15,
+            OPT_MTU => v.parse::<u32>().is_ok_and(|m| (68..=65535).contains(&m)),
+            OPT_MASQUERADE => v == "true" || v == "false",
+            OPT_HOST_BINDING => v.parse::<IpAddr>().is_ok(),
+            _ => {
+                return Err(NetworkError::Option(
+                    k.clone(),
+                    format!("not supported (berth knows {OPT_BRIDGE_NAME}, {OPT_MTU}, {OPT_MASQUERADE}, {OPT_HOST_BINDING})"),
+                ))
+            }
+        };
+        if !ok {
+            return Err(NetworkError::Option(
+                k.clone(),
+                format!("invalid value {v:?}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A container on a network.
@@ -116,6 +172,10 @@ pub struct CreateOptions {
     pub ipv6: bool,
     pub subnet6: Option<Subnet>,
     pub gateway6: Option<IpAddr>,
+    /// Addresses kept out of allocation, by name (`--aux-address`).
+    pub aux_addresses: BTreeMap<String, IpAddr>,
+    /// Driver options (`-o`).
+    pub options: BTreeMap<String, String>,
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
 }
@@ -237,7 +297,15 @@ impl NetworkStore {
                     pick_subnet(&taken, false)?
                 }
             };
-            let pool = Pool::new(subnet, opts.gateway, opts.ip_range, BTreeMap::new())?;
+            check_options(&opts.options)?;
+            let aux = |v6: bool| -> BTreeMap<String, IpAddr> {
+                opts.aux_addresses
+                    .iter()
+                    .filter(|(_, a)| a.is_ipv6() == v6)
+                    .map(|(k, a)| (k.clone(), *a))
+                    .collect()
+            };
+            let pool = Pool::new(subnet, opts.gateway, opts.ip_range, aux(false))?;
             let id = crate::runtime::store::new_id()
                 .map_err(|e| NetworkError::Corrupt(self.dir.clone(), e.to_string()))?;
             let pool6 = match (opts.ipv6 || opts.subnet6.is_some(), opts.subnet6) {
@@ -250,18 +318,30 @@ impl NetworkStore {
                     {
                         return Err(IpamError::Overlap(s, t.subnet).into());
                     }
-                    Some(Pool::new(s, opts.gateway6, None, BTreeMap::new())?)
+                    Some(Pool::new(s, opts.gateway6, None, aux(true))?)
                 }
                 (true, None) => Some(Pool::new(
                     unique_local_subnet(&id),
                     opts.gateway6,
                     None,
-                    BTreeMap::new(),
+                    aux(true),
                 )?),
+            };
+            let bridge = match opts.options.get(OPT_BRIDGE_NAME) {
+                Some(b) => {
+                    if existing.iter().any(|n| n.bridge == *b) || link::exists(b) {
+                        return Err(NetworkError::Option(
+                            OPT_BRIDGE_NAME.into(),
+                            format!("a link named {b} already exists"),
+                        ));
+                    }
+                    b.clone()
+                }
+                None => format!("br-{}", &id[..12]),
             };
             let net = Network {
                 name: name.to_string(),
-                bridge: format!("br-{}", &id[..12]),
+                bridge,
                 id,
                 driver: "bridge".into(),
                 internal: opts.internal,
@@ -272,6 +352,7 @@ impl NetworkStore {
                 dns: true,
                 resolver_pid: 0,
                 pool6,
+                options: opts.options.clone(),
             };
             bring_up(&net)?;
             if let Err(e) = self.write(&net) {
@@ -312,6 +393,7 @@ impl NetworkStore {
                 dns: false,
                 resolver_pid: 0,
                 pool6: None,
+                options: BTreeMap::new(),
             };
             self.write(&net)?;
             Ok(net)
@@ -440,7 +522,12 @@ fn unique_local_subnet(id: &str) -> Subnet {
 
 /// The bridge with its gateway addresses and its isolation rules.
 fn bring_up(net: &Network) -> Result<(), NetworkError> {
-    link::create_bridge(&net.bridge, net.pool.gateway, net.pool.subnet.prefix, None)?;
+    link::create_bridge(
+        &net.bridge,
+        net.pool.gateway,
+        net.pool.subnet.prefix,
+        net.mtu(),
+    )?;
     if let Some(p6) = &net.pool6 {
         if let Err(e) = link::add_address(&net.bridge, p6.gateway, p6.subnet.prefix) {
             let _ = link::delete(&net.bridge);
@@ -450,7 +537,10 @@ fn bring_up(net: &Network) -> Result<(), NetworkError> {
     let subnet6 = net.pool6.as_ref().map(|p| p.subnet.to_string());
     if let Err(e) = super::ports::isolate(
         &net.bridge,
-        net.internal,
+        super::ports::Outside {
+            internal: net.internal,
+            masquerade: net.masquerade(),
+        },
         &net.pool.subnet.to_string(),
         subnet6.as_deref(),
     ) {

@@ -760,7 +760,7 @@ pub fn join_network(
             gateway: routed.then_some(p6.gateway),
         });
     }
-    let result = crate::net::link::create_veth(&host_end, &ifname, fd, &net.bridge, None)
+    let result = crate::net::link::create_veth(&host_end, &ifname, fd, &net.bridge, net.mtu())
         .and_then(|_| crate::net::link::configure_inside(fd, &ifname, &addresses))
         .map_err(|e| e.to_string());
     if let Err(e) = result {

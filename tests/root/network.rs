@@ -1031,6 +1031,8 @@ fn default_bridge_udp_other_addresses_internal_networks_and_modes() {
             "example.test",
             "--add-host",
             "db.local:10.1.2.3",
+            "--add-host",
+            "host.docker.internal:host-gateway",
             "--dns",
             "10.9.9.9",
             "--dns-search",
@@ -1049,6 +1051,7 @@ fn default_bridge_udp_other_addresses_internal_networks_and_modes() {
         "search a.test\n",
         "options ndots:3\n",
         "10.1.2.3\tdb.local\n",
+        "172.17.0.1\thost.docker.internal\n",
         "h1\nexample.test\n",
     ] {
         assert!(files.contains(want), "{want:?} in {files}");
@@ -1068,8 +1071,65 @@ fn default_bridge_udp_other_addresses_internal_networks_and_modes() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("user-defined networks"));
     let bad = ns.berth(&b, &["network", "rm", "bridge"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("pre-defined network"));
+    // Driver options and reserved addresses.
+    ns.text(
+        &b,
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.90.0.0/24",
+            "--aux-address",
+            "router=10.90.0.2",
+            "-o",
+            "com.docker.network.driver.mtu=1400",
+            "-o",
+            "com.docker.network.bridge.name=brtuned",
+            "tuned",
+        ],
+    );
+    let eth0 = ns.text(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "tuned",
+            "--rootfs",
+            &rootfs,
+            "ip",
+            "-o",
+            "addr",
+            "show",
+            "eth0",
+        ],
+    );
+    assert!(
+        eth0.contains("10.90.0.3/24"),
+        "the aux address is skipped: {eth0}"
+    );
+    let link = ns.text(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "tuned",
+            "--rootfs",
+            &rootfs,
+            "ip",
+            "link",
+            "show",
+            "eth0",
+        ],
+    );
+    assert!(link.contains("mtu 1400"), "{link}");
+    let bad = ns.berth(&b, &["network", "create", "-o", "mtu=9000", "badopt"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("driver option mtu"));
+    let bad = ns.berth(&b, &["network", "create", "-d", "overlay", "badnet"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not supported"));
     ns.text(&b, &["rm", "-f", "echo", "web"]);
-    ns.text(&b, &["network", "rm", "inner"]);
+    ns.text(&b, &["network", "rm", "inner", "tuned"]);
     let left = leftovers(&ns, &[" d0@", " d1@"]);
     assert_eq!(left, Vec::<String>::new(), "only the test's own link stays");
 }
