@@ -501,6 +501,7 @@ mod tests {
             dns: true,
             resolver_pid: 0,
             pool6: None,
+            options: BTreeMap::new(),
         }
     }
 
