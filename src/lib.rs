@@ -4,6 +4,7 @@
 //! `main.rs` only parses arguments and dispatches to `cli`.
 
 pub mod cli;
+pub mod engine;
 pub mod graph;
 pub mod image;
 pub mod net;

@@ -291,7 +291,7 @@ pub fn wait(store: &Store, args: NamesArgs) -> anyhow::Result<i32> {
 }
 
 /// "Up 3 seconds", "Exited (0) 2 minutes ago", as Docker words it.
-fn status_text(st: &State) -> String {
+pub(crate) fn status_text(st: &State) -> String {
     let ago = |t: &Option<String>| -> String {
         let Some((secs, _)) = t.as_deref().and_then(parse_rfc3339) else {
             return String::new();

@@ -161,7 +161,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     logging::init(cli.verbose, cli.log_level);
     let store = || crate::runtime::store::Store::from_env(cli.root.as_deref());
     match cli.command {
-        Command::Compose(args) => compose::run(args),
+        Command::Compose(args) => compose::run(args, &store()),
         Command::Version(args) => version::run(args),
         Command::Run(c) => container_verb(run::run(&store(), c.args)),
         Command::Create(c) => container_verb(run::create(&store(), c.args)),

@@ -146,6 +146,66 @@ pub struct CreateArgs {
     /// IMAGE [COMMAND] [ARG...], or with --rootfs: COMMAND [ARG...].
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+    /// Host directories a compose bind mount creates when missing.
+    #[arg(skip)]
+    pub bind_dirs_to_create: Vec<PathBuf>,
+    /// Anonymous volumes at these targets (compose `volumes: [/path]`).
+    #[arg(skip)]
+    pub anonymous_volumes: Vec<String>,
+}
+
+impl CreateArgs {
+    /// The flags as `run` defaults them, for callers that fill them in code
+    /// (the compose engine).
+    pub fn for_engine() -> CreateArgs {
+        CreateArgs {
+            name: None,
+            env: Vec::new(),
+            env_file: Vec::new(),
+            volumes: Vec::new(),
+            mounts: Vec::new(),
+            tmpfs: Vec::new(),
+            workdir: None,
+            user: None,
+            hostname: None,
+            entrypoint: None,
+            init: true,
+            memory: None,
+            memory_reservation: None,
+            memory_swap: None,
+            cpus: None,
+            cpu_shares: None,
+            cpuset_cpus: None,
+            pids_limit: None,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            privileged: false,
+            read_only: false,
+            restart: "no".into(),
+            stop_signal: None,
+            stop_timeout: 10,
+            network: "bridge".into(),
+            network_aliases: Vec::new(),
+            publish: Vec::new(),
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_options: Vec::new(),
+            domainname: None,
+            ip: None,
+            ip6: None,
+            ulimits: Vec::new(),
+            sysctls: Vec::new(),
+            add_hosts: Vec::new(),
+            labels: Vec::new(),
+            interactive: false,
+            tty: false,
+            rootfs: None,
+            pull: "missing".into(),
+            args: Vec::new(),
+            bind_dirs_to_create: Vec::new(),
+            anonymous_volumes: Vec::new(),
+        }
+    }
 }
 
 fn bytes(flag: &str, v: &Option<String>) -> anyhow::Result<Option<i64>> {
@@ -541,9 +601,14 @@ pub fn request(
         ports,
         exposed_ports: base.exposed_ports,
         healthcheck: base.healthcheck,
-        image_volumes: base.volumes,
+        image_volumes: base
+            .volumes
+            .into_iter()
+            .chain(args.anonymous_volumes.iter().cloned())
+            .collect(),
         aliases: args.network_aliases.clone(),
         ip6: args.ip6,
+        named_volumes: Vec::new(),
         dns: crate::runtime::DnsConfig {
             servers: args.dns.clone(),
             search: args.dns_search.clone(),

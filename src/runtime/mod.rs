@@ -84,9 +84,21 @@ pub struct CreateRequest {
     pub ports: Vec<crate::net::ports::Published>,
     /// Extra names on the first network (`--network-alias`).
     pub aliases: Vec<String>,
+    /// Named volumes: their data directory mounted at a target, filled from
+    /// the image on first use unless `nocopy`.
+    pub named_volumes: Vec<NamedVolumeMount>,
     /// A static IPv6 address on the first network (`--ip6`).
     pub ip6: Option<std::net::IpAddr>,
     pub dns: DnsConfig,
+}
+
+/// A named volume in a container.
+#[derive(Debug, Clone)]
+pub struct NamedVolumeMount {
+    pub data: PathBuf,
+    pub target: String,
+    pub read_only: bool,
+    pub nocopy: bool,
 }
 
 /// `--dns`, `--dns-search`, `--dns-option`.
@@ -237,8 +249,24 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
     store.create_dirs(&id)?;
     let dir = store.container_dir(&id);
     req.spec.rootfs = dir.join("rootfs");
-    // Image VOLUMEs not covered by a mount get an anonymous volume each.
     let mut volumes = Vec::new();
+    for v in &req.named_volumes {
+        req.spec.mounts.push(spec::MountRequest {
+            kind: spec::MountKind::Bind,
+            source: Some(v.data.clone()),
+            target: v.target.clone(),
+            read_only: v.read_only,
+            options: Vec::new(),
+        });
+        if !v.nocopy {
+            volumes.push(spec::AnonymousVolume {
+                target: v.target.clone(),
+                data: v.data.clone(),
+                named: true,
+            });
+        }
+    }
+    // Image VOLUMEs not covered by a mount get an anonymous volume each.
     for target in &req.image_volumes {
         if req
             .spec
@@ -264,6 +292,7 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
         volumes.push(spec::AnonymousVolume {
             target: target.clone(),
             data,
+            named: false,
         });
     }
     let result = (|| -> Result<(), RuntimeError> {
@@ -602,7 +631,7 @@ pub fn pause(store: &Store, id: &str, frozen: bool) -> Result<(), RuntimeError> 
 }
 
 fn remove_volumes(volumes: &[spec::AnonymousVolume]) {
-    for v in volumes {
+    for v in volumes.iter().filter(|v| !v.named) {
         if let Some(dir) = v.data.parent() {
             let _ = std::fs::remove_dir_all(dir);
         }

@@ -224,6 +224,10 @@ pub struct ContainerConfig {
 pub struct AnonymousVolume {
     pub target: String,
     pub data: PathBuf,
+    /// A named volume: filled on first use like the others, but it outlives
+    /// the container (compose volumes; `down -v` removes them).
+    #[serde(default)]
+    pub named: bool,
 }
 
 /// A bind or tmpfs mount requested for the container.

@@ -2,6 +2,7 @@
 //! `spec::ProjectOptions`, and dispatch to one module per verb.
 
 pub mod config;
+pub mod lifecycle;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -39,6 +40,12 @@ pub struct ComposeArgs {
 pub enum ComposeCommand {
     /// Parse, resolve and render the compose file in canonical format.
     Config(config::ConfigArgs),
+    /// Create and start containers.
+    Up(lifecycle::UpArgs),
+    /// Stop and remove containers, networks (and volumes with -v).
+    Down(lifecycle::DownArgs),
+    /// List containers.
+    Ps(lifecycle::PsArgs),
 }
 
 impl ComposeArgs {
@@ -72,8 +79,11 @@ impl ComposeArgs {
     }
 }
 
-pub fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::Result<ExitCode> {
     match &args.command {
         ComposeCommand::Config(c) => config::run(&args, c),
+        ComposeCommand::Up(a) => lifecycle::up(&args, store, a),
+        ComposeCommand::Down(a) => lifecycle::down(&args, store, a),
+        ComposeCommand::Ps(a) => lifecycle::ps(&args, store, a),
     }
 }

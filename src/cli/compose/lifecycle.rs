@@ -1,0 +1,239 @@
+//! `compose up`, `down` and `ps`: flags as Docker Compose takes them, the
+//! engine does the work, output as Docker Compose prints it.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::ComposeArgs;
+use crate::engine;
+use crate::runtime::store::Store;
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Detached mode: run containers in the background.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Wait for services to be running|healthy (implies detached mode).
+    #[arg(long)]
+    pub wait: bool,
+    /// Maximum seconds to wait with --wait.
+    #[arg(long = "wait-timeout")]
+    pub wait_timeout: Option<u64>,
+    /// Recreate containers even if their configuration and image haven't changed.
+    #[arg(long = "force-recreate")]
+    pub force_recreate: bool,
+    /// If containers already exist, don't recreate them.
+    #[arg(long = "no-recreate", conflicts_with = "force_recreate")]
+    pub no_recreate: bool,
+    /// Remove containers for services not defined in the compose file.
+    #[arg(long = "remove-orphans")]
+    pub remove_orphans: bool,
+    /// Don't start linked services.
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
+    /// Don't start the services after creating them.
+    #[arg(long = "no-start")]
+    pub no_start: bool,
+    /// Scale SERVICE to NUM instances (SERVICE=NUM).
+    #[arg(long)]
+    pub scale: Vec<String>,
+    /// Print the plan and change nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Remove named volumes declared in the volumes section and anonymous ones.
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    /// Remove containers for services not defined in the compose file.
+    #[arg(long = "remove-orphans")]
+    pub remove_orphans: bool,
+    /// Shutdown timeout in seconds.
+    #[arg(short = 't', long)]
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all stopped containers too.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only display ids.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Display services.
+    #[arg(long)]
+    pub services: bool,
+    /// Filter by status (running, exited, paused, created, restarting).
+    #[arg(long)]
+    pub status: Vec<String>,
+    /// table or json.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    pub service_names: Vec<String>,
+}
+
+fn project(compose: &ComposeArgs, services: &[String]) -> anyhow::Result<crate::spec::Project> {
+    let options = compose.project_options(services, true)?;
+    crate::spec::load(&options).map_err(anyhow::Error::new)
+}
+
+fn progress(line: &str) {
+    eprintln!(" ✔ {line}");
+}
+
+pub fn up(compose: &ComposeArgs, store: &Store, args: &UpArgs) -> anyhow::Result<ExitCode> {
+    let project = project(compose, &args.services)?;
+    let mut scale = std::collections::BTreeMap::new();
+    for s in &args.scale {
+        let (k, v) = s
+            .split_once('=')
+            .with_context(|| format!("invalid --scale {s:?}: use SERVICE=NUM"))?;
+        let n: u32 = v
+            .parse()
+            .with_context(|| format!("invalid --scale {s:?}: {v} is not a number"))?;
+        if project.service(k).is_none() {
+            anyhow::bail!("no such service: {k}");
+        }
+        scale.insert(k.to_string(), n);
+    }
+    for s in &args.services {
+        if project.service(s).is_none() {
+            anyhow::bail!("no such service: {s}");
+        }
+    }
+    if !args.detach && !args.wait && !args.dry_run {
+        anyhow::bail!(
+            "attached mode (up without -d) is not available yet: use `berth compose up -d`, then `berth compose logs -f`"
+        );
+    }
+    let opts = engine::UpOptions {
+        plan: engine::plan::PlanOptions {
+            force_recreate: args.force_recreate,
+            no_recreate: args.no_recreate,
+            remove_orphans: args.remove_orphans,
+            scale,
+        },
+        services: args.services.clone(),
+        no_deps: args.no_deps,
+        no_start: args.no_start,
+        wait: args.wait.then(|| {
+            args.wait_timeout
+                .map(Duration::from_secs)
+                .unwrap_or(engine::execute::DEFAULT_WAIT)
+        }),
+    };
+    if args.dry_run {
+        print!("{}", engine::plan_only(store, &project, &opts)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    match engine::up(store, &project, &opts, &progress) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "project {}: `up` stopped here; run it again to converge, or `berth compose down` to remove what it made",
+            project.name
+        ))),
+    }
+}
+
+pub fn down(compose: &ComposeArgs, store: &Store, args: &DownArgs) -> anyhow::Result<ExitCode> {
+    let project = project(compose, &[])?;
+    let opts = engine::DownOptions {
+        volumes: args.volumes,
+        remove_orphans: args.remove_orphans,
+        timeout: args.timeout,
+    };
+    engine::down(store, &project, &opts, &progress)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn ps(compose: &ComposeArgs, store: &Store, args: &PsArgs) -> anyhow::Result<ExitCode> {
+    let project = project(compose, &[])?;
+    let actual = engine::observe::observe(store, &project.name);
+    let mut rows = Vec::new();
+    for c in &actual.containers {
+        if !args.service_names.is_empty() && !args.service_names.contains(&c.service) {
+            continue;
+        }
+        let Ok(st) = crate::runtime::effective_state(store, &c.id) else {
+            continue;
+        };
+        let status = st.status.as_str();
+        if !args.status.is_empty() {
+            if !args.status.iter().any(|s| s == status) {
+                continue;
+            }
+        } else if !args.all && !c.running() {
+            continue;
+        }
+        rows.push((c, st));
+    }
+    if args.services {
+        let mut names: Vec<&str> = rows.iter().map(|(c, _)| c.service.as_str()).collect();
+        names.dedup();
+        for n in names {
+            println!("{n}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.quiet {
+        for (c, _) in &rows {
+            println!("{}", c.id);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ports_of = |id: &str| -> String {
+        store
+            .read_json::<crate::runtime::spec::ContainerConfig>(
+                &store.container_dir(id).join("berth.json"),
+            )
+            .map(|cfg| {
+                cfg.ports
+                    .iter()
+                    .flat_map(|p| {
+                        p.bindings()
+                            .into_iter()
+                            .map(move |b| format!("{b}->{}/{}", p.container_port, p.protocol))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    if args.format == "json" {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(c, st)| {
+                serde_json::json!({
+                    "ID": c.id, "Name": c.name, "Image": c.image, "Project": project.name,
+                    "Service": c.service, "State": st.status.as_str(),
+                    "Status": crate::cli::containers::status_text(st),
+                    "ExitCode": st.exit_code.unwrap_or(0), "Publishers": ports_of(&c.id),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Vec::new();
+    for (c, st) in &rows {
+        table.push(vec![
+            c.name.clone(),
+            c.image.clone(),
+            c.service.clone(),
+            crate::cli::containers::status_text(st),
+            ports_of(&c.id),
+        ]);
+    }
+    print!(
+        "{}",
+        crate::cli::table::render(&["NAME", "IMAGE", "SERVICE", "STATUS", "PORTS"], &table)
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,372 @@
+//! Carries out a plan: networks and volumes first, then each dependency layer
+//! of services in parallel (a service waits for its dependencies' conditions
+//! first), then orphans. Makes no decisions of its own: what to do is the
+//! plan's; how to create one container is `create_container`.
+//!
+//! Owns the order and the waiting; the runtime and net/ do the work.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::runtime::store::{Status, Store};
+use crate::spec::model::Condition;
+use crate::spec::Project;
+
+use super::desired::{DesiredNetwork, DesiredService};
+use super::plan::{Action, Plan};
+use super::EngineError;
+
+/// Reports progress lines (`Container p-web-1  Started`).
+pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
+
+/// What the executor needs besides the plan.
+pub struct Context<'a> {
+    pub store: &'a Store,
+    pub project: &'a Project,
+    pub services: &'a BTreeMap<String, DesiredService>,
+    pub networks: &'a [DesiredNetwork],
+    /// Service names by start layer.
+    pub layers: Vec<Vec<String>>,
+    pub start: bool,
+    pub progress: Progress<'a>,
+}
+
+fn fail(service: &str, message: impl std::fmt::Display) -> EngineError {
+    EngineError::Service {
+        service: service.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// `<project>-<service>-<n>`, as Compose names containers.
+pub fn container_name(project: &str, service: &str, number: u32) -> String {
+    format!("{project}-{service}-{number}")
+}
+
+fn create_network(store: &Store, project: &str, n: &DesiredNetwork) -> Result<(), EngineError> {
+    if n.external {
+        return Err(EngineError::External(format!(
+            "network {} declared as external, but could not be found (create it with `berth network create {}`)",
+            n.name, n.name
+        )));
+    }
+    let parse = |s: &Option<String>| -> Result<Option<crate::net::ipam::Subnet>, EngineError> {
+        s.as_deref()
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| EngineError::Network(format!("network {}: {e}", n.name)))
+            })
+            .transpose()
+    };
+    let subnet = parse(&n.subnet)?;
+    let (v4, v6) = match subnet {
+        Some(s) if s.addr.is_ipv6() => (None, Some(s)),
+        other => (other, None),
+    };
+    let gateway = n.gateway.as_deref().and_then(|g| g.parse().ok());
+    let mut labels = n.labels.clone();
+    labels.insert("com.docker.compose.project".into(), project.to_string());
+    labels.insert("com.docker.compose.network".into(), n.key.clone());
+    let opts = crate::net::store::CreateOptions {
+        subnet: v4,
+        gateway: gateway.filter(|g: &std::net::IpAddr| g.is_ipv4()),
+        ip_range: parse(&n.ip_range)?,
+        internal: n.internal,
+        labels,
+        ipv6: n.ipv6,
+        subnet6: v6,
+        gateway6: gateway.filter(|g: &std::net::IpAddr| g.is_ipv6()),
+        aux_addresses: BTreeMap::new(),
+        options: n.driver_opts.clone(),
+    };
+    crate::net::store::NetworkStore::new(&store.run)
+        .create(&n.name, &opts)
+        .map(|_| ())
+        .map_err(|e| EngineError::Network(format!("creating network {}: {e}", n.name)))
+}
+
+/// Creates container `number` of `svc` (not started).
+pub fn create_container(
+    cx: &Context,
+    svc: &DesiredService,
+    number: u32,
+) -> Result<String, EngineError> {
+    let store = cx.store;
+    let name = container_name(&cx.project.name, &svc.name, number);
+    let mut f = svc.flags.clone();
+    f.name = Some(name.clone());
+    match svc.network_mode.as_str() {
+        "" => {
+            if let Some(first) = svc.attachments.first() {
+                f.network = first.network.clone();
+                f.network_aliases = first.aliases.clone();
+                f.ip = first.ipv4_address.as_deref().and_then(|a| a.parse().ok());
+            } else {
+                f.network = "none".into();
+            }
+        }
+        mode => {
+            f.network = match mode.strip_prefix("service:") {
+                Some(other) => format!("container:{}", container_name(&cx.project.name, other, 1)),
+                None => mode.to_string(),
+            };
+        }
+    }
+    let mut labels = svc.labels.clone();
+    labels.insert(
+        "com.docker.compose.container-number".into(),
+        number.to_string(),
+    );
+    f.labels = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    f.args = std::iter::once(svc.image.clone())
+        .chain(svc.command.iter().cloned())
+        .collect();
+    for d in &f.bind_dirs_to_create {
+        std::fs::create_dir_all(d)
+            .map_err(|e| fail(&svc.name, format!("creating {}: {e}", d.display())))?;
+    }
+    let mut req = crate::cli::run::request(store, &f, false)
+        .map_err(|e| fail(&svc.name, format!("{e:#}")))?;
+    req.named_volumes = svc
+        .volumes
+        .iter()
+        .map(|v| crate::runtime::NamedVolumeMount {
+            data: super::volumes::data_path(store, &v.volume),
+            target: v.target.clone(),
+            read_only: v.read_only,
+            nocopy: v.nocopy,
+        })
+        .collect();
+    let id = crate::runtime::create(store, req).map_err(|e| fail(&svc.name, e))?;
+    if svc.attachments.len() > 1 {
+        let path = store.container_dir(&id).join("berth.json");
+        let mut cfg: crate::runtime::spec::ContainerConfig =
+            store.read_json(&path).map_err(|e| fail(&svc.name, e))?;
+        for a in &svc.attachments[1..] {
+            cfg.extra_networks.push(a.network.clone());
+            if !a.aliases.is_empty() {
+                cfg.aliases.insert(a.network.clone(), a.aliases.clone());
+            }
+        }
+        store
+            .write_json(&path, &cfg)
+            .map_err(|e| fail(&svc.name, e))?;
+    }
+    Ok(id)
+}
+
+/// Stops and removes a container (its anonymous volumes go with it).
+pub fn remove_container(store: &Store, id: &str, timeout: Option<u64>) -> Result<(), EngineError> {
+    let _ = crate::runtime::stop(store, id, timeout);
+    crate::runtime::remove(store, id, true)
+        .map_err(|e| EngineError::Container(format!("{id}: {e}")))
+}
+
+fn ids_of(store: &Store, project: &str, service: &str) -> Vec<(String, Status, Option<i32>)> {
+    super::observe::observe(store, project)
+        .containers
+        .into_iter()
+        .filter(|c| c.service == service && !c.oneoff)
+        .map(|c| (c.id, c.status, c.exit_code))
+        .collect()
+}
+
+/// Waits for what `service` depends on, as its `depends_on` conditions say.
+fn wait_dependencies(cx: &Context, service: &str) -> Result<(), EngineError> {
+    for dep in cx.project.dependencies(service) {
+        let name = &dep.service.0;
+        if !cx.services.contains_key(name) {
+            continue; // not part of this run (--no-deps, or an optional one)
+        }
+        match dep.condition {
+            Condition::Started => {}
+            Condition::CompletedSuccessfully => loop {
+                let states = ids_of(cx.store, &cx.project.name, name);
+                if states.iter().all(|(_, s, _)| *s == Status::Exited) {
+                    if let Some((_, _, code)) = states.iter().find(|(_, _, c)| c.unwrap_or(0) != 0)
+                    {
+                        return Err(fail(
+                            service,
+                            format!(
+                                "service {name} didn't complete successfully: exit {}",
+                                code.unwrap_or(-1)
+                            ),
+                        ));
+                    }
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            },
+            Condition::Healthy => {
+                for (id, _, _) in ids_of(cx.store, &cx.project.name, name) {
+                    super::health::wait_healthy(cx.store, cx.project, name, &id)
+                        .map_err(|e| fail(service, format!("dependency failed to start: {e}")))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_service(cx: &Context, service: &str, actions: &[&Action]) -> Result<(), EngineError> {
+    let svc = cx
+        .services
+        .get(service)
+        .ok_or_else(|| fail(service, "not in the project"))?;
+    if cx.start {
+        wait_dependencies(cx, service)?;
+    }
+    let start = |id: &str, name: &str| -> Result<(), EngineError> {
+        if !cx.start {
+            return Ok(());
+        }
+        (cx.progress)(&format!("Container {name}  Starting"));
+        crate::runtime::start(cx.store, id, false).map_err(|e| fail(service, e))?;
+        (cx.progress)(&format!("Container {name}  Started"));
+        Ok(())
+    };
+    for a in actions {
+        match a {
+            Action::Remove { container, .. } => {
+                remove_container(cx.store, &container.id, None)?;
+                (cx.progress)(&format!("Container {}  Removed", container.name));
+            }
+            Action::Recreate { number, old, .. } => {
+                remove_container(cx.store, &old.id, None)?;
+                (cx.progress)(&format!("Container {}  Recreate", old.name));
+                let id = create_container(cx, svc, *number)?;
+                (cx.progress)(&format!("Container {}  Recreated", old.name));
+                start(&id, &old.name)?;
+            }
+            Action::Create { number, .. } => {
+                let name = container_name(&cx.project.name, service, *number);
+                (cx.progress)(&format!("Container {name}  Creating"));
+                let id = create_container(cx, svc, *number)?;
+                (cx.progress)(&format!("Container {name}  Created"));
+                start(&id, &name)?;
+            }
+            Action::Start { container, .. } => start(&container.id, &container.name)?,
+            Action::Keep { container, .. } => {
+                (cx.progress)(&format!("Container {}  Running", container.name));
+            }
+            Action::CreateNetwork(_) | Action::CreateVolume(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Executes `plan`. On an error the state stays as far as it got: the next
+/// `up` converges from there and `down` removes it.
+pub fn execute(cx: &Context, plan: &Plan) -> Result<(), EngineError> {
+    for a in &plan.actions {
+        match a {
+            Action::CreateNetwork(name) => {
+                let n = cx
+                    .networks
+                    .iter()
+                    .find(|n| n.name == *name)
+                    .ok_or_else(|| {
+                        EngineError::Network(format!("network {name} is not declared"))
+                    })?;
+                create_network(cx.store, &cx.project.name, n)?;
+                (cx.progress)(&format!("Network {name}  Created"));
+            }
+            Action::CreateVolume(name) => {
+                let mut labels = BTreeMap::new();
+                labels.insert("com.docker.compose.project".into(), cx.project.name.clone());
+                super::volumes::create(cx.store, name, &labels)
+                    .map_err(|e| EngineError::Volume(e.to_string()))?;
+                (cx.progress)(&format!("Volume {name}  Created"));
+            }
+            _ => {}
+        }
+    }
+    for layer in &cx.layers {
+        let results: Vec<Result<(), EngineError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = layer
+                .iter()
+                .map(|service| {
+                    let actions: Vec<&Action> = plan
+                        .actions
+                        .iter()
+                        .filter(|a| match a {
+                            // Scaled-down replicas go with their service;
+                            // orphans (no service here) after every layer.
+                            Action::Remove { container, .. } => container.service == *service,
+                            other => other.service() == Some(service.as_str()),
+                        })
+                        .collect();
+                    s.spawn(move || run_service(cx, service, &actions))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(EngineError::Container("a worker panicked".into())))
+                })
+                .collect()
+        });
+        if let Some(e) = results.into_iter().find_map(Result::err) {
+            return Err(e);
+        }
+    }
+    for a in &plan.actions {
+        if let Action::Remove { container, .. } = a {
+            if is_orphan(cx, &container.service) {
+                remove_container(cx.store, &container.id, None)?;
+                (cx.progress)(&format!("Container {}  Removed", container.name));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_orphan(cx: &Context, service: &str) -> bool {
+    cx.project.service(service).is_none()
+}
+
+/// How long `up --wait` and health waits give a service by default.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(120);
+
+/// Waits until every container of the listed services runs (and is healthy
+/// when it has a health check), or has exited 0; fails naming the first that
+/// exited otherwise or is unhealthy.
+pub fn wait_ready(
+    store: &Store,
+    project: &Project,
+    services: &[String],
+    timeout: Duration,
+) -> Result<(), EngineError> {
+    let deadline = Instant::now() + timeout;
+    for service in services {
+        for (id, _, _) in ids_of(store, &project.name, service) {
+            loop {
+                let st =
+                    crate::runtime::effective_state(store, &id).map_err(|e| fail(service, e))?;
+                match st.status {
+                    Status::Exited if st.exit_code.unwrap_or(0) == 0 => break,
+                    Status::Exited => {
+                        return Err(fail(
+                            service,
+                            format!("container exited with code {}", st.exit_code.unwrap_or(-1)),
+                        ))
+                    }
+                    Status::Running => {
+                        if super::health::check_of(store, project, service, &id).is_some() {
+                            super::health::wait_healthy(store, project, service, &id)
+                                .map_err(|e| fail(service, e))?;
+                        }
+                        break;
+                    }
+                    _ => {}
+                }
+                if Instant::now() > deadline {
+                    return Err(fail(service, "timed out waiting for it to be ready"));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,305 @@
+//! The compose engine: observe (observe.rs: the project's containers,
+//! networks and volumes by their labels) → plan (plan.rs: pure, printable)
+//! → execute (execute.rs: in dependency order, services of a layer in
+//! parallel). desired.rs turns services into what creates their containers;
+//! health.rs waits on health checks; volumes.rs keeps named volumes. One
+//! lock per project serializes `up`, `down` and the rest.
+//!
+//! Owns orchestration; the runtime, net/ and image/ do the work, and the
+//! CLI (cli/compose/) only parses and prints.
+
+pub mod desired;
+pub mod execute;
+pub mod health;
+pub mod observe;
+pub mod plan;
+pub mod volumes;
+
+use std::collections::BTreeMap;
+
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::graph::ServiceGraph;
+use crate::runtime::store::Store;
+use crate::spec::Project;
+
+/// Why an engine operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("service {service}: {message}")]
+    Service { service: String, message: String },
+    #[error(transparent)]
+    Desired(#[from] desired::DesiredError),
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
+    #[error("{0}")]
+    External(String),
+    #[error("{0}")]
+    Network(String),
+    #[error("{0}")]
+    Volume(String),
+    #[error("{0}")]
+    Container(String),
+    #[error("project lock {path}: {message}")]
+    Lock { path: String, message: String },
+}
+
+/// The project's lock, held while it lives.
+pub struct ProjectLock {
+    _lock: Flock<std::fs::File>,
+}
+
+/// Takes the project's lock (`<run>/projects/<name>.lock`), waiting for
+/// another `up` or `down` of the same project to finish.
+pub fn lock(store: &Store, project: &str) -> Result<ProjectLock, EngineError> {
+    let dir = store.run.join("projects");
+    let path = dir.join(format!("{project}.lock"));
+    let lock_err = |message: String| EngineError::Lock {
+        path: path.display().to_string(),
+        message,
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| lock_err(e.to_string()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| lock_err(e.to_string()))?;
+    let lock =
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| lock_err(e.to_string()))?;
+    Ok(ProjectLock { _lock: lock })
+}
+
+/// What `up` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    pub plan: plan::PlanOptions,
+    /// Services named on the command line (empty: all).
+    pub services: Vec<String>,
+    pub no_deps: bool,
+    pub no_start: bool,
+    /// `--wait`: return once every service runs (healthy where it has a check).
+    pub wait: Option<std::time::Duration>,
+}
+
+/// The services `up` deals with, by start layer.
+fn layers(project: &Project, opts: &UpOptions) -> Result<Vec<Vec<String>>, EngineError> {
+    let graph = ServiceGraph::new(project)?;
+    let graph = if opts.services.is_empty() {
+        graph
+    } else if opts.no_deps {
+        let layers = graph
+            .start_layers()
+            .into_iter()
+            .map(|l| {
+                l.into_iter()
+                    .map(|s| s.0)
+                    .filter(|s| opts.services.contains(s))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|l| !l.is_empty())
+            .collect();
+        return Ok(layers);
+    } else {
+        let selected: Vec<&str> = opts.services.iter().map(String::as_str).collect();
+        graph.subgraph(&selected)?
+    };
+    Ok(graph
+        .start_layers()
+        .into_iter()
+        .map(|l| l.into_iter().map(|s| s.0).collect())
+        .collect())
+}
+
+/// Brings the project up: plans against what exists and executes. Returns
+/// the plan it carried out.
+pub fn up(
+    store: &Store,
+    project: &Project,
+    opts: &UpOptions,
+    progress: execute::Progress,
+) -> Result<plan::Plan, EngineError> {
+    let _lock = lock(store, &project.name)?;
+    let layers = layers(project, opts)?;
+    let names: Vec<String> = layers.iter().flatten().cloned().collect();
+    // Every service is translated before anything changes: a bad key fails
+    // `up` with nothing done.
+    let mut services = BTreeMap::new();
+    for name in &names {
+        services.insert(name.clone(), desired::service(project, name)?);
+    }
+    let all_networks = desired::networks(project);
+    let used: Vec<String> = services
+        .values()
+        .flat_map(|s| s.attachments.iter().map(|a| a.network.clone()))
+        .collect();
+    let networks: Vec<desired::DesiredNetwork> = all_networks
+        .into_iter()
+        .filter(|n| used.contains(&n.name))
+        .collect();
+    let used_volumes: Vec<String> = services
+        .values()
+        .flat_map(|s| s.volumes.iter().map(|v| v.volume.clone()))
+        .collect();
+    let volumes: Vec<desired::DesiredVolume> = desired::volumes(project)
+        .into_iter()
+        .filter(|v| used_volumes.contains(&v.name))
+        .collect();
+    for v in volumes.iter().filter(|v| v.external) {
+        if !volumes::list(store).contains_key(&v.name) {
+            return Err(EngineError::External(format!(
+                "external volume {} not found (create it with `berth volume create {}`)",
+                v.name, v.name
+            )));
+        }
+    }
+    let actual = observe::observe(store, &project.name);
+    let wanted: Vec<plan::Wanted> = names
+        .iter()
+        .filter_map(|n| services.get(n))
+        .map(|s| plan::Wanted {
+            name: s.name.clone(),
+            replicas: s.replicas,
+            hash: s.hash.clone(),
+        })
+        .collect();
+    let all: Vec<String> = project.service_names().into_iter().map(|s| s.0).collect();
+    let network_names: Vec<String> = networks
+        .iter()
+        .filter(|n| !n.external || !actual.networks.contains_key(&n.name))
+        .map(|n| n.name.clone())
+        .collect();
+    let volume_names: Vec<String> = volumes
+        .iter()
+        .filter(|v| !v.external)
+        .map(|v| v.name.clone())
+        .collect();
+    let plan = plan::plan(
+        &wanted,
+        &network_names,
+        &volume_names,
+        &actual,
+        &opts.plan,
+        &all,
+    );
+    for o in &plan.orphans {
+        progress(&format!(
+            "Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+            o.name
+        ));
+    }
+    let cx = execute::Context {
+        store,
+        project,
+        services: &services,
+        networks: &networks,
+        layers,
+        start: !opts.no_start,
+        progress,
+    };
+    execute::execute(&cx, &plan)?;
+    if let Some(timeout) = opts.wait {
+        execute::wait_ready(store, project, &names, timeout)?;
+    }
+    Ok(plan)
+}
+
+/// The plan `up` would carry out, as text (`up --dry-run`).
+pub fn plan_only(
+    store: &Store,
+    project: &Project,
+    opts: &UpOptions,
+) -> Result<String, EngineError> {
+    let layers = layers(project, opts)?;
+    let mut wanted = Vec::new();
+    let mut networks = Vec::new();
+    let mut volume_names = Vec::new();
+    for name in layers.iter().flatten() {
+        let s = desired::service(project, name)?;
+        networks.extend(s.attachments.iter().map(|a| a.network.clone()));
+        volume_names.extend(s.volumes.iter().map(|v| v.volume.clone()));
+        wanted.push(plan::Wanted {
+            name: s.name.clone(),
+            replicas: s.replicas,
+            hash: s.hash.clone(),
+        });
+    }
+    networks.sort();
+    networks.dedup();
+    volume_names.sort();
+    volume_names.dedup();
+    let actual = observe::observe(store, &project.name);
+    let all: Vec<String> = project.service_names().into_iter().map(|s| s.0).collect();
+    Ok(plan::plan(&wanted, &networks, &volume_names, &actual, &opts.plan, &all).to_string())
+}
+
+/// What `down` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    pub volumes: bool,
+    pub remove_orphans: bool,
+    pub timeout: Option<u64>,
+}
+
+/// Stops and removes the project's containers (all at once), then its
+/// networks, and with `volumes` its named volumes.
+pub fn down(
+    store: &Store,
+    project: &Project,
+    opts: &DownOptions,
+    progress: execute::Progress,
+) -> Result<(), EngineError> {
+    let _lock = lock(store, &project.name)?;
+    let actual = observe::observe(store, &project.name);
+    let in_project = |s: &str| project.service(s).is_some();
+    let doomed: Vec<&observe::ActualContainer> = actual
+        .containers
+        .iter()
+        .filter(|c| opts.remove_orphans || in_project(&c.service) || c.oneoff)
+        .collect();
+    for c in actual.containers.iter().filter(|c| !doomed.contains(c)) {
+        progress(&format!(
+            "Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+            c.name
+        ));
+    }
+    let errors: Vec<EngineError> = std::thread::scope(|s| {
+        let handles: Vec<_> = doomed
+            .iter()
+            .map(|c| {
+                s.spawn(move || {
+                    progress(&format!("Container {}  Stopping", c.name));
+                    let r = execute::remove_container(store, &c.id, opts.timeout);
+                    if r.is_ok() {
+                        progress(&format!("Container {}  Removed", c.name));
+                    }
+                    r
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok().and_then(Result::err))
+            .collect()
+    });
+    if let Some(e) = errors.into_iter().next() {
+        return Err(e);
+    }
+    let nets = crate::net::store::NetworkStore::new(&store.run);
+    for (name, labels) in &actual.networks {
+        if labels.get("com.docker.compose.project") == Some(&project.name) {
+            nets.remove(name)
+                .map_err(|e| EngineError::Network(format!("removing network {name}: {e}")))?;
+            progress(&format!("Network {name}  Removed"));
+        }
+    }
+    if opts.volumes {
+        for v in desired::volumes(project).iter().filter(|v| !v.external) {
+            if actual.volumes.contains_key(&v.name) {
+                volumes::remove(store, &v.name).map_err(|e| EngineError::Volume(e.to_string()))?;
+                progress(&format!("Volume {}  Removed", v.name));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! What exists of a project: its containers (found by the
+//! `com.docker.compose.*` labels berth records), networks and named volumes.
+//!
+//! Owns reading state for the engine; changes nothing.
+
+use std::collections::BTreeMap;
+
+use crate::runtime::spec::ContainerConfig;
+use crate::runtime::store::{Status, Store};
+
+/// One container of a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActualContainer {
+    pub id: String,
+    pub name: String,
+    pub service: String,
+    pub number: u32,
+    pub hash: String,
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub image: String,
+    pub oneoff: bool,
+}
+
+impl ActualContainer {
+    pub fn running(&self) -> bool {
+        matches!(self.status, Status::Running | Status::Paused)
+    }
+}
+
+/// A project's state on this machine.
+#[derive(Debug, Clone, Default)]
+pub struct Actual {
+    pub containers: Vec<ActualContainer>,
+    /// Networks that exist, by name, with their labels.
+    pub networks: BTreeMap<String, BTreeMap<String, String>>,
+    /// Named volumes that exist, by name, with their labels.
+    pub volumes: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Reads the containers, networks and volumes of `project`.
+pub fn observe(store: &Store, project: &str) -> Actual {
+    let mut containers = Vec::new();
+    for id in store.ids().unwrap_or_default() {
+        let Ok(cfg) =
+            store.read_json::<ContainerConfig>(&store.container_dir(&id).join("berth.json"))
+        else {
+            continue;
+        };
+        if cfg
+            .labels
+            .get("com.docker.compose.project")
+            .map(String::as_str)
+            != Some(project)
+        {
+            continue;
+        }
+        let label = |k: &str| cfg.labels.get(k).cloned().unwrap_or_default();
+        let st = crate::runtime::effective_state(store, &id).ok();
+        containers.push(ActualContainer {
+            name: cfg.name.clone(),
+            service: label("com.docker.compose.service"),
+            number: label("com.docker.compose.container-number")
+                .parse()
+                .unwrap_or(0),
+            hash: label("com.docker.compose.config-hash"),
+            status: st.as_ref().map(|s| s.status).unwrap_or(Status::Exited),
+            exit_code: st.and_then(|s| s.exit_code),
+            image: label("com.docker.compose.image"),
+            oneoff: label("com.docker.compose.oneoff") == "True",
+            id,
+        });
+    }
+    containers.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
+    let networks = crate::net::store::NetworkStore::new(&store.run)
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| (n.name, n.labels))
+        .collect();
+    Actual {
+        containers,
+        networks,
+        volumes: super::volumes::list(store),
+    }
+}
