@@ -190,14 +190,24 @@ pub fn delete(name: &str) -> Result<(), LinkError> {
     })
 }
 
+/// The MAC address a container's interface gets for an IPv4 address, as
+/// Docker derives it (02:42 and the address): an address handed out again
+/// keeps its MAC, so neighbours' ARP caches stay right when a container is
+/// replaced.
+pub fn mac_for(ip: std::net::Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
 /// Creates a veth pair: `host` attached to `bridge` and up, `peer` created
-/// directly in the namespace `netns` (no move afterwards).
+/// directly in the namespace `netns` (no move afterwards), with `peer_mac`.
 pub fn create_veth(
     host: &str,
     peer: &str,
     netns: BorrowedFd<'_>,
     bridge: &str,
     mtu: Option<u32>,
+    peer_mac: Option<[u8; 6]>,
 ) -> Result<(), LinkError> {
     let (host, peer, bridge) = (host.to_string(), peer.to_string(), bridge.to_string());
     let ns_fd = netns.as_raw_fd();
@@ -212,6 +222,9 @@ pub fn create_veth(
             .setns_by_fd(ns_fd);
         if let Some(m) = mtu {
             peer_msg = peer_msg.mtu(m);
+        }
+        if let Some(mac) = peer_mac {
+            peer_msg = peer_msg.address(mac.to_vec());
         }
         let mut veth = LinkVeth::new(&host, &peer)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())));

@@ -789,7 +789,11 @@ pub fn join_network(
             gateway: routed.then_some(p6.gateway),
         });
     }
-    let result = crate::net::link::create_veth(&host_end, &ifname, fd, &net.bridge, net.mtu())
+    let mac = match addr {
+        std::net::IpAddr::V4(v4) => Some(crate::net::link::mac_for(v4)),
+        std::net::IpAddr::V6(_) => None,
+    };
+    let result = crate::net::link::create_veth(&host_end, &ifname, fd, &net.bridge, net.mtu(), mac)
         .and_then(|_| crate::net::link::configure_inside(fd, &ifname, &addresses))
         .map_err(|e| e.to_string());
     if let Err(e) = result {

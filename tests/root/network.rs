@@ -42,7 +42,7 @@ fn bridge_and_veth_carry_tcp_between_namespaces() {
     let c = container.try_clone().unwrap_or_else(|e| panic!("{e}"));
     inside(&host, move || {
         link::create_bridge("br-berth0", gw, 24, None).unwrap_or_else(|e| panic!("{e}"));
-        link::create_veth("vb-test0", "eth0", c.as_fd(), "br-berth0", None)
+        link::create_veth("vb-test0", "eth0", c.as_fd(), "br-berth0", None, None)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(link::exists("br-berth0") && link::exists("vb-test0"));
         assert!(
@@ -111,10 +111,10 @@ fn bridge_and_veth_carry_tcp_between_namespaces() {
 
 /// A named network namespace for one test; every berth call of the test runs
 /// inside it (`ip netns exec`), so its bridges persist between calls.
-struct NetNs(String);
+pub(crate) struct NetNs(pub(crate) String);
 
 impl NetNs {
-    fn new(name: &str) -> NetNs {
+    pub(crate) fn new(name: &str) -> NetNs {
         let n = format!("berth-{}-{name}", std::process::id());
         let ok = std::process::Command::new("ip")
             .args(["netns", "add", &n])
@@ -131,7 +131,7 @@ impl NetNs {
     /// berth inside the namespace; DNS responders forward to the stub
     /// resolver's address on the namespace's loopback (`stub_resolver`), so
     /// no test ever asks the host's resolvers.
-    fn berth(&self, b: &crate::support::Berth, args: &[&str]) -> std::process::Output {
+    pub(crate) fn berth(&self, b: &crate::support::Berth, args: &[&str]) -> std::process::Output {
         std::process::Command::new("ip")
             .args(["netns", "exec", &self.0, env!("CARGO_BIN_EXE_berth")])
             .args(args)
@@ -185,7 +185,7 @@ impl NetNs {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn text(&self, b: &crate::support::Berth, args: &[&str]) -> String {
+    pub(crate) fn text(&self, b: &crate::support::Berth, args: &[&str]) -> String {
         let out = self.berth(b, args);
         assert!(
             out.status.success(),
@@ -202,7 +202,7 @@ const STUB_RESOLVER: &str = "127.0.0.1:5353";
 /// A stub upstream resolver on the namespace's loopback: `outside.test`
 /// is 10.99.0.7, every other name is unknown. Serves until the namespace
 /// is deleted.
-fn stub_resolver(ns: &NetNs) {
+pub(crate) fn stub_resolver(ns: &NetNs) {
     use hickory_proto::op::{Message, MessageType, ResponseCode};
     use hickory_proto::rr::{rdata::A, RData, Record};
     let path = format!("/run/netns/{}", ns.0);
@@ -254,7 +254,7 @@ fn stub_resolver(ns: &NetNs) {
 /// teardown has run (10 s at most): links, tagged nftables rules and berth's
 /// helper processes.
 /// Lines holding any of `keep` (the test's own links) do not count.
-fn leftovers(ns: &NetNs, keep: &[&str]) -> Vec<String> {
+pub(crate) fn leftovers(ns: &NetNs, keep: &[&str]) -> Vec<String> {
     let start = std::time::Instant::now();
     loop {
         let mut left = leftovers_now(ns);
@@ -1145,7 +1145,7 @@ fn v_ip(ns: &NetNs, b: &crate::support::Berth, name: &str) -> String {
 
 /// `GET /` over TCP from inside `ns` to `addr` (`IP:PORT`, `[IPv6]:PORT`),
 /// retried for up to 5 s while the server starts; the body, or "".
-fn http_get(ns: &NetNs, addr: &str) -> String {
+pub(crate) fn http_get(ns: &NetNs, addr: &str) -> String {
     let addr: std::net::SocketAddr = addr.parse().unwrap_or_else(|e| panic!("{e}"));
     inside(&ns.file(), move || {
         let start = std::time::Instant::now();

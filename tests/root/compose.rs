@@ -1,0 +1,245 @@
+//! `berth compose up -d` / `down` / `ps` end to end, inside a network
+//! namespace the test makes, with the busybox fixture imported as
+//! `busybox:latest`.
+
+use std::path::{Path, PathBuf};
+
+use crate::network::{http_get, leftovers, stub_resolver, NetNs};
+use crate::support::Berth;
+
+/// A project directory with `compose.yaml` and a `www/` page.
+struct ProjectDir(PathBuf);
+
+impl ProjectDir {
+    fn new(name: &str, compose: &str) -> ProjectDir {
+        let dir = std::env::temp_dir().join(format!("berth-compose-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("www")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("www/index.html"), "front\n").unwrap_or_else(|e| panic!("{e}"));
+        let p = ProjectDir(dir);
+        p.write(compose);
+        p
+    }
+
+    fn write(&self, compose: &str) {
+        std::fs::write(self.0.join("compose.yaml"), compose).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn file(&self) -> String {
+        self.0.join("compose.yaml").display().to_string()
+    }
+}
+
+impl Drop for ProjectDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn import_busybox(b: &Berth) {
+    let tar = b.root.join("busybox.tar");
+    std::fs::write(&tar, crate::support::rootfs_tar()).unwrap_or_else(|e| panic!("{e}"));
+    b.host_text(&["import", &tar.display().to_string(), "busybox:latest"]);
+}
+
+fn compose(ns: &NetNs, b: &Berth, p: &ProjectDir, args: &[&str]) -> std::process::Output {
+    let file = p.file();
+    let mut all = vec!["compose", "-f", file.as_str()];
+    all.extend_from_slice(args);
+    ns.berth(b, &all)
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+const STACK: &str = r#"
+name: shop
+services:
+  db:
+    image: busybox:latest
+    command: ["sh", "-c", "echo rows-3 > /data/index.html; touch /tmp/ready; exec httpd -f -p 80 -h /data"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 200ms
+      retries: 20
+    volumes:
+      - dbdata:/data
+  migrate:
+    image: busybox:latest
+    command: ["sh", "-c", "wget -qO- http://db/ | grep -q rows-3"]
+    depends_on:
+      db:
+        condition: service_healthy
+  api:
+    image: busybox:latest
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    scale: 2
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+  web:
+    image: busybox:latest
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    ports: ["18080:8080"]
+    volumes:
+      - ./www:/www:ro
+    depends_on: [api]
+volumes:
+  dbdata: {}
+"#;
+
+#[test]
+fn a_stack_goes_up_answers_converges_and_goes_down_without_a_trace() {
+    let b = Berth::new("compose-up");
+    let ns = NetNs::new("compose-up");
+    stub_resolver(&ns);
+    import_busybox(&b);
+    let p = ProjectDir::new("up", STACK);
+    ok(compose(&ns, &b, &p, &["up", "-d"]));
+    // Through the published port, from the namespace.
+    assert_eq!(http_get(&ns, "127.0.0.1:18080"), "front\n");
+    let ps = ok(compose(&ns, &b, &p, &["ps", "-a", "--format", "json"]));
+    let list: serde_json::Value = serde_json::from_str(&ps).unwrap_or_default();
+    let states: Vec<(String, String)> = list
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .map(|c| {
+                    (
+                        c["Name"].as_str().unwrap_or("").to_string(),
+                        c["State"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        states,
+        [
+            ("shop-api-1".to_string(), "running".to_string()),
+            ("shop-api-2".into(), "running".into()),
+            ("shop-db-1".into(), "running".into()),
+            ("shop-migrate-1".into(), "exited".into()),
+            ("shop-web-1".into(), "running".into()),
+        ]
+    );
+    // The service name answers with both replicas; the migration reached db.
+    let out = ok(ns.berth(&b, &["exec", "shop-web-1", "nslookup", "api"]));
+    assert_eq!(out.matches("Address: 172.").count(), 2, "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(ns.berth(&b, &["inspect", "shop-migrate-1"]))).unwrap_or_default();
+    assert_eq!(v[0]["State"]["ExitCode"], 0);
+    assert_eq!(
+        v[0]["Config"]["Labels"]["com.docker.compose.project"],
+        "shop"
+    );
+    // Changing one service recreates that one only.
+    p.write(&STACK.replace(
+        "\"8080\", \"-h\"",
+        "\"8080\", \"-c\", \"/dev/null\", \"-h\"",
+    ));
+    let plan = ok(compose(&ns, &b, &p, &["up", "-d", "--dry-run"]));
+    assert_eq!(
+        plan,
+        "service db #1: keep\nservice migrate #1: start\nservice api #1: keep\n\
+         service api #2: keep\nservice web #1: recreate (configuration changed)\n"
+    );
+    let id_of = |name: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(ns.berth(&b, &["inspect", name]))).unwrap_or_default();
+        v[0]["Id"].as_str().unwrap_or("").to_string()
+    };
+    let (db_id, web_id) = (id_of("shop-db-1"), id_of("shop-web-1"));
+    ok(compose(&ns, &b, &p, &["up", "-d"]));
+    assert_eq!(id_of("shop-db-1"), db_id, "db kept running");
+    assert_ne!(id_of("shop-web-1"), web_id, "web recreated");
+    assert_eq!(http_get(&ns, "127.0.0.1:18080"), "front\n");
+    // Named volume data survives down and up; down -v removes it.
+    ok(ns.berth(
+        &b,
+        &["exec", "shop-db-1", "sh", "-c", "echo kept > /data/mark"],
+    ));
+    ok(compose(&ns, &b, &p, &["down"]));
+    assert_eq!(ok(ns.berth(&b, &["ps", "-aq"])), "");
+    ok(compose(&ns, &b, &p, &["up", "-d", "db"]));
+    assert_eq!(
+        ok(ns.berth(&b, &["exec", "shop-db-1", "cat", "/data/mark"])),
+        "kept\n"
+    );
+    ok(compose(&ns, &b, &p, &["down", "-v"]));
+    assert!(!Path::new(&b.root.join("volumes/shop_dbdata")).exists());
+    assert_eq!(ok(ns.berth(&b, &["network", "ls", "-q"])), "");
+    assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
+}
+
+#[test]
+fn failing_dependencies_fail_up_naming_them() {
+    let b = Berth::new("compose-fail");
+    let ns = NetNs::new("compose-fail");
+    stub_resolver(&ns);
+    import_busybox(&b);
+    let sick = r#"
+name: sick
+services:
+  db:
+    image: busybox:latest
+    command: ["sleep", "60"]
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 100ms
+      retries: 2
+  app:
+    image: busybox:latest
+    command: ["sleep", "60"]
+    depends_on:
+      db:
+        condition: service_healthy
+"#;
+    let p = ProjectDir::new("sick", sick);
+    let out = compose(&ns, &b, &p, &["up", "-d"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("service app") && err.contains("sick-db-1 is unhealthy"),
+        "{err}"
+    );
+    assert!(err.contains("berth compose down"), "says what to do: {err}");
+    // app was never created.
+    let ps = ok(compose(&ns, &b, &p, &["ps", "-a", "--services"]));
+    assert_eq!(ps, "db\n");
+    ok(compose(&ns, &b, &p, &["down"]));
+    // A one-shot that fails stops its dependents.
+    let failing = r#"
+name: mig
+services:
+  migrate:
+    image: busybox:latest
+    command: ["sh", "-c", "exit 3"]
+  app:
+    image: busybox:latest
+    command: ["sleep", "60"]
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+"#;
+    p.write(failing);
+    let out = compose(&ns, &b, &p, &["up", "-d"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("service migrate didn't complete successfully: exit 3"),
+        "{err}"
+    );
+    ok(compose(&ns, &b, &p, &["down"]));
+    // Keys berth cannot honour yet are refused by name before anything starts.
+    p.write("services:\n  app:\n    image: busybox:latest\n    secrets: [s]\nsecrets:\n  s:\n    environment: HOME\n");
+    let out = compose(&ns, &b, &p, &["up", "-d"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`secrets`"));
+    assert_eq!(ok(ns.berth(&b, &["ps", "-aq"])), "");
+    assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
+}
