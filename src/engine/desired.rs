@@ -70,6 +70,98 @@ pub struct VolumeUse {
     pub nocopy: bool,
 }
 
+/// Where a secret's or config's content comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSource {
+    Path(PathBuf),
+    Text(String),
+}
+
+/// A secret or config as a read-only file in the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMount {
+    pub name: String,
+    pub source: FileSource,
+    pub target: String,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub mode: u32,
+}
+
+/// Octal mode as compose writes it (`"0400"`, or a number).
+fn mode_of(v: Option<&Value>) -> Option<u32> {
+    match v? {
+        Value::String(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8).ok(),
+        Value::Number(n) => n.as_u64().map(|m| m as u32),
+        _ => None,
+    }
+}
+
+/// The `secrets:` or `configs:` of a service as files.
+fn file_mounts(
+    project: &Project,
+    svc: &Mapping,
+    kind: &str,
+    service: &str,
+) -> Result<Vec<FileMount>, DesiredError> {
+    let mut out = Vec::new();
+    let Some(Value::Sequence(list)) = svc.get(kind) else {
+        return Ok(out);
+    };
+    for item in list {
+        let (source, m) = match item {
+            Value::Mapping(m) => (get_text(m, "source"), m.clone()),
+            other => (text(other), Mapping::new()),
+        };
+        let source =
+            source.ok_or_else(|| err(service, format!("a {kind} entry without source")))?;
+        let def = project
+            .resource(kind, &source)
+            .ok_or_else(|| err(service, format!("{kind} {source} is not defined")))?;
+        let content = if let Some(f) = get_text(def, "file") {
+            FileSource::Path(PathBuf::from(f))
+        } else if let Some(var) = get_text(def, "environment") {
+            FileSource::Text(project.environment.get(&var).cloned().ok_or_else(|| {
+                err(
+                    service,
+                    format!("{kind} {source}: variable {var} is not set"),
+                )
+            })?)
+        } else if let Some(c) = get_text(def, "content") {
+            FileSource::Text(c)
+        } else if def.get("external").and_then(Value::as_bool) == Some(true) {
+            return Err(err(
+                service,
+                format!(
+                    "external {kind} ({source}) need a swarm; give a file, environment or content"
+                ),
+            ));
+        } else {
+            return Err(err(
+                service,
+                format!("{kind} {source} has no file, environment or content"),
+            ));
+        };
+        let target = get_text(&m, "target").unwrap_or_else(|| source.clone());
+        let target = if target.starts_with('/') {
+            target
+        } else if kind == "secrets" {
+            format!("/run/secrets/{target}")
+        } else {
+            format!("/{target}")
+        };
+        out.push(FileMount {
+            name: source,
+            source: content,
+            target,
+            uid: get_text(&m, "uid").and_then(|u| u.parse().ok()),
+            gid: get_text(&m, "gid").and_then(|g| g.parse().ok()),
+            mode: mode_of(m.get("mode")).unwrap_or(0o444),
+        });
+    }
+    Ok(out)
+}
+
 /// Everything needed to create one container of a service.
 #[derive(Debug, Clone)]
 pub struct DesiredService {
@@ -86,6 +178,8 @@ pub struct DesiredService {
     /// `host`, `none`, `container:ID`, `service:NAME`, or empty for networks.
     pub network_mode: String,
     pub volumes: Vec<VolumeUse>,
+    /// Secrets and configs, as files.
+    pub files: Vec<FileMount>,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -200,8 +294,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     ("devices", "device access is not supported yet"),
     ("gpus", "GPUs are not supported"),
-    ("configs", "configs are not supported yet"),
-    ("secrets", "secrets are not supported yet"),
     ("volumes_from", "volumes_from is not supported yet"),
     ("post_start", "lifecycle hooks are not supported yet"),
     ("pre_stop", "lifecycle hooks are not supported yet"),
@@ -453,7 +545,10 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
         c.append(&mut command);
         command = c;
     }
+    let mut files = file_mounts(project, svc, "secrets", name)?;
+    files.extend(file_mounts(project, svc, "configs", name)?);
     Ok(DesiredService {
+        files,
         name: name.to_string(),
         replicas,
         hash,

@@ -121,6 +121,12 @@ pub fn create_container(
     f.args = std::iter::once(svc.image.clone())
         .chain(svc.command.iter().cloned())
         .collect();
+    for (i, file) in svc.files.iter().enumerate() {
+        let path = write_file_mount(store, &cx.project.name, &svc.name, number, i, file)
+            .map_err(|e| fail(&svc.name, format!("{} {}: {e}", file.target, file.name)))?;
+        f.volumes
+            .push(format!("{}:{}:ro", path.display(), file.target));
+    }
     for d in &f.bind_dirs_to_create {
         std::fs::create_dir_all(d)
             .map_err(|e| fail(&svc.name, format!("creating {}: {e}", d.display())))?;
@@ -153,6 +159,37 @@ pub fn create_container(
             .map_err(|e| fail(&svc.name, e))?;
     }
     Ok(id)
+}
+
+/// Where a project keeps the files of its secrets and configs.
+pub fn files_dir(store: &Store, project: &str) -> std::path::PathBuf {
+    store.root.join("compose").join(project)
+}
+
+/// Writes a secret or config for container `number` of `service`, with its
+/// owner and mode, and returns its path.
+fn write_file_mount(
+    store: &Store,
+    project: &str,
+    service: &str,
+    number: u32,
+    index: usize,
+    file: &super::desired::FileMount,
+) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = files_dir(store, project).join(format!("{service}-{number}"));
+    std::fs::create_dir_all(&dir)?;
+    let bytes = match &file.source {
+        super::desired::FileSource::Path(p) => std::fs::read(p)?,
+        super::desired::FileSource::Text(t) => t.clone().into_bytes(),
+    };
+    let path = dir.join(format!("{index}-{}", file.name));
+    crate::state::write_atomic(&path, &bytes)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode))?;
+    if file.uid.is_some() || file.gid.is_some() {
+        std::os::unix::fs::chown(&path, file.uid, file.gid)?;
+    }
+    Ok(path)
 }
 
 /// Stops and removes a container (its anonymous volumes go with it).

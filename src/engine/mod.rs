@@ -293,6 +293,7 @@ pub fn down(
             progress(&format!("Network {name}  Removed"));
         }
     }
+    let _ = std::fs::remove_dir_all(execute::files_dir(store, &project.name));
     if opts.volumes {
         for v in desired::volumes(project).iter().filter(|v| !v.external) {
             if actual.volumes.contains_key(&v.name) {

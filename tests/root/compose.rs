@@ -46,6 +46,7 @@ fn compose(ns: &NetNs, b: &Berth, p: &ProjectDir, args: &[&str]) -> std::process
     let file = p.file();
     let mut all = vec!["compose", "-f", file.as_str()];
     all.extend_from_slice(args);
+    std::fs::write(p.0.join(".env"), "SHOP_TOKEN=s3cret\n").unwrap_or_else(|e| panic!("{e}"));
     ns.berth(b, &all)
 }
 
@@ -90,8 +91,21 @@ services:
     volumes:
       - ./www:/www:ro
     depends_on: [api]
+    secrets:
+      - source: token
+        mode: 0400
+        uid: "33"
+    configs:
+      - source: greeting
+        target: /etc/greeting
 volumes:
   dbdata: {}
+secrets:
+  token:
+    environment: SHOP_TOKEN
+configs:
+  greeting:
+    content: hello from the shop
 "#;
 
 #[test]
@@ -132,6 +146,19 @@ fn a_stack_goes_up_answers_converges_and_goes_down_without_a_trace() {
     // The service name answers with both replicas; the migration reached db.
     let out = ok(ns.berth(&b, &["exec", "shop-web-1", "nslookup", "api"]));
     assert_eq!(out.matches("Address: 172.").count(), 2, "{out}");
+    // Secrets and configs: read-only files with their owner and mode.
+    let files = ok(ns.berth(
+        &b,
+        &[
+            "exec",
+            "shop-web-1",
+            "sh",
+            "-c",
+            "stat -c '%a %u' /run/secrets/token; cat /run/secrets/token; echo; cat /etc/greeting; echo; \
+             echo x > /run/secrets/token || echo read-only",
+        ],
+    ));
+    assert_eq!(files, "400 33\ns3cret\nhello from the shop\nread-only\n");
     let v: serde_json::Value =
         serde_json::from_str(&ok(ns.berth(&b, &["inspect", "shop-migrate-1"]))).unwrap_or_default();
     assert_eq!(v[0]["State"]["ExitCode"], 0);
@@ -237,9 +264,9 @@ services:
     );
     ok(compose(&ns, &b, &p, &["down"]));
     // Keys berth cannot honour yet are refused by name before anything starts.
-    p.write("services:\n  app:\n    image: busybox:latest\n    secrets: [s]\nsecrets:\n  s:\n    environment: HOME\n");
+    p.write("services:\n  app:\n    build: .\n");
     let out = compose(&ns, &b, &p, &["up", "-d"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`secrets`"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`build`"));
     assert_eq!(ok(ns.berth(&b, &["ps", "-aq"])), "");
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
 }
