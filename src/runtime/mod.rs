@@ -503,6 +503,25 @@ pub(crate) fn ignore_interrupts() {
     }
 }
 
+static INTERRUPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn count_interrupt(_: libc::c_int) {
+    INTERRUPTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Counts SIGINT and SIGTERM instead of dying of them (an attached
+/// `compose up` stops its containers gracefully on the first, kills on the
+/// second). Returns the counter.
+pub fn count_interrupts() -> &'static std::sync::atomic::AtomicUsize {
+    use nix::sys::signal::{signal, SigHandler};
+    for s in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only increments an atomic, which is
+        // async-signal-safe.
+        let _ = unsafe { signal(s, SigHandler::Handler(count_interrupt)) };
+    }
+    &INTERRUPTS
+}
+
 fn alive(pid: i32) -> bool {
     pid > 0 && kill(Pid::from_raw(pid), None).is_ok()
 }

@@ -270,3 +270,72 @@ services:
     assert_eq!(ok(ns.berth(&b, &["ps", "-aq"])), "");
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
 }
+
+#[test]
+fn attached_up_streams_logs_and_the_service_verbs_work() {
+    let b = Berth::new("compose-verbs");
+    let ns = NetNs::new("compose-verbs");
+    stub_resolver(&ns);
+    import_busybox(&b);
+    let stack = r#"
+name: att
+services:
+  greeter:
+    image: busybox:latest
+    command: ["sh", "-c", "sleep 0.3; echo hello; echo bye; exit 7"]
+  idle:
+    image: busybox:latest
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    ports: ["127.0.0.1:18090:80"]
+"#;
+    let p = ProjectDir::new("verbs", stack);
+    // Attached: logs prefixed by container, then everything stops with the
+    // greeter, whose exit code becomes berth's.
+    let out = compose(
+        &ns,
+        &b,
+        &p,
+        &["up", "--exit-code-from", "greeter", "--no-color"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("greeter-1  | hello\ngreeter-1  | bye\n"),
+        "{stdout}"
+    );
+    let ps = ok(compose(&ns, &b, &p, &["ps", "--status", "running", "-q"]));
+    assert_eq!(ps, "", "idle was stopped with the greeter");
+    assert_eq!(
+        ok(compose(
+            &ns,
+            &b,
+            &p,
+            &["logs", "--no-log-prefix", "greeter"]
+        )),
+        "hello\nbye\n"
+    );
+    ok(compose(&ns, &b, &p, &["start", "idle"]));
+    assert_eq!(
+        ok(compose(&ns, &b, &p, &["exec", "idle", "echo", "inside"])),
+        "inside\n"
+    );
+    assert_eq!(
+        ok(compose(&ns, &b, &p, &["port", "idle", "80"])),
+        "127.0.0.1:18090\n"
+    );
+    assert_eq!(http_get(&ns, "127.0.0.1:18090"), "hello from berth\n");
+    ok(compose(&ns, &b, &p, &["restart", "idle"]));
+    assert_eq!(http_get(&ns, "127.0.0.1:18090"), "hello from berth\n");
+    ok(compose(&ns, &b, &p, &["kill", "idle"]));
+    ok(compose(&ns, &b, &p, &["rm", "-f"]));
+    assert_eq!(ok(ns.berth(&b, &["ps", "-aq"])), "");
+    let bad = compose(&ns, &b, &p, &["stop", "nosuch"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no such service: nosuch"));
+    ok(compose(&ns, &b, &p, &["down"]));
+    assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
+}

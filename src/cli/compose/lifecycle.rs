@@ -43,6 +43,24 @@ pub struct UpArgs {
     /// Print the plan and change nothing.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+    /// Stop every container when one stops (attached mode).
+    #[arg(long = "abort-on-container-exit")]
+    pub abort_on_container_exit: bool,
+    /// Exit with this service's exit code (implies --abort-on-container-exit).
+    #[arg(long = "exit-code-from")]
+    pub exit_code_from: Option<String>,
+    /// Seconds to wait for containers to stop when interrupted.
+    #[arg(short = 't', long)]
+    pub timeout: Option<u64>,
+    /// Show timestamps in the logs.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Don't print a prefix in the logs.
+    #[arg(long = "no-log-prefix")]
+    pub no_log_prefix: bool,
+    /// Produce monochrome output.
+    #[arg(long = "no-color")]
+    pub no_color: bool,
     pub services: Vec<String>,
 }
 
@@ -79,7 +97,10 @@ pub struct PsArgs {
     pub service_names: Vec<String>,
 }
 
-fn project(compose: &ComposeArgs, services: &[String]) -> anyhow::Result<crate::spec::Project> {
+pub(crate) fn project(
+    compose: &ComposeArgs,
+    services: &[String],
+) -> anyhow::Result<crate::spec::Project> {
     let options = compose.project_options(services, true)?;
     crate::spec::load(&options).map_err(anyhow::Error::new)
 }
@@ -108,10 +129,10 @@ pub fn up(compose: &ComposeArgs, store: &Store, args: &UpArgs) -> anyhow::Result
             anyhow::bail!("no such service: {s}");
         }
     }
-    if !args.detach && !args.wait && !args.dry_run {
-        anyhow::bail!(
-            "attached mode (up without -d) is not available yet: use `berth compose up -d`, then `berth compose logs -f`"
-        );
+    if let Some(s) = &args.exit_code_from {
+        if project.service(s).is_none() {
+            anyhow::bail!("no such service: {s}");
+        }
     }
     let opts = engine::UpOptions {
         plan: engine::plan::PlanOptions {
@@ -133,13 +154,140 @@ pub fn up(compose: &ComposeArgs, store: &Store, args: &UpArgs) -> anyhow::Result
         print!("{}", engine::plan_only(store, &project, &opts)?);
         return Ok(ExitCode::SUCCESS);
     }
-    match engine::up(store, &project, &opts, &progress) {
-        Ok(_) => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(anyhow::Error::new(e).context(format!(
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    if let Err(e) = engine::up(store, &project, &opts, &progress) {
+        return Err(anyhow::Error::new(e).context(format!(
             "project {}: `up` stopped here; run it again to converge, or `berth compose down` to remove what it made",
             project.name
-        ))),
+        )));
     }
+    if args.detach || args.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    attached(store, &project, args, started)
+}
+
+/// The attached `up`: every container's log, prefixed, until they all stop;
+/// Ctrl-C stops them gracefully, a second Ctrl-C kills them.
+fn attached(
+    store: &Store,
+    project: &crate::spec::Project,
+    args: &UpArgs,
+    started: i64,
+) -> anyhow::Result<ExitCode> {
+    let interrupts = crate::runtime::count_interrupts();
+    let containers = engine::observe::observe(store, &project.name).containers;
+    let chosen: Vec<_> = containers
+        .iter()
+        .filter(|c| !c.oneoff && (args.services.is_empty() || args.services.contains(&c.service)))
+        .collect();
+    let mut sources: Vec<super::logs::Source> = chosen
+        .iter()
+        .map(|c| super::logs::Source::new(store, &c.id, &short_name(&project.name, &c.name)))
+        .collect();
+    let style = super::logs::Style {
+        timestamps: args.timestamps,
+        color: !args.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        prefix: !args.no_log_prefix,
+    };
+    let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
+    // What the containers printed since this `up` began.
+    let since_now = crate::runtime::logs::ReadOptions {
+        since: Some(started),
+        ..Default::default()
+    };
+    let exited = super::logs::print(
+        store,
+        &mut sources,
+        &since_now,
+        &style,
+        true,
+        Some((interrupts, 0)),
+        abort,
+    );
+    let interrupted = interrupts.load(std::sync::atomic::Ordering::SeqCst) > 0;
+    if interrupted || abort {
+        if interrupted {
+            eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+        } else if let Some(id) = &exited {
+            let name = chosen
+                .iter()
+                .find(|c| c.id == *id)
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            eprintln!("{name} exited with code {}", exit_code_of(store, id));
+            eprintln!("Aborting on container exit...");
+        }
+        stop_all(store, &chosen, args.timeout, interrupts);
+    }
+    if let Some(s) = &args.exit_code_from {
+        if let Some(c) = chosen.iter().find(|c| c.service == *s) {
+            return Ok(ExitCode::from(
+                exit_code_of(store, &c.id).clamp(0, 255) as u8
+            ));
+        }
+    }
+    Ok(if interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn exit_code_of(store: &Store, id: &str) -> i32 {
+    crate::runtime::effective_state(store, id)
+        .ok()
+        .and_then(|s| s.exit_code)
+        .unwrap_or(0)
+}
+
+/// `web-1` for `shop-web-1`, as Compose prefixes logs.
+pub(crate) fn short_name(project: &str, name: &str) -> String {
+    name.strip_prefix(&format!("{project}-"))
+        .unwrap_or(name)
+        .to_string()
+}
+
+/// Stops containers in parallel; a further interrupt kills them.
+fn stop_all(
+    store: &Store,
+    containers: &[&engine::observe::ActualContainer],
+    timeout: Option<u64>,
+    interrupts: &std::sync::atomic::AtomicUsize,
+) {
+    let seen = interrupts.load(std::sync::atomic::Ordering::SeqCst);
+    std::thread::scope(|s| {
+        for c in containers {
+            s.spawn(move || {
+                let _ = crate::runtime::stop(store, &c.id, timeout);
+                eprintln!(" ✔ Container {}  Stopped", c.name);
+            });
+        }
+        s.spawn(move || loop {
+            let all_done = containers.iter().all(|c| {
+                crate::runtime::effective_state(store, &c.id)
+                    .map(|st| st.status == crate::runtime::store::Status::Exited)
+                    .unwrap_or(true)
+            });
+            if all_done {
+                return;
+            }
+            if interrupts.load(std::sync::atomic::Ordering::SeqCst) > seen.max(1) {
+                for c in containers {
+                    let _ = crate::runtime::kill_container(
+                        store,
+                        &c.id,
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        });
+    });
 }
 
 pub fn down(compose: &ComposeArgs, store: &Store, args: &DownArgs) -> anyhow::Result<ExitCode> {

@@ -3,6 +3,8 @@
 
 pub mod config;
 pub mod lifecycle;
+pub mod logs;
+pub mod verbs;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -46,6 +48,22 @@ pub enum ComposeCommand {
     Down(lifecycle::DownArgs),
     /// List containers.
     Ps(lifecycle::PsArgs),
+    /// View output from containers.
+    Logs(verbs::LogsArgs),
+    /// Stop services.
+    Stop(verbs::ServicesArgs),
+    /// Start services.
+    Start(verbs::ServicesArgs),
+    /// Restart service containers.
+    Restart(verbs::ServicesArgs),
+    /// Removes stopped service containers.
+    Rm(verbs::RmArgs),
+    /// Force stop service containers.
+    Kill(verbs::KillArgs),
+    /// Execute a command in a running container.
+    Exec(verbs::ExecArgs),
+    /// Print the public port for a port binding.
+    Port(verbs::PortArgs),
 }
 
 impl ComposeArgs {
@@ -85,5 +103,13 @@ pub fn run(args: ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::R
         ComposeCommand::Up(a) => lifecycle::up(&args, store, a),
         ComposeCommand::Down(a) => lifecycle::down(&args, store, a),
         ComposeCommand::Ps(a) => lifecycle::ps(&args, store, a),
+        ComposeCommand::Logs(a) => verbs::logs(&args, store, a),
+        ComposeCommand::Stop(a) => verbs::stop(&args, store, a),
+        ComposeCommand::Start(a) => verbs::start(&args, store, a),
+        ComposeCommand::Restart(a) => verbs::restart(&args, store, a),
+        ComposeCommand::Rm(a) => verbs::rm(&args, store, a),
+        ComposeCommand::Kill(a) => verbs::kill(&args, store, a),
+        ComposeCommand::Exec(a) => verbs::exec(&args, store, a),
+        ComposeCommand::Port(a) => verbs::port(&args, store, a),
     }
 }

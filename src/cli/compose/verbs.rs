@@ -1,0 +1,312 @@
+//! The per-service verbs of `berth compose`: logs, stop, start, restart,
+//! rm, kill, exec and port — each finds the project's containers by their
+//! labels and hands them to the runtime.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::lifecycle::{project, short_name};
+use super::ComposeArgs;
+use crate::engine::observe::ActualContainer;
+use crate::runtime::store::Store;
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow log output.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs for each container.
+    #[arg(short = 'n', long = "tail")]
+    pub tail: Option<String>,
+    /// Show logs since a timestamp or relative time (e.g. 42m).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show timestamps.
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    /// Produce monochrome output.
+    #[arg(long = "no-color")]
+    pub no_color: bool,
+    /// Don't print a prefix.
+    #[arg(long = "no-log-prefix")]
+    pub no_log_prefix: bool,
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServicesArgs {
+    /// Seconds to wait before killing (stop, restart).
+    #[arg(short = 't', long)]
+    pub timeout: Option<u64>,
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Don't ask to confirm removal.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Stop the containers, if required, before removing.
+    #[arg(short = 's', long)]
+    pub stop: bool,
+    /// Remove anonymous volumes attached to containers.
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send.
+    #[arg(short = 's', long, default_value = "SIGKILL")]
+    pub signal: String,
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Detached mode: run the command in the background.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Set environment variables.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Run the command as this user.
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Path to workdir directory for this command.
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// Index of the container if the service has several replicas.
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    /// Disable pseudo-TTY allocation (a TTY is given when stdin is one).
+    #[arg(short = 'T', long = "no-tty")]
+    pub no_tty: bool,
+    pub service: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// Index of the container if the service has several replicas.
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    /// tcp or udp.
+    #[arg(long, default_value = "tcp")]
+    pub protocol: String,
+    pub service: String,
+    pub private_port: u16,
+}
+
+/// The project's containers of `services` (all when empty).
+fn containers(
+    compose: &ComposeArgs,
+    store: &Store,
+    services: &[String],
+) -> anyhow::Result<(crate::spec::Project, Vec<ActualContainer>)> {
+    let project = project(compose, &[])?;
+    for s in services {
+        if project.service(s).is_none() {
+            anyhow::bail!("no such service: {s}");
+        }
+    }
+    let list = crate::engine::observe::observe(store, &project.name)
+        .containers
+        .into_iter()
+        .filter(|c| !c.oneoff && (services.is_empty() || services.contains(&c.service)))
+        .collect();
+    Ok((project, list))
+}
+
+pub fn logs(compose: &ComposeArgs, store: &Store, args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    let (project, list) = containers(compose, store, &args.services)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let opts = crate::runtime::logs::ReadOptions {
+        tail: match args.tail.as_deref() {
+            None | Some("all") => None,
+            Some(n) => Some(n.parse().with_context(|| format!("invalid --tail {n:?}"))?),
+        },
+        since: args
+            .since
+            .as_deref()
+            .map(|s| {
+                crate::runtime::logs::parse_since(s, now)
+                    .with_context(|| format!("invalid --since {s:?}"))
+            })
+            .transpose()?,
+        timestamps: args.timestamps,
+    };
+    let mut sources: Vec<super::logs::Source> = list
+        .iter()
+        .map(|c| super::logs::Source::new(store, &c.id, &short_name(&project.name, &c.name)))
+        .collect();
+    let style = super::logs::Style {
+        timestamps: args.timestamps,
+        color: !args.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        prefix: !args.no_log_prefix,
+    };
+    super::logs::print(store, &mut sources, &opts, &style, args.follow, None, false);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `f` on every container at once; the first error wins.
+fn each(
+    list: &[ActualContainer],
+    f: impl Fn(&ActualContainer) -> anyhow::Result<()> + Sync,
+) -> anyhow::Result<()> {
+    let errors: Vec<anyhow::Error> = std::thread::scope(|s| {
+        let handles: Vec<_> = list.iter().map(|c| s.spawn(|| f(c))).collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok().and_then(Result::err))
+            .collect()
+    });
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+pub fn stop(compose: &ComposeArgs, store: &Store, args: &ServicesArgs) -> anyhow::Result<ExitCode> {
+    let (_, list) = containers(compose, store, &args.services)?;
+    each(&list, |c| {
+        crate::runtime::stop(store, &c.id, args.timeout).with_context(|| c.name.clone())?;
+        eprintln!(" ✔ Container {}  Stopped", c.name);
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts stopped containers in dependency order.
+pub fn start(
+    compose: &ComposeArgs,
+    store: &Store,
+    args: &ServicesArgs,
+) -> anyhow::Result<ExitCode> {
+    let (project, list) = containers(compose, store, &args.services)?;
+    let graph = crate::graph::ServiceGraph::new(&project)?;
+    for layer in graph.start_layers() {
+        let batch: Vec<ActualContainer> = list
+            .iter()
+            .filter(|c| layer.iter().any(|s| s.0 == c.service) && !c.running())
+            .cloned()
+            .collect();
+        each(&batch, |c| {
+            crate::runtime::start(store, &c.id, false).with_context(|| c.name.clone())?;
+            eprintln!(" ✔ Container {}  Started", c.name);
+            Ok(())
+        })?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn restart(
+    compose: &ComposeArgs,
+    store: &Store,
+    args: &ServicesArgs,
+) -> anyhow::Result<ExitCode> {
+    stop(compose, store, args)?;
+    start(compose, store, args)
+}
+
+pub fn rm(compose: &ComposeArgs, store: &Store, args: &RmArgs) -> anyhow::Result<ExitCode> {
+    let (_, list) = containers(compose, store, &args.services)?;
+    let doomed: Vec<ActualContainer> = list
+        .into_iter()
+        .filter(|c| args.stop || !c.running())
+        .collect();
+    if doomed.is_empty() {
+        eprintln!("No stopped containers");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.force && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let names: Vec<&str> = doomed.iter().map(|c| c.name.as_str()).collect();
+        eprint!(
+            "Going to remove {}\n? Are you sure? [y/N] ",
+            names.join(", ")
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !answer.trim().eq_ignore_ascii_case("y") {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    each(&doomed, |c| {
+        crate::engine::execute::remove_container(store, &c.id, None)?;
+        eprintln!(" ✔ Container {}  Removed", c.name);
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn kill(compose: &ComposeArgs, store: &Store, args: &KillArgs) -> anyhow::Result<ExitCode> {
+    let (_, list) = containers(compose, store, &args.services)?;
+    let signal = crate::runtime::parse_signal(&args.signal)?;
+    let running: Vec<ActualContainer> = list.into_iter().filter(|c| c.running()).collect();
+    each(&running, |c| {
+        crate::runtime::kill_container(store, &c.id, signal).with_context(|| c.name.clone())?;
+        eprintln!(" ✔ Container {}  Killed", c.name);
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn one(
+    compose: &ComposeArgs,
+    store: &Store,
+    service: &str,
+    index: u32,
+) -> anyhow::Result<ActualContainer> {
+    let (project, list) = containers(compose, store, &[service.to_string()])?;
+    list.into_iter()
+        .find(|c| c.number == index)
+        .with_context(|| {
+            format!(
+                "service \"{service}\" is not running (project {})",
+                project.name
+            )
+        })
+}
+
+pub fn exec(compose: &ComposeArgs, store: &Store, args: &ExecArgs) -> anyhow::Result<ExitCode> {
+    let c = one(compose, store, &args.service, args.index)?;
+    let tty = !args.no_tty && std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let req = crate::runtime::exec::ExecRequest {
+        args: args.command.clone(),
+        env: args.env.clone(),
+        user: args.user.clone(),
+        workdir: args.workdir.clone(),
+        detach: args.detach,
+        interactive: !args.detach,
+        tty,
+    };
+    let code = crate::runtime::exec::exec(store, &c.id, &req)?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+pub fn port(compose: &ComposeArgs, store: &Store, args: &PortArgs) -> anyhow::Result<ExitCode> {
+    let c = one(compose, store, &args.service, args.index)?;
+    let cfg: crate::runtime::spec::ContainerConfig =
+        store.read_json(&store.container_dir(&c.id).join("berth.json"))?;
+    let p = cfg
+        .ports
+        .iter()
+        .find(|p| p.container_port == args.private_port && p.protocol == args.protocol)
+        .with_context(|| {
+            format!(
+                "no port {}/{} is published for {}",
+                args.private_port, args.protocol, args.service
+            )
+        })?;
+    if let Some(b) = p.bindings().first() {
+        println!("{b}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
