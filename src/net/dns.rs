@@ -21,7 +21,6 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -257,7 +256,9 @@ struct Records {
     dir: PathBuf,
     name: String,
     cache: Mutex<(Option<SystemTime>, Vec<Network>)>,
-    turn: AtomicUsize,
+    /// Answers given so far per (name, type): each name and family takes
+    /// its own turns, however clients interleave A and AAAA queries.
+    turns: Mutex<std::collections::HashMap<(String, u16), usize>>,
     upstreams: Vec<SocketAddr>,
 }
 
@@ -278,7 +279,19 @@ impl Records {
         if query.message_type() != MessageType::Query {
             return None;
         }
-        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let turn = match query.query() {
+            Some(q) => {
+                let key = (
+                    q.name().to_ascii().to_ascii_lowercase(),
+                    u16::from(q.query_type()),
+                );
+                let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+                let t = turns.entry(key).or_insert(0);
+                *t += 1;
+                *t - 1
+            }
+            None => 0,
+        };
         let networks = self.networks();
         match decide(&networks, &self.name, src, &query, turn, &self.upstreams) {
             Decision::Answer(m) => m.to_vec().ok(),
@@ -433,7 +446,7 @@ pub fn main(args: &[String]) -> i32 {
         dir,
         name: name.clone(),
         cache: Mutex::new((None, Vec::new())),
-        turn: AtomicUsize::new(0),
+        turns: Mutex::new(std::collections::HashMap::new()),
         upstreams: default_upstreams(),
     });
     {

@@ -339,3 +339,29 @@ services:
     ok(compose(&ns, &b, &p, &["down"]));
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
 }
+
+#[test]
+fn the_example_stacks_run_and_answer() {
+    let b = Berth::new("compose-examples");
+    let ns = NetNs::new("compose-examples");
+    stub_resolver(&ns);
+    import_busybox(&b);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/compose");
+    let file = |s: &str| examples.join(s).join("compose.yaml").display().to_string();
+    for stack in ["shop", "scaled", "pipeline"] {
+        ok(ns.berth(&b, &["compose", "-f", &file(stack), "up", "-d", "--wait"]));
+    }
+    assert_eq!(
+        http_get(&ns, "127.0.0.1:8080/cgi-bin/api"),
+        "(authenticated to the database)\nitem: apple\nitem: pear\nitem: banana\n"
+    );
+    let who = http_get(&ns, "127.0.0.1:8081/cgi-bin/who");
+    let hosts: std::collections::BTreeSet<&str> =
+        who.lines().filter_map(|l| l.split(": ").nth(1)).collect();
+    assert_eq!(hosts.len(), 3, "three replicas answer: {who}");
+    assert_eq!(http_get(&ns, "127.0.0.1:8082"), "sum of squares: 385\n");
+    for stack in ["shop", "scaled", "pipeline"] {
+        ok(ns.berth(&b, &["compose", "-f", &file(stack), "down", "-v"]));
+    }
+    assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
+}

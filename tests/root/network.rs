@@ -132,8 +132,11 @@ impl NetNs {
     /// resolver's address on the namespace's loopback (`stub_resolver`), so
     /// no test ever asks the host's resolvers.
     pub(crate) fn berth(&self, b: &crate::support::Berth, args: &[&str]) -> std::process::Output {
-        std::process::Command::new("ip")
-            .args(["netns", "exec", &self.0, env!("CARGO_BIN_EXE_berth")])
+        // nsenter enters only the network namespace: `ip netns exec` would
+        // also remount /sys, hiding the cgroup hierarchies limits need.
+        std::process::Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.0))
+            .arg(env!("CARGO_BIN_EXE_berth"))
             .args(args)
             .env("BERTH_ROOT", &b.root)
             .env("BERTH_DNS_UPSTREAM", STUB_RESOLVER)
@@ -1143,9 +1146,22 @@ fn v_ip(ns: &NetNs, b: &crate::support::Berth, name: &str) -> String {
         .to_string()
 }
 
-/// `GET /` over TCP from inside `ns` to `addr` (`IP:PORT`, `[IPv6]:PORT`),
-/// retried for up to 5 s while the server starts; the body, or "".
+/// `GET /PATH` over TCP from inside `ns` to `addr` (`IP:PORT[/PATH]`,
+/// `[IPv6]:PORT[/PATH]`), retried for up to 5 s while the server starts;
+/// the body, or "".
 pub(crate) fn http_get(ns: &NetNs, addr: &str) -> String {
+    let (addr, path) = match addr
+        .find("]:")
+        .map(|i| i + 2)
+        .or(addr.find(':').map(|i| i + 1))
+    {
+        Some(port_at) => match addr[port_at..].find('/') {
+            Some(p) => (&addr[..port_at + p], addr[port_at + p..].to_string()),
+            None => (addr, "/".to_string()),
+        },
+        None => (addr, "/".to_string()),
+    };
+    let request = format!("GET {path} HTTP/1.0\r\n\r\n");
     let addr: std::net::SocketAddr = addr.parse().unwrap_or_else(|e| panic!("{e}"));
     inside(&ns.file(), move || {
         let start = std::time::Instant::now();
@@ -1153,11 +1169,19 @@ pub(crate) fn http_get(ns: &NetNs, addr: &str) -> String {
             if let Ok(mut s) = TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
             {
                 let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(3)));
-                let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+                let _ = s.write_all(request.as_bytes());
                 let mut resp = String::new();
                 let _ = s.read_to_string(&mut resp);
-                if let Some(body) = resp.split("\r\n\r\n").nth(1) {
-                    return body.to_string();
+                // Headers end with a blank line (CRLF, or LF from a CGI script).
+                let end = [
+                    resp.find("\r\n\r\n").map(|i| i + 4),
+                    resp.find("\n\n").map(|i| i + 2),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
+                if let Some(end) = end {
+                    return resp[end..].to_string();
                 }
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
