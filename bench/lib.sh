@@ -38,3 +38,27 @@ make_rootfs() {
   fi
   [ -f "$rootfs/www/index.html" ] || head -c 1024 /dev/zero | tr '\0' 'b' > "$rootfs/www/index.html"
 }
+
+# A network namespace for a bench run ($ns), with in_ns to run in it (nsenter
+# keeps the mounts: ip netns exec would remount /sys, hiding cgroups), and a
+# Docker Engine of its own inside it (its socket in $DOCKER_HOST, its bridge
+# and iptables rules dying with the namespace). Cleans up on exit.
+bench_netns() { # work dir
+  local work=$1
+  ns="berth-bench-$$"
+  ip netns add "$ns"
+  nsenter --net="/run/netns/$ns" ip link set lo up
+  export DOCKER_HOST="unix://$work/docker-net.sock"
+  rm -rf "$work/docker-net-exec"
+  (nsenter --net="/run/netns/$ns" dockerd -H "$DOCKER_HOST" --data-root "$work/docker-net-data" \
+    --exec-root "$work/docker-net-exec" --pidfile "$work/docker-net.pid" \
+    --iptables=true --ip6tables=false >"$work/dockerd-net.log" 2>&1 &)
+  for _ in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start: see $work/dockerd-net.log" >&2; return 1; }
+}
+in_ns() { nsenter --net="/run/netns/$ns" "$@"; }
+bench_netns_down() { # work dir
+  [ -f "$1/docker-net.pid" ] && kill "$(cat "$1/docker-net.pid")" 2>/dev/null || true
+  sleep 1
+  ip netns del "$ns" 2>/dev/null || true
+}

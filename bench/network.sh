@@ -28,31 +28,15 @@ build_berth
 rootfs="$work/rootfs"
 make_rootfs "$rootfs"
 
-ns="berth-bench-$$"
 export BERTH_ROOT="$work/berth-net-state"
-export DOCKER_HOST="unix://$work/docker-net.sock"
-# nsenter keeps the mounts (ip netns exec would remount /sys, hiding cgroups).
-in_ns() { nsenter --net="/run/netns/$ns" "$@"; }
 cleanup() {
   in_ns "$berth" rm -f bweb bkeep >/dev/null 2>&1 || true
   in_ns "$berth" network rm benchnet >/dev/null 2>&1 || true
   docker rm -f dweb >/dev/null 2>&1 || true
-  [ -f "$work/docker-net.pid" ] && kill "$(cat "$work/docker-net.pid")" 2>/dev/null || true
-  sleep 1
-  ip netns del "$ns" 2>/dev/null || true
+  bench_netns_down "$work"
 }
 trap cleanup EXIT
-ip netns add "$ns"
-in_ns ip link set lo up
-
-# A Docker Engine of its own inside the namespace: its own socket, roots and
-# containerd, with its default bridge and iptables (as users run it).
-rm -rf "$work/docker-net-exec"
-(in_ns dockerd -H "$DOCKER_HOST" --data-root "$work/docker-net-data" \
-  --exec-root "$work/docker-net-exec" --pidfile "$work/docker-net.pid" \
-  --iptables=true --ip6tables=false >"$work/dockerd-net.log" 2>&1 &)
-for _ in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
-docker info >/dev/null 2>&1 || { echo "dockerd did not start: see $work/dockerd-net.log" >&2; exit 1; }
+bench_netns "$work"
 image=berth-bench/busybox:latest
 docker image inspect "$image" >/dev/null 2>&1 || tar -C "$rootfs" -c . | docker import - "$image" >/dev/null
 

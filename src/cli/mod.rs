@@ -10,6 +10,7 @@ pub mod run;
 pub mod system;
 pub mod table;
 pub mod version;
+pub mod volume;
 
 use std::process::ExitCode;
 
@@ -105,6 +106,9 @@ pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Manage berth.
     #[command(subcommand)]
     System(system::SystemCommand),
@@ -200,6 +204,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Top(a) => container_verb(system::top(&store(), a)),
         Command::Network(c) => container_verb(network::run(&store(), c)),
+        Command::Volume(c) => container_verb(volume::run(&store(), c)),
         Command::Container(system::ContainerCommand::Prune(a)) => {
             container_verb(system::prune(&store(), a))
         }

@@ -420,3 +420,39 @@ fn project_name_is_visible_to_interpolation_and_warnings_are_plain() {
         "no colour codes when stderr is not a terminal: {err:?}"
     );
 }
+
+#[test]
+fn volumes_are_created_listed_inspected_and_removed() {
+    let dir = project("volumes", &[("README", "volumes test\n")]);
+    let root = dir.join("state");
+    let berth = |args: &[&str]| {
+        let out = TestCommand::new(&dir)
+            .env("BERTH_ROOT", &root.display().to_string())
+            .args(args)
+            .output();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    assert_eq!(
+        berth(&["volume", "create", "--label", "team=a", "data"]).1,
+        "data\n"
+    );
+    assert_eq!(
+        berth(&["volume", "create", "data"]).1,
+        "data\n",
+        "create is idempotent"
+    );
+    assert!(root.join("volumes/data/_data").is_dir());
+    assert_eq!(berth(&["volume", "ls", "-q"]).1, "data\n");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&berth(&["volume", "inspect", "data"]).1).unwrap_or_default();
+    assert_eq!(inspect[0]["Labels"]["team"], "a");
+    let (ok, _, err) = berth(&["volume", "rm", "data", "missing"]);
+    assert!(!ok && err.contains("volume missing not found"), "{err}");
+    assert_eq!(berth(&["volume", "ls", "-q"]).1, "");
+    let (ok, _, err) = berth(&["volume", "create", "../escape"]);
+    assert!(!ok && err.contains("invalid volume name"), "{err}");
+}
