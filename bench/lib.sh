@@ -49,9 +49,9 @@ bench_netns() { # work dir
   ip netns add "$ns"
   nsenter --net="/run/netns/$ns" ip link set lo up
   export DOCKER_HOST="unix://$work/docker-net.sock"
-  rm -rf "$work/docker-net-exec"
+  # A fresh exec root each run: an engine killed earlier can leave mounts there.
   (nsenter --net="/run/netns/$ns" dockerd -H "$DOCKER_HOST" --data-root "$work/docker-net-data" \
-    --exec-root "$work/docker-net-exec" --pidfile "$work/docker-net.pid" \
+    --exec-root "$work/docker-net-exec-$$" --pidfile "$work/docker-net.pid" \
     --iptables=true --ip6tables=false >"$work/dockerd-net.log" 2>&1 &)
   for _ in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start: see $work/dockerd-net.log" >&2; return 1; }
