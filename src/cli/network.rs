@@ -186,14 +186,7 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
                     .map(|v| v.parse().map_err(anyhow::Error::from))
                     .transpose()
             };
-            let labels = a
-                .labels
-                .iter()
-                .map(|l| {
-                    let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-                    (k.to_string(), v.to_string())
-                })
-                .collect();
+            let labels = super::run::key_values(&a.labels);
             let mut subnets: Vec<crate::net::ipam::Subnet> = Vec::new();
             for s in &a.subnet {
                 subnets.push(s.parse().with_context(|| format!("--subnet {s}"))?);

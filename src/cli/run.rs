@@ -617,6 +617,16 @@ pub fn request(
     })
 }
 
+/// `KEY=VALUE` list items as a map (a bare `KEY` maps to "").
+pub(crate) fn key_values(list: &[String]) -> BTreeMap<String, String> {
+    list.iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
 /// The ports containers that are not exited publish.
 fn published_by_others(store: &Store) -> anyhow::Result<Vec<crate::net::ports::Published>> {
     let mut taken = Vec::new();

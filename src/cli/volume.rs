@@ -87,14 +87,7 @@ pub fn run(store: &Store, cmd: VolumeCommand) -> anyhow::Result<i32> {
                 Some(n) => n,
                 None => crate::runtime::store::new_id()?,
             };
-            let labels = a
-                .labels
-                .iter()
-                .map(|l| {
-                    let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-                    (k.to_string(), v.to_string())
-                })
-                .collect();
+            let labels = super::run::key_values(&a.labels);
             volumes::create(store, &name, &labels)?;
             println!("{name}");
         }

@@ -184,15 +184,8 @@ fn attached(
         .iter()
         .filter(|c| !c.oneoff && (args.services.is_empty() || args.services.contains(&c.service)))
         .collect();
-    let mut sources: Vec<super::logs::Source> = chosen
-        .iter()
-        .map(|c| super::logs::Source::new(store, &c.id, &short_name(&project.name, &c.name)))
-        .collect();
-    let style = super::logs::Style {
-        timestamps: args.timestamps,
-        color: !args.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()),
-        prefix: !args.no_log_prefix,
-    };
+    let mut sources = super::logs::sources(store, &project.name, &chosen);
+    let style = super::logs::Style::from_flags(args.timestamps, args.no_color, args.no_log_prefix);
     let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
     // What the containers printed since this `up` began.
     let since_now = crate::runtime::logs::ReadOptions {
@@ -242,13 +235,6 @@ fn exit_code_of(store: &Store, id: &str) -> i32 {
         .ok()
         .and_then(|s| s.exit_code)
         .unwrap_or(0)
-}
-
-/// `web-1` for `shop-web-1`, as Compose prefixes logs.
-pub(crate) fn short_name(project: &str, name: &str) -> String {
-    name.strip_prefix(&format!("{project}-"))
-        .unwrap_or(name)
-        .to_string()
 }
 
 /// Stops containers in parallel; a further interrupt kills them.

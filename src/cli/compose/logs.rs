@@ -37,6 +37,35 @@ impl Source {
     }
 }
 
+impl Style {
+    /// As the flags say; colors only on a terminal.
+    pub fn from_flags(timestamps: bool, no_color: bool, no_prefix: bool) -> Style {
+        Style {
+            timestamps,
+            color: !no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            prefix: !no_prefix,
+        }
+    }
+}
+
+/// One source per container, named as Compose prefixes them (`web-1`).
+pub fn sources(
+    store: &Store,
+    project: &str,
+    containers: &[&crate::engine::observe::ActualContainer],
+) -> Vec<Source> {
+    containers
+        .iter()
+        .map(|c| {
+            let short = c
+                .name
+                .strip_prefix(&format!("{project}-"))
+                .unwrap_or(&c.name);
+            Source::new(store, &c.id, short)
+        })
+        .collect()
+}
+
 const COLORS: &[u8] = &[36, 33, 32, 35, 34, 96, 93, 92, 95, 94];
 
 struct Printer<'a> {

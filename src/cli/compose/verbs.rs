@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use super::lifecycle::{project, short_name};
+use super::lifecycle::project;
 use super::ComposeArgs;
 use crate::engine::observe::ActualContainer;
 use crate::runtime::store::Store;
@@ -143,15 +143,9 @@ pub fn logs(compose: &ComposeArgs, store: &Store, args: &LogsArgs) -> anyhow::Re
             .transpose()?,
         timestamps: args.timestamps,
     };
-    let mut sources: Vec<super::logs::Source> = list
-        .iter()
-        .map(|c| super::logs::Source::new(store, &c.id, &short_name(&project.name, &c.name)))
-        .collect();
-    let style = super::logs::Style {
-        timestamps: args.timestamps,
-        color: !args.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()),
-        prefix: !args.no_log_prefix,
-    };
+    let chosen: Vec<&ActualContainer> = list.iter().collect();
+    let mut sources = super::logs::sources(store, &project.name, &chosen);
+    let style = super::logs::Style::from_flags(args.timestamps, args.no_color, args.no_log_prefix);
     super::logs::print(store, &mut sources, &opts, &style, args.follow, None, false);
     Ok(ExitCode::SUCCESS)
 }
