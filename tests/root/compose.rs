@@ -365,3 +365,60 @@ fn the_example_stacks_run_and_answer() {
     }
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
 }
+
+#[test]
+fn parallel_ups_serialize_and_a_killed_up_converges() {
+    let b = Berth::new("compose-race");
+    let ns = NetNs::new("compose-race");
+    stub_resolver(&ns);
+    import_busybox(&b);
+    let mut stack = String::from("name: race\nservices:\n");
+    for i in 1..=12 {
+        stack.push_str(&format!(
+            "  s{i}:\n    image: busybox:latest\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n"
+        ));
+        if i > 1 {
+            stack.push_str(&format!("    depends_on: [s{}]\n", i - 1));
+        }
+    }
+    let p = ProjectDir::new("race", &stack);
+    let running = || ok(compose(&ns, &b, &p, &["ps", "-q"])).lines().count();
+    // Two `up`s at once: one waits for the other, and nothing is doubled.
+    std::thread::scope(|s| {
+        let a = s.spawn(|| compose(&ns, &b, &p, &["up", "-d"]));
+        let c = s.spawn(|| compose(&ns, &b, &p, &["up", "-d"]));
+        for h in [a, c] {
+            let out = h.join().unwrap_or_else(|_| panic!("up thread"));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+    assert_eq!(running(), 12);
+    assert_eq!(ok(ns.berth(&b, &["ps", "-aq"])).lines().count(), 12);
+    ok(compose(&ns, &b, &p, &["down"]));
+    // `up` killed with SIGKILL part-way (at several moments), then `up`
+    // again: it converges, and `down` leaves nothing.
+    let file = p.file();
+    for after in [30u64, 120, 220] {
+        let mut child = std::process::Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", ns.0))
+            .arg(env!("CARGO_BIN_EXE_berth"))
+            .args(["compose", "-f", &file, "up", "-d"])
+            .env("BERTH_ROOT", &b.root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::thread::sleep(std::time::Duration::from_millis(after));
+        let _ = child.kill();
+        let _ = child.wait();
+        ok(compose(&ns, &b, &p, &["up", "-d"]));
+        assert_eq!(running(), 12, "after a kill at {after} ms");
+        ok(compose(&ns, &b, &p, &["down"]));
+    }
+    assert_eq!(ok(ns.berth(&b, &["ps", "-aq"])), "");
+    assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
+}
