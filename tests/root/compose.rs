@@ -320,6 +320,19 @@ services:
         "hello\nbye\n"
     );
     ok(compose(&ns, &b, &p, &["start", "idle"]));
+    ok(compose(&ns, &b, &p, &["pause", "idle"]));
+    let paused = ok(compose(
+        &ns,
+        &b,
+        &p,
+        &["ps", "--status", "paused", "--services"],
+    ));
+    assert_eq!(paused, "idle\n");
+    ok(compose(&ns, &b, &p, &["unpause", "idle"]));
+    assert!(ok(compose(&ns, &b, &p, &["top", "idle"])).contains("httpd -f -p 80"));
+    assert!(ok(compose(&ns, &b, &p, &["images"])).contains("busybox"));
+    let ls = ok(compose(&ns, &b, &p, &["ls"]));
+    assert!(ls.contains("att") && ls.contains("running(1)"), "{ls}");
     assert_eq!(
         ok(compose(&ns, &b, &p, &["exec", "idle", "echo", "inside"])),
         "inside\n"

@@ -64,6 +64,23 @@ pub enum ComposeCommand {
     Exec(verbs::ExecArgs),
     /// Print the public port for a port binding.
     Port(verbs::PortArgs),
+    /// Pause services.
+    Pause(verbs::ServicesArgs),
+    /// Unpause services.
+    Unpause(verbs::ServicesArgs),
+    /// Display the running processes.
+    Top(verbs::ServicesArgs),
+    /// List images used by the created containers.
+    Images(verbs::ServicesArgs),
+    /// List running compose projects.
+    Ls(LsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Show all stopped compose projects too.
+    #[arg(short = 'a', long)]
+    pub all: bool,
 }
 
 impl ComposeArgs {
@@ -111,5 +128,10 @@ pub fn run(args: ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::R
         ComposeCommand::Kill(a) => verbs::kill(&args, store, a),
         ComposeCommand::Exec(a) => verbs::exec(&args, store, a),
         ComposeCommand::Port(a) => verbs::port(&args, store, a),
+        ComposeCommand::Pause(a) => verbs::pause(&args, store, a, true),
+        ComposeCommand::Unpause(a) => verbs::pause(&args, store, a, false),
+        ComposeCommand::Top(a) => verbs::top(&args, store, a),
+        ComposeCommand::Images(a) => verbs::images(&args, store, a),
+        ComposeCommand::Ls(a) => verbs::ls(store, a.all),
     }
 }

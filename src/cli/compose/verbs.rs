@@ -304,3 +304,119 @@ pub fn port(compose: &ComposeArgs, store: &Store, args: &PortArgs) -> anyhow::Re
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Pauses (or unpauses) the services' running containers.
+pub fn pause(
+    compose: &ComposeArgs,
+    store: &Store,
+    args: &ServicesArgs,
+    frozen: bool,
+) -> anyhow::Result<ExitCode> {
+    let (_, list) = containers(compose, store, &args.services)?;
+    let live: Vec<ActualContainer> = list.into_iter().filter(|c| c.running()).collect();
+    each(&live, |c| {
+        crate::runtime::pause(store, &c.id, frozen).with_context(|| c.name.clone())?;
+        eprintln!(
+            " ✔ Container {}  {}",
+            c.name,
+            if frozen { "Paused" } else { "Unpaused" }
+        );
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The processes of each running container, as `berth top` shows them.
+pub fn top(compose: &ComposeArgs, store: &Store, args: &ServicesArgs) -> anyhow::Result<ExitCode> {
+    let (_, list) = containers(compose, store, &args.services)?;
+    for c in list.iter().filter(|c| c.running()) {
+        println!("{}", c.name);
+        crate::cli::system::top(
+            store,
+            crate::cli::system::TopArgs {
+                container: c.id.clone(),
+            },
+        )?;
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The images the project's containers use.
+pub fn images(
+    compose: &ComposeArgs,
+    store: &Store,
+    args: &ServicesArgs,
+) -> anyhow::Result<ExitCode> {
+    let (_, list) = containers(compose, store, &args.services)?;
+    let images = crate::image::store::ImageStore::new(&store.root);
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|c| {
+            let (repo, tag) = c
+                .image
+                .rsplit_once(':')
+                .unwrap_or((c.image.as_str(), "latest"));
+            let id = images
+                .resolve(&c.image)
+                .map(|i| {
+                    i.config_digest
+                        .to_string()
+                        .trim_start_matches("sha256:")
+                        .chars()
+                        .take(12)
+                        .collect()
+                })
+                .unwrap_or_default();
+            vec![c.name.clone(), repo.to_string(), tag.to_string(), id]
+        })
+        .collect();
+    print!(
+        "{}",
+        crate::cli::table::render(&["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID"], &rows)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every project with containers on this machine, with its states and files.
+pub fn ls(store: &Store, all: bool) -> anyhow::Result<ExitCode> {
+    let mut projects: std::collections::BTreeMap<String, (Vec<String>, String)> =
+        std::collections::BTreeMap::new();
+    for id in store.ids()? {
+        let Ok(cfg) = store.read_json::<crate::runtime::spec::ContainerConfig>(
+            &store.container_dir(&id).join("berth.json"),
+        ) else {
+            continue;
+        };
+        let Some(project) = cfg.labels.get("com.docker.compose.project") else {
+            continue;
+        };
+        let status = crate::runtime::effective_state(store, &id)
+            .map(|s| s.status.as_str().to_string())
+            .unwrap_or_else(|_| "exited".into());
+        let entry = projects.entry(project.clone()).or_default();
+        entry.0.push(status);
+        entry.1 = cfg
+            .labels
+            .get("com.docker.compose.project.config_files")
+            .cloned()
+            .unwrap_or_default();
+    }
+    let mut rows = Vec::new();
+    for (name, (states, files)) in projects {
+        if !all && !states.iter().any(|s| s == "running") {
+            continue;
+        }
+        let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for s in &states {
+            *counts.entry(s.as_str()).or_default() += 1;
+        }
+        let status: Vec<String> = counts.iter().map(|(s, n)| format!("{s}({n})")).collect();
+        rows.push(vec![name, status.join(", "), files]);
+    }
+    print!(
+        "{}",
+        crate::cli::table::render(&["NAME", "STATUS", "CONFIG FILES"], &rows)
+    );
+    Ok(ExitCode::SUCCESS)
+}
