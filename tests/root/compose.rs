@@ -344,7 +344,23 @@ services:
     assert_eq!(http_get(&ns, "127.0.0.1:18090"), "hello from berth\n");
     ok(compose(&ns, &b, &p, &["restart", "idle"]));
     assert_eq!(http_get(&ns, "127.0.0.1:18090"), "hello from berth\n");
+    // httpd ignores SIGTERM as PID 1; under berth's init it ends at the
+    // first signal instead of waiting for the stop timeout and SIGKILL.
+    ok(compose(&ns, &b, &p, &["stop", "idle"]));
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(ns.berth(&b, &["inspect", "att-idle-1"]))).unwrap_or_default();
+    assert_eq!(
+        v[0]["State"]["ExitCode"], 143,
+        "stopped by SIGTERM, not killed"
+    );
+    ok(compose(&ns, &b, &p, &["start", "idle"]));
     ok(compose(&ns, &b, &p, &["kill", "idle"]));
+    let killed = b.until(std::time::Duration::from_secs(5), || {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(ns.berth(&b, &["inspect", "att-idle-1"]))).unwrap_or_default();
+        v[0]["State"]["ExitCode"] == 137
+    });
+    assert!(killed, "kill sends SIGKILL");
     ok(compose(&ns, &b, &p, &["rm", "-f"]));
     assert_eq!(ok(ns.berth(&b, &["ps", "-aq"])), "");
     let bad = compose(&ns, &b, &p, &["stop", "nosuch"]);
