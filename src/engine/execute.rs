@@ -117,6 +117,7 @@ pub fn create_container(
         "com.docker.compose.container-number".into(),
         number.to_string(),
     );
+
     f.labels = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     f.args = std::iter::once(svc.image.clone())
         .chain(svc.command.iter().cloned())
@@ -133,6 +134,11 @@ pub fn create_container(
     }
     let mut req = crate::cli::run::request(store, &f, false)
         .map_err(|e| fail(&svc.name, format!("{e:#}")))?;
+    // After `request`, which pulls a missing image.
+    req.labels.insert(
+        super::observe::IMAGE_ID_LABEL.into(),
+        super::image_id(store, &svc.image),
+    );
     req.named_volumes = svc
         .volumes
         .iter()

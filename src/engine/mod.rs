@@ -70,6 +70,14 @@ pub fn lock(store: &Store, project: &str) -> Result<ProjectLock, EngineError> {
     Ok(ProjectLock { _lock: lock })
 }
 
+/// The id (config digest) of the local image `reference` ("" when absent).
+pub fn image_id(store: &Store, reference: &str) -> String {
+    crate::image::store::ImageStore::new(&store.root)
+        .resolve(reference)
+        .map(|i| i.config_digest.to_string())
+        .unwrap_or_default()
+}
+
 /// What `up` was asked.
 #[derive(Debug, Clone, Default)]
 pub struct UpOptions {
@@ -161,6 +169,7 @@ pub fn up(
             name: s.name.clone(),
             replicas: s.replicas,
             hash: s.hash.clone(),
+            image_id: image_id(store, &s.image),
         })
         .collect();
     let all: Vec<String> = project.service_names().into_iter().map(|s| s.0).collect();
@@ -219,6 +228,7 @@ pub fn plan_only(
         networks.extend(s.attachments.iter().map(|a| a.network.clone()));
         volume_names.extend(s.volumes.iter().map(|v| v.volume.clone()));
         wanted.push(plan::Wanted {
+            image_id: image_id(store, &s.image),
             name: s.name.clone(),
             replicas: s.replicas,
             hash: s.hash.clone(),

@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use crate::runtime::spec::ContainerConfig;
 use crate::runtime::store::{Status, Store};
 
+/// The label holding the id of the image a container was created from.
+pub const IMAGE_ID_LABEL: &str = "berth.image-id";
+
 /// One container of a project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActualContainer {
@@ -19,6 +22,8 @@ pub struct ActualContainer {
     pub status: Status,
     pub exit_code: Option<i32>,
     pub image: String,
+    /// The image id it was created from (`berth.image-id`).
+    pub image_id: String,
     pub oneoff: bool,
 }
 
@@ -67,6 +72,7 @@ pub fn observe(store: &Store, project: &str) -> Actual {
             status: st.as_ref().map(|s| s.status).unwrap_or(Status::Exited),
             exit_code: st.and_then(|s| s.exit_code),
             image: label("com.docker.compose.image"),
+            image_id: label(IMAGE_ID_LABEL),
             oneoff: label("com.docker.compose.oneoff") == "True",
             id,
         });

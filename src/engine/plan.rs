@@ -67,6 +67,9 @@ pub struct Wanted {
     pub name: String,
     pub replicas: u32,
     pub hash: String,
+    /// The image's id (config digest) as it is now; empty when unknown
+    /// (not pulled yet).
+    pub image_id: String,
 }
 
 /// The plan and what it found along the way.
@@ -111,10 +114,15 @@ pub fn plan(
                 None => p.actions.push(Action::Create { service, number }),
                 Some(c) => {
                     let changed = c.hash != s.hash;
+                    let new_image = !s.image_id.is_empty()
+                        && !c.image_id.is_empty()
+                        && c.image_id != s.image_id;
                     let why = if opts.force_recreate {
                         Some("forced")
                     } else if changed && !opts.no_recreate {
                         Some("configuration changed")
+                    } else if new_image && !opts.no_recreate {
+                        Some("image changed")
                     } else {
                         None
                     };
@@ -207,6 +215,7 @@ mod tests {
             status,
             exit_code: None,
             image: "img".into(),
+            image_id: "sha256:1".into(),
             oneoff: false,
         }
     }
@@ -216,6 +225,7 @@ mod tests {
             name: name.into(),
             replicas,
             hash: hash.into(),
+            image_id: "sha256:1".into(),
         }
     }
 
@@ -280,6 +290,14 @@ mod tests {
             force_recreate: true,
             ..PlanOptions::default()
         };
+        let mut newer = wanted[..1].to_vec();
+        newer[0].image_id = "sha256:2".into();
+        let p = plan(&newer, &[], &[], &actual, &PlanOptions::default(), &all);
+        assert!(
+            p.to_string()
+                .starts_with("service db #1: recreate (image changed)\n"),
+            "{p}"
+        );
         let p = plan(&wanted[..1], &[], &[], &actual, &forced, &all);
         assert_eq!(p.to_string(), "service db #1: recreate (forced)\ncontainer p-gone-1: orphan (--remove-orphans removes it)\n");
     }

@@ -263,6 +263,39 @@ services:
         "{err}"
     );
     ok(compose(&ns, &b, &p, &["down"]));
+    // A new image under the same name recreates the service that uses it.
+    p.write("name: img\nservices:\n  app:\n    image: busybox:latest\n    command: [\"sleep\", \"60\"]\n");
+    ok(compose(&ns, &b, &p, &["up", "-d"]));
+    assert_eq!(
+        ok(compose(&ns, &b, &p, &["up", "-d", "--dry-run"])),
+        "service app #1: keep\n"
+    );
+    let mut newer = tar::Builder::new(Vec::new());
+    newer.follow_symlinks(false);
+    newer
+        .append_dir_all(".", crate::support::rootfs())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut header = tar::Header::new_gnu();
+    header.set_size(4);
+    header.set_mode(0o644);
+    header.set_cksum();
+    newer
+        .append_data(&mut header, "etc/release", &b"2.0\n"[..])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tar_path = b.root.join("busybox-2.tar");
+    std::fs::write(&tar_path, newer.into_inner().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    b.host_text(&["import", &tar_path.display().to_string(), "busybox:latest"]);
+    assert_eq!(
+        ok(compose(&ns, &b, &p, &["up", "-d", "--dry-run"])),
+        "service app #1: recreate (image changed)\n"
+    );
+    ok(compose(&ns, &b, &p, &["up", "-d"]));
+    assert_eq!(
+        ok(ns.berth(&b, &["exec", "img-app-1", "cat", "/etc/release"])),
+        "2.0\n"
+    );
+    ok(compose(&ns, &b, &p, &["down"]));
     // Keys berth cannot honour yet are refused by name before anything starts.
     p.write("services:\n  app:\n    build: .\n");
     let out = compose(&ns, &b, &p, &["up", "-d"]);
