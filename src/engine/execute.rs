@@ -289,6 +289,11 @@ fn run_service(cx: &Context, service: &str, actions: &[&Action]) -> Result<(), E
                 start(&id, &name)?;
             }
             Action::Start { container, .. } => start(&container.id, &container.name)?,
+            Action::Restart { container, .. } => {
+                let _ = crate::runtime::stop(cx.store, &container.id, None);
+                (cx.progress)(&format!("Container {}  Restarting", container.name));
+                start(&container.id, &container.name)?;
+            }
             Action::Keep { container, .. } => {
                 (cx.progress)(&format!("Container {}  Running", container.name));
             }

@@ -70,6 +70,16 @@ pub fn lock(store: &Store, project: &str) -> Result<ProjectLock, EngineError> {
     Ok(ProjectLock { _lock: lock })
 }
 
+/// The dependencies `service` declares with `restart: true`.
+fn restart_with(project: &Project, service: &str) -> Vec<String> {
+    project
+        .dependencies(service)
+        .into_iter()
+        .filter(|d| d.restart && d.kind == crate::spec::model::DependencyKind::DependsOn)
+        .map(|d| d.service.0)
+        .collect()
+}
+
 /// The id (config digest) of the local image `reference` ("" when absent).
 pub fn image_id(store: &Store, reference: &str) -> String {
     crate::image::store::ImageStore::new(&store.root)
@@ -170,6 +180,7 @@ pub fn up(
             replicas: s.replicas,
             hash: s.hash.clone(),
             image_id: image_id(store, &s.image),
+            restart_with: restart_with(project, &s.name),
         })
         .collect();
     let all: Vec<String> = project.service_names().into_iter().map(|s| s.0).collect();
@@ -228,6 +239,7 @@ pub fn plan_only(
         networks.extend(s.attachments.iter().map(|a| a.network.clone()));
         volume_names.extend(s.volumes.iter().map(|v| v.volume.clone()));
         wanted.push(plan::Wanted {
+            restart_with: restart_with(project, &s.name),
             image_id: image_id(store, &s.image),
             name: s.name.clone(),
             replicas: s.replicas,

@@ -32,6 +32,13 @@ pub enum Action {
         service: String,
         container: ActualContainer,
     },
+    /// Restarted because a dependency it declares `restart: true` on is
+    /// recreated.
+    Restart {
+        service: String,
+        container: ActualContainer,
+        because: String,
+    },
     Remove {
         container: ActualContainer,
         why: &'static str,
@@ -45,7 +52,8 @@ impl Action {
             Action::Create { service, .. }
             | Action::Recreate { service, .. }
             | Action::Start { service, .. }
-            | Action::Keep { service, .. } => Some(service),
+            | Action::Keep { service, .. }
+            | Action::Restart { service, .. } => Some(service),
             _ => None,
         }
     }
@@ -70,6 +78,8 @@ pub struct Wanted {
     /// The image's id (config digest) as it is now; empty when unknown
     /// (not pulled yet).
     pub image_id: String,
+    /// Dependencies declared with `restart: true`.
+    pub restart_with: Vec<String>,
 }
 
 /// The plan and what it found along the way.
@@ -101,8 +111,15 @@ pub fn plan(
             p.actions.push(Action::CreateVolume(v.clone()));
         }
     }
+    let mut recreated: Vec<String> = Vec::new();
     for s in services {
         let replicas = opts.scale.get(&s.name).copied().unwrap_or(s.replicas);
+        // Services come in start order, so dependencies are decided first.
+        let because = s
+            .restart_with
+            .iter()
+            .find(|d| recreated.contains(d))
+            .cloned();
         let mine: Vec<&ActualContainer> = actual
             .containers
             .iter()
@@ -127,18 +144,29 @@ pub fn plan(
                         None
                     };
                     let container = (*c).clone();
-                    p.actions.push(match why {
-                        Some(why) => Action::Recreate {
+                    p.actions.push(match (why, &because) {
+                        (Some(why), _) => Action::Recreate {
                             service,
                             number,
                             old: container,
                             why,
                         },
-                        None if container.running() => Action::Keep { service, container },
-                        None => Action::Start { service, container },
+                        (None, Some(dep)) if container.running() => Action::Restart {
+                            service,
+                            container,
+                            because: dep.clone(),
+                        },
+                        (None, None) if container.running() => Action::Keep { service, container },
+                        (None, _) => Action::Start { service, container },
                     });
                 }
             }
+        }
+        if p.actions
+            .iter()
+            .any(|a| matches!(a, Action::Recreate { service, .. } if *service == s.name))
+        {
+            recreated.push(s.name.clone());
         }
         for c in mine.iter().filter(|c| c.number > replicas) {
             p.actions.push(Action::Remove {
@@ -184,6 +212,15 @@ impl std::fmt::Display for Plan {
                 Action::Keep { service, container } => {
                     writeln!(f, "service {service} #{}: keep", container.number)?
                 }
+                Action::Restart {
+                    service,
+                    container,
+                    because,
+                } => writeln!(
+                    f,
+                    "service {service} #{}: restart ({because} is recreated)",
+                    container.number
+                )?,
                 Action::Remove { container, why } => {
                     writeln!(f, "container {}: remove ({why})", container.name)?
                 }
@@ -226,6 +263,7 @@ mod tests {
             replicas,
             hash: hash.into(),
             image_id: "sha256:1".into(),
+            restart_with: Vec::new(),
         }
     }
 
@@ -290,6 +328,18 @@ mod tests {
             force_recreate: true,
             ..PlanOptions::default()
         };
+        // A dependent declared with `restart: true` restarts with its dependency.
+        let mut chain = wanted.to_vec();
+        chain[0].hash = "h1-new".into();
+        chain[1].restart_with = vec!["db".into()];
+        chain[1].hash = "old".into();
+        let p = plan(&chain, &[], &[], &actual, &PlanOptions::default(), &all);
+        assert!(
+            p.to_string().starts_with(
+                "service db #1: recreate (configuration changed)\nservice web #1: restart (db is recreated)\n"
+            ),
+            "{p}"
+        );
         let mut newer = wanted[..1].to_vec();
         newer[0].image_id = "sha256:2".into();
         let p = plan(&newer, &[], &[], &actual, &PlanOptions::default(), &all);

@@ -84,6 +84,9 @@ services:
     depends_on:
       migrate:
         condition: service_completed_successfully
+      db:
+        condition: service_healthy
+        restart: true
   web:
     image: busybox:latest
     command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
@@ -187,6 +190,30 @@ fn a_stack_goes_up_answers_converges_and_goes_down_without_a_trace() {
     assert_eq!(id_of("shop-db-1"), db_id, "db kept running");
     assert_ne!(id_of("shop-web-1"), web_id, "web recreated");
     assert_eq!(http_get(&ns, "127.0.0.1:18080"), "front\n");
+    // Recreating db restarts what declared `restart: true` on it.
+    let changed = STACK.replace(
+        "\"8080\", \"-h\"",
+        "\"8080\", \"-c\", \"/dev/null\", \"-h\"",
+    );
+    p.write(&changed.replace("retries: 20", "retries: 21"));
+    assert_eq!(
+        ok(compose(&ns, &b, &p, &["up", "-d", "--dry-run"])),
+        "service db #1: recreate (configuration changed)\nservice migrate #1: start\n\
+         service api #1: restart (db is recreated)\nservice api #2: restart (db is recreated)\n\
+         service web #1: keep\n"
+    );
+    let api_id = id_of("shop-api-1");
+    ok(compose(&ns, &b, &p, &["up", "-d"]));
+    assert_eq!(id_of("shop-api-1"), api_id, "restarted, not recreated");
+    assert_eq!(
+        ok(compose(
+            &ns,
+            &b,
+            &p,
+            &["ps", "--status", "running", "--services"]
+        )),
+        "api\ndb\nweb\n"
+    );
     // Named volume data survives down and up; down -v removes it.
     ok(ns.berth(
         &b,
