@@ -38,54 +38,26 @@ const TTL: u32 = 600;
 /// How long one upstream gets to answer.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Why the responder could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum DnsError {
-    #[error("starting the DNS responder: {0}")]
-    Spawn(std::io::Error),
-    #[error("DNS responder: {0}")]
-    Failed(String),
-}
-
 /// Whether `pid` is the responder of `network`.
 pub fn alive(pid: i32, network: &str) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    args.get(1) == Some(&DNS_ARG.as_bytes()) && args.get(3) == Some(&network.as_bytes())
+    crate::runtime::process::is_helper(pid, &[DNS_ARG, network])
 }
 
 /// Stops the responder of `network` (nothing happens when it is gone).
 pub fn stop(pid: i32, network: &str) {
-    if alive(pid, network) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
+    crate::runtime::process::stop_helper(pid, &[DNS_ARG, network]);
 }
 
 /// Starts the responder of `network` (records under `networks_dir`) and
 /// returns its pid once it listens.
-pub fn spawn(networks_dir: &Path, network: &str) -> Result<i32, DnsError> {
-    let exe = std::env::current_exe().map_err(DnsError::Spawn)?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg(DNS_ARG).arg(networks_dir).arg(network);
-    let line = crate::runtime::process::spawn_detached(&mut cmd).map_err(DnsError::Spawn)?;
-    match line.strip_prefix("ok ") {
-        Some(pid) => pid
-            .parse()
-            .map_err(|_| DnsError::Failed(format!("unexpected reply {line:?}"))),
-        None => Err(DnsError::Failed(
-            line.strip_prefix("err ")
-                .unwrap_or("it exited before listening")
-                .to_string(),
-        )),
-    }
+pub fn spawn(
+    networks_dir: &Path,
+    network: &str,
+) -> Result<i32, crate::runtime::process::HelperError> {
+    crate::runtime::process::spawn_helper(
+        "the DNS responder",
+        &[DNS_ARG.into(), network.into(), networks_dir.into()],
+    )
 }
 
 /// `IP`, `IP:PORT` or `[IPv6]:PORT` (port 53 by default).
@@ -417,12 +389,13 @@ fn serve_tcp(records: Arc<Records>, listener: TcpListener) {
     }
 }
 
-/// The responder's entry point: `args` is `[networks_dir, network]`; fd 3
+/// The responder's entry point: `args` is `[network, networks_dir]` (the
+/// network first, so `alive` knows a responder by its argument prefix); fd 3
 /// hears `ok PID` once it listens, or `err MESSAGE`.
 pub fn main(args: &[String]) -> i32 {
     // SAFETY: fd 3 is the readiness pipe `spawn` placed there for this process alone.
     let mut ready = unsafe { std::fs::File::from_raw_fd(3) };
-    let (Some(dir), Some(name)) = (args.first(), args.get(1)) else {
+    let (Some(name), Some(dir)) = (args.first(), args.get(1)) else {
         let _ = writeln!(ready, "err missing arguments");
         return 2;
     };

@@ -50,46 +50,18 @@ impl Forward {
     }
 }
 
-/// Why the proxy could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
-    #[error("starting the port proxy: {0}")]
-    Spawn(std::io::Error),
-    #[error("{0}")]
-    Failed(String),
-}
-
 /// Starts a proxy for `forwards` that dies with this process; returns its
 /// pid once every port listens.
-pub fn spawn(forwards: &[Forward]) -> Result<i32, ProxyError> {
-    let exe = std::env::current_exe().map_err(ProxyError::Spawn)?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg(PROXY_ARG).arg(std::process::id().to_string());
-    cmd.args(forwards.iter().map(Forward::to_arg));
-    let line = crate::runtime::process::spawn_detached(&mut cmd).map_err(ProxyError::Spawn)?;
-    match line.strip_prefix("ok ") {
-        Some(pid) => pid
-            .parse()
-            .map_err(|_| ProxyError::Failed(format!("port proxy: unexpected reply {line:?}"))),
-        None => Err(ProxyError::Failed(
-            line.strip_prefix("err ")
-                .unwrap_or("the port proxy exited before listening")
-                .to_string(),
-        )),
-    }
+pub fn spawn(forwards: &[Forward]) -> Result<i32, crate::runtime::process::HelperError> {
+    let mut args: Vec<std::ffi::OsString> =
+        vec![PROXY_ARG.into(), std::process::id().to_string().into()];
+    args.extend(forwards.iter().map(|f| f.to_arg().into()));
+    crate::runtime::process::spawn_helper("the port proxy", &args)
 }
 
 /// Stops a proxy started by `spawn` (nothing happens when it is gone).
 pub fn stop(pid: i32) {
-    let is_proxy = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| c.split(|b| *b == 0).nth(1) == Some(PROXY_ARG.as_bytes()))
-        .unwrap_or(false);
-    if pid > 0 && is_proxy {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
+    crate::runtime::process::stop_helper(pid, &[PROXY_ARG]);
 }
 
 /// Binds an IPv6 socket to that family only, so `[::]` leaves IPv4 to the

@@ -470,6 +470,58 @@ pub fn spawn_detached(cmd: &mut std::process::Command) -> std::io::Result<String
     Ok(line.trim().to_string())
 }
 
+/// Why a helper process did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HelperError {
+    #[error("starting {0}: {1}")]
+    Spawn(&'static str, std::io::Error),
+    #[error("{0}: {1}")]
+    Failed(&'static str, String),
+}
+
+/// Starts berth itself detached as a helper (`berth ARG…`) that answers on
+/// its readiness pipe with `ok PID` once ready or `err MESSAGE`; returns
+/// the pid. `what` names it in errors ("the DNS responder").
+pub fn spawn_helper(what: &'static str, args: &[std::ffi::OsString]) -> Result<i32, HelperError> {
+    let exe = std::env::current_exe().map_err(|e| HelperError::Spawn(what, e))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(args);
+    let line = spawn_detached(&mut cmd).map_err(|e| HelperError::Spawn(what, e))?;
+    match line.strip_prefix("ok ") {
+        Some(pid) => pid
+            .parse()
+            .map_err(|_| HelperError::Failed(what, format!("unexpected reply {line:?}"))),
+        None => Err(HelperError::Failed(
+            what,
+            line.strip_prefix("err ")
+                .unwrap_or("it exited before it was ready")
+                .to_string(),
+        )),
+    }
+}
+
+/// Whether `pid` runs berth as the helper whose arguments start with
+/// `args` (argv[1..]), so a recycled pid is never taken for it.
+pub fn is_helper(pid: i32, args: &[&str]) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).skip(1).collect();
+    args.iter()
+        .enumerate()
+        .all(|(i, a)| argv.get(i) == Some(&a.as_bytes()))
+}
+
+/// Sends SIGTERM to a helper (see `is_helper`); nothing when it is gone.
+pub fn stop_helper(pid: i32, args: &[&str]) {
+    if is_helper(pid, args) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
