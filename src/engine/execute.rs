@@ -206,8 +206,7 @@ pub fn remove_container(store: &Store, id: &str, timeout: Option<u64>) -> Result
 }
 
 fn ids_of(store: &Store, project: &str, service: &str) -> Vec<(String, Status, Option<i32>)> {
-    super::observe::observe(store, project)
-        .containers
+    super::observe::containers(store, project)
         .into_iter()
         .filter(|c| c.service == service && !c.oneoff)
         .map(|c| (c.id, c.status, c.exit_code))

@@ -129,29 +129,30 @@ fn layers(project: &Project, opts: &UpOptions) -> Result<Vec<Vec<String>>, Engin
         .collect())
 }
 
-/// Brings the project up: plans against what exists and executes. Returns
-/// the plan it carried out.
-pub fn up(
-    store: &Store,
-    project: &Project,
-    opts: &UpOptions,
-    progress: execute::Progress,
-) -> Result<plan::Plan, EngineError> {
-    let _lock = lock(store, &project.name)?;
+/// What `up` works from: the services by layer, translated, the networks
+/// they use and the plan against what exists.
+struct Prepared {
+    layers: Vec<Vec<String>>,
+    services: BTreeMap<String, desired::DesiredService>,
+    networks: Vec<desired::DesiredNetwork>,
+    plan: plan::Plan,
+}
+
+/// Translates every service `up` deals with (before anything changes: a bad
+/// key fails `up` with nothing done), checks external volumes, observes
+/// and plans.
+fn prepare(store: &Store, project: &Project, opts: &UpOptions) -> Result<Prepared, EngineError> {
     let layers = layers(project, opts)?;
     let names: Vec<String> = layers.iter().flatten().cloned().collect();
-    // Every service is translated before anything changes: a bad key fails
-    // `up` with nothing done.
     let mut services = BTreeMap::new();
     for name in &names {
         services.insert(name.clone(), desired::service(project, name)?);
     }
-    let all_networks = desired::networks(project);
     let used: Vec<String> = services
         .values()
         .flat_map(|s| s.attachments.iter().map(|a| a.network.clone()))
         .collect();
-    let networks: Vec<desired::DesiredNetwork> = all_networks
+    let networks: Vec<desired::DesiredNetwork> = desired::networks(project)
         .into_iter()
         .filter(|n| used.contains(&n.name))
         .collect();
@@ -163,15 +164,16 @@ pub fn up(
         .into_iter()
         .filter(|v| used_volumes.contains(&v.name))
         .collect();
-    for v in volumes.iter().filter(|v| v.external) {
-        if !volumes::list(store).contains_key(&v.name) {
-            return Err(EngineError::External(format!(
-                "external volume {} not found (create it with `berth volume create {}`)",
-                v.name, v.name
-            )));
-        }
-    }
     let actual = observe::observe(store, &project.name);
+    if let Some(v) = volumes
+        .iter()
+        .find(|v| v.external && !actual.volumes.contains_key(&v.name))
+    {
+        return Err(EngineError::External(format!(
+            "external volume {} not found (create it with `berth volume create {}`)",
+            v.name, v.name
+        )));
+    }
     let wanted: Vec<plan::Wanted> = names
         .iter()
         .filter_map(|n| services.get(n))
@@ -202,11 +204,32 @@ pub fn up(
         &opts.plan,
         &all,
     );
+    Ok(Prepared {
+        layers,
+        services,
+        networks,
+        plan,
+    })
+}
+
+/// Brings the project up: plans against what exists and executes. Returns
+/// the plan it carried out.
+pub fn up(
+    store: &Store,
+    project: &Project,
+    opts: &UpOptions,
+    progress: execute::Progress,
+) -> Result<plan::Plan, EngineError> {
+    let _lock = lock(store, &project.name)?;
+    let Prepared {
+        layers,
+        services,
+        networks,
+        plan,
+    } = prepare(store, project, opts)?;
+    let names: Vec<String> = layers.iter().flatten().cloned().collect();
     for o in &plan.orphans {
-        progress(&format!(
-            "Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
-            o.name
-        ));
+        progress(&orphan_notice(&o.name));
     }
     let cx = execute::Context {
         store,
@@ -230,29 +253,14 @@ pub fn plan_only(
     project: &Project,
     opts: &UpOptions,
 ) -> Result<String, EngineError> {
-    let layers = layers(project, opts)?;
-    let mut wanted = Vec::new();
-    let mut networks = Vec::new();
-    let mut volume_names = Vec::new();
-    for name in layers.iter().flatten() {
-        let s = desired::service(project, name)?;
-        networks.extend(s.attachments.iter().map(|a| a.network.clone()));
-        volume_names.extend(s.volumes.iter().map(|v| v.volume.clone()));
-        wanted.push(plan::Wanted {
-            restart_with: restart_with(project, &s.name),
-            image_id: image_id(store, &s.image),
-            name: s.name.clone(),
-            replicas: s.replicas,
-            hash: s.hash.clone(),
-        });
-    }
-    networks.sort();
-    networks.dedup();
-    volume_names.sort();
-    volume_names.dedup();
-    let actual = observe::observe(store, &project.name);
-    let all: Vec<String> = project.service_names().into_iter().map(|s| s.0).collect();
-    Ok(plan::plan(&wanted, &networks, &volume_names, &actual, &opts.plan, &all).to_string())
+    Ok(prepare(store, project, opts)?.plan.to_string())
+}
+
+/// Compose's words for a container whose service left the file.
+fn orphan_notice(name: &str) -> String {
+    format!(
+        "Found orphan containers ([{name}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up."
+    )
 }
 
 /// What `down` was asked.
@@ -280,10 +288,7 @@ pub fn down(
         .filter(|c| opts.remove_orphans || in_project(&c.service) || c.oneoff)
         .collect();
     for c in actual.containers.iter().filter(|c| !doomed.contains(c)) {
-        progress(&format!(
-            "Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
-            c.name
-        ));
+        progress(&orphan_notice(&c.name));
     }
     let errors: Vec<EngineError> = std::thread::scope(|s| {
         let handles: Vec<_> = doomed

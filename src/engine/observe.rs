@@ -45,6 +45,21 @@ pub struct Actual {
 
 /// Reads the containers, networks and volumes of `project`.
 pub fn observe(store: &Store, project: &str) -> Actual {
+    let networks = crate::net::store::NetworkStore::new(&store.run)
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| (n.name, n.labels))
+        .collect();
+    Actual {
+        containers: containers(store, project),
+        networks,
+        volumes: super::volumes::list(store),
+    }
+}
+
+/// The containers of `project`, by service and number.
+pub fn containers(store: &Store, project: &str) -> Vec<ActualContainer> {
     let mut containers = Vec::new();
     for id in store.ids().unwrap_or_default() {
         let Ok(cfg) =
@@ -78,15 +93,5 @@ pub fn observe(store: &Store, project: &str) -> Actual {
         });
     }
     containers.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
-    let networks = crate::net::store::NetworkStore::new(&store.run)
-        .list()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|n| (n.name, n.labels))
-        .collect();
-    Actual {
-        containers,
-        networks,
-        volumes: super::volumes::list(store),
-    }
+    containers
 }

@@ -179,7 +179,7 @@ fn attached(
     started: i64,
 ) -> anyhow::Result<ExitCode> {
     let interrupts = crate::runtime::count_interrupts();
-    let containers = engine::observe::observe(store, &project.name).containers;
+    let containers = engine::observe::containers(store, &project.name);
     let chosen: Vec<_> = containers
         .iter()
         .filter(|c| !c.oneoff && (args.services.is_empty() || args.services.contains(&c.service)))
@@ -289,9 +289,9 @@ pub fn down(compose: &ComposeArgs, store: &Store, args: &DownArgs) -> anyhow::Re
 
 pub fn ps(compose: &ComposeArgs, store: &Store, args: &PsArgs) -> anyhow::Result<ExitCode> {
     let project = project(compose, &[])?;
-    let actual = engine::observe::observe(store, &project.name);
+    let containers = engine::observe::containers(store, &project.name);
     let mut rows = Vec::new();
-    for c in &actual.containers {
+    for c in &containers {
         if !args.service_names.is_empty() && !args.service_names.contains(&c.service) {
             continue;
         }

@@ -114,8 +114,7 @@ fn containers(
             anyhow::bail!("no such service: {s}");
         }
     }
-    let list = crate::engine::observe::observe(store, &project.name)
-        .containers
+    let list = crate::engine::observe::containers(store, &project.name)
         .into_iter()
         .filter(|c| !c.oneoff && (services.is_empty() || services.contains(&c.service)))
         .collect();
