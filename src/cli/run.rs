@@ -412,34 +412,40 @@ pub fn request(
             "no command specified: give one after the image or --rootfs DIR (e.g. sh -c 'echo hi')"
         );
     }
-    let network = match args.network.as_str() {
-        "none" => NetworkMode::None,
-        "host" => NetworkMode::Host,
+    // The mode, and for bridge networks their record (read once here).
+    let nets = crate::net::store::NetworkStore::new(&store.run);
+    let (network, bridge) = match args.network.as_str() {
+        "none" => (NetworkMode::None, None),
+        "host" => (NetworkMode::Host, None),
         "bridge" | "default" => {
-            crate::net::store::NetworkStore::new(&store.run)
+            let net = nets
                 .ensure_default()
                 .context("the default bridge network")?;
-            NetworkMode::Bridge {
-                network: crate::net::store::DEFAULT_NETWORK.to_string(),
+            let mode = NetworkMode::Bridge {
+                network: net.name.clone(),
                 ip: args.ip,
-            }
+            };
+            (mode, Some(net))
         }
         other => match other.strip_prefix("container:") {
-            Some(name) if !name.is_empty() => NetworkMode::Container(name.to_string()),
+            Some(name) if !name.is_empty() => (NetworkMode::Container(name.to_string()), None),
             Some(_) => bail!("network {other:?}: give a container after container:"),
             None => {
                 // A user network: it must exist now.
-                crate::net::store::NetworkStore::new(&store.run)
+                let net = nets
                     .get(other)
                     .with_context(|| format!("network {other}"))?;
-                NetworkMode::Bridge {
+                let mode = NetworkMode::Bridge {
                     network: other.to_string(),
                     ip: args.ip,
-                }
+                };
+                (mode, Some(net))
             }
         },
     };
-    let user_network = matches!(&network, NetworkMode::Bridge { network, .. } if network != crate::net::store::DEFAULT_NETWORK);
+    let user_network = bridge
+        .as_ref()
+        .is_some_and(|n| n.name != crate::net::store::DEFAULT_NETWORK);
     if !args.network_aliases.is_empty() && !user_network {
         bail!("network-scoped aliases are supported only for containers on user-defined networks (create one with `berth network create NAME`)");
     }
@@ -502,14 +508,9 @@ pub fn request(
             .with_context(|| format!("invalid --add-host {h:?}: use HOST:IP"))?;
         let ip = if ip == "host-gateway" {
             // The host as the container sees it: its network's gateway.
-            match &network {
-                NetworkMode::Bridge { network, .. } => {
-                    crate::net::store::NetworkStore::new(&store.run)
-                        .get(network)
-                        .map(|n| n.pool.gateway.to_string())
-                        .with_context(|| format!("--add-host {h}"))?
-                }
-                NetworkMode::Host => "127.0.0.1".to_string(),
+            match (&network, &bridge) {
+                (_, Some(net)) => net.pool.gateway.to_string(),
+                (NetworkMode::Host, _) => "127.0.0.1".to_string(),
                 _ => bail!("--add-host {h}: host-gateway needs a bridge network (or host)"),
             }
         } else {
@@ -530,13 +531,7 @@ pub fn request(
             bail!("publishing ports needs a bridge network: run with --network bridge (the default) or a network made with `berth network create NAME`");
         }
         let mut taken = published_by_others(store)?;
-        let default_ip = match &network {
-            NetworkMode::Bridge { network, .. } => crate::net::store::NetworkStore::new(&store.run)
-                .get(network)
-                .ok()
-                .and_then(|n| n.host_binding()),
-            _ => None,
-        };
+        let default_ip = bridge.as_ref().and_then(|n| n.host_binding());
         for p in &args.publish {
             let mine = crate::net::ports::parse_and_reserve_on(p, &taken, default_ip)?;
             taken.extend(mine.iter().cloned());
