@@ -63,13 +63,6 @@ bench_netns "$work"
 docker image inspect busybox:latest >/dev/null 2>&1 || tar -C "$rootfs" -c . | docker import - busybox:latest >/dev/null
 tar -C "$rootfs" -c . | in_ns "$berth" import - busybox:latest >/dev/null
 
-once() { # label, command...: one duration in ms
-  local label=$1 s e; shift
-  s=$(date +%s%N)
-  "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
-  e=$(date +%s%N)
-  echo "$label $(( (e - s) / 1000 ))"
-}
 {
   for _ in $(seq "$runs"); do
     for s in s3 s20 shop; do

@@ -62,3 +62,13 @@ bench_netns_down() { # work dir
   sleep 1
   ip netns del "$ns" 2>/dev/null || true
 }
+
+# Runs a command once and prints "LABEL MICROSECONDS"; a failing command
+# stops the bench (a failed run is not a measurement).
+once() { # label, command...
+  local label=$1 s e; shift
+  s=$(date +%s%N)
+  "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
+  e=$(date +%s%N)
+  echo "$label $(( (e - s) / 1000 ))"
+}

@@ -91,11 +91,6 @@ docker rm -f dweb >/dev/null
 # --- Start time -------------------------------------------------------------
 # Variants take turns within each round, so drift on the machine (RCU grace
 # periods behind cgroup moves, namespaces being torn down) falls on all alike.
-once() { # label, command...: one duration in µs
-  local label=$1 s e; shift
-  s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N)
-  echo "$label $(( (e - s) / 1000 ))"
-}
 none() { in_ns "$berth" run --rm --network none --rootfs "$rootfs" true; }
 bridge() { in_ns "$berth" run --rm --rootfs "$rootfs" true; }
 usernet() { in_ns "$berth" run --rm --network benchnet --rootfs "$rootfs" true; }
