@@ -171,6 +171,15 @@ impl NetNs {
         )
     }
 
+    /// `run -d FLAGS --rootfs FIXTURE httpd -f -p 80 -h /www`: the id.
+    fn httpd(&self, b: &crate::support::Berth, flags: &[&str]) -> String {
+        let rootfs = crate::support::rootfs().display().to_string();
+        let mut args = vec!["run", "-d"];
+        args.extend_from_slice(flags);
+        args.extend(["--rootfs", &rootfs, "httpd", "-f", "-p", "80", "-h", "/www"]);
+        self.text(b, &args)
+    }
+
     /// Runs a command (ip, nft…) inside the namespace; its stdout.
     fn sh(&self, args: &[&str]) -> String {
         std::process::Command::new("ip")
@@ -328,26 +337,9 @@ fn containers_on_a_user_network_reach_each_other_and_nothing_else() {
         ls.contains("appnet") && ls.contains("10.77.0.0/24") && ls.contains("172.18.0.0/16"),
         "{ls}"
     );
-    ns.text(
+    ns.httpd(
         &b,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "web",
-            "--network",
-            "appnet",
-            "--ip",
-            "10.77.0.50",
-            "--rootfs",
-            &rootfs,
-            "httpd",
-            "-f",
-            "-p",
-            "80",
-            "-h",
-            "/www",
-        ],
+        &["--name", "web", "--network", "appnet", "--ip", "10.77.0.50"],
     );
     let v: serde_json::Value =
         serde_json::from_str(&ns.text(&b, &["inspect", "web"])).unwrap_or_default();
@@ -419,11 +411,9 @@ fn published_ports_reach_the_container_from_loopback_and_from_other_containers()
         &b,
         &["network", "create", "--subnet", "10.78.0.0/24", "pubnet"],
     );
-    ns.text(
+    ns.httpd(
         &b,
         &[
-            "run",
-            "-d",
             "--name",
             "web",
             "--network",
@@ -432,14 +422,6 @@ fn published_ports_reach_the_container_from_loopback_and_from_other_containers()
             "18080:80",
             "-p",
             "127.0.0.1::80",
-            "--rootfs",
-            &rootfs,
-            "httpd",
-            "-f",
-            "-p",
-            "80",
-            "-h",
-            "/www",
         ],
     );
     let ports = ns.text(&b, &["port", "web"]);
@@ -642,26 +624,9 @@ fn connect_and_disconnect_a_running_container() {
         &b,
         &["network", "create", "--subnet", "10.83.0.0/24", "side"],
     );
-    ns.text(
+    ns.httpd(
         &b,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "db",
-            "--network",
-            "back",
-            "--ip",
-            "10.82.0.10",
-            "--rootfs",
-            &rootfs,
-            "httpd",
-            "-f",
-            "-p",
-            "80",
-            "-h",
-            "/www",
-        ],
+        &["--name", "db", "--network", "back", "--ip", "10.82.0.10"],
     );
     ns.text(
         &b,
@@ -779,7 +744,6 @@ fn names_resolve_on_their_network_only_and_everything_goes_with_the_last_contain
     let b = crate::support::Berth::new("dns");
     let ns = NetNs::new("dns");
     stub_resolver(&ns);
-    let rootfs = crate::support::rootfs().display().to_string();
     ns.text(
         &b,
         &["network", "create", "--subnet", "10.84.0.0/24", "front"],
@@ -789,12 +753,11 @@ fn names_resolve_on_their_network_only_and_everything_goes_with_the_last_contain
         &["network", "create", "--subnet", "10.85.0.0/24", "back"],
     );
     let httpd = |name: &str, network: &str, alias: &str| {
-        let mut args = vec!["run", "-d", "--name", name, "--network", network];
+        let mut flags = vec!["--name", name, "--network", network];
         if !alias.is_empty() {
-            args.extend(["--network-alias", alias]);
+            flags.extend(["--network-alias", alias]);
         }
-        args.extend(["--rootfs", &rootfs, "httpd", "-f", "-p", "80", "-h", "/www"]);
-        ns.text(&b, &args);
+        ns.httpd(&b, &flags);
     };
     httpd("web", "front", "site");
     httpd("rep1", "front", "app");
@@ -941,13 +904,7 @@ fn default_bridge_udp_other_addresses_internal_networks_and_modes() {
         "no names on the default network"
     );
     // TCP through the other address, from the namespace and from a container.
-    ns.text(
-        &b,
-        &[
-            "run", "-d", "--name", "web", "-p", "18081:80", "--rootfs", &rootfs, "httpd", "-f",
-            "-p", "80", "-h", "/www",
-        ],
-    );
+    ns.httpd(&b, &["--name", "web", "-p", "18081:80"]);
     crate::support::assert_stdout(
         &ns.wget_from(&b, "bridge", "http://10.200.0.1:18081/"),
         "hello from berth\n",
@@ -1212,27 +1169,7 @@ fn ipv6_networks_and_ports_published_on_both_families() {
         ],
     );
     let httpd = |name: &str, network: &str, port: &str| {
-        ns.text(
-            &b,
-            &[
-                "run",
-                "-d",
-                "--name",
-                name,
-                "--network",
-                network,
-                "-p",
-                port,
-                "--rootfs",
-                &rootfs,
-                "httpd",
-                "-f",
-                "-p",
-                "80",
-                "-h",
-                "/www",
-            ],
-        );
+        ns.httpd(&b, &["--name", name, "--network", network, "-p", port]);
     };
     httpd("web6", "six", "18090:80");
     httpd("web4", "bridge", "18091:80");
