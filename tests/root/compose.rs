@@ -36,6 +36,16 @@ impl Drop for ProjectDir {
     }
 }
 
+/// A state root with the busybox fixture as `busybox:latest`, and a
+/// namespace with a stub upstream resolver.
+fn setup(name: &str) -> (Berth, NetNs) {
+    let b = Berth::new(name);
+    let ns = NetNs::new(name);
+    stub_resolver(&ns);
+    import_busybox(&b);
+    (b, ns)
+}
+
 fn import_busybox(b: &Berth) {
     let tar = b.root.join("busybox.tar");
     std::fs::write(&tar, crate::support::rootfs_tar()).unwrap_or_else(|e| panic!("{e}"));
@@ -113,10 +123,7 @@ configs:
 
 #[test]
 fn a_stack_goes_up_answers_converges_and_goes_down_without_a_trace() {
-    let b = Berth::new("compose-up");
-    let ns = NetNs::new("compose-up");
-    stub_resolver(&ns);
-    import_busybox(&b);
+    let (b, ns) = setup("compose-up");
     let p = ProjectDir::new("up", STACK);
     ok(compose(&ns, &b, &p, &["up", "-d"]));
     // Through the published port, from the namespace.
@@ -234,10 +241,7 @@ fn a_stack_goes_up_answers_converges_and_goes_down_without_a_trace() {
 
 #[test]
 fn failing_dependencies_fail_up_naming_them() {
-    let b = Berth::new("compose-fail");
-    let ns = NetNs::new("compose-fail");
-    stub_resolver(&ns);
-    import_busybox(&b);
+    let (b, ns) = setup("compose-fail");
     let sick = r#"
 name: sick
 services:
@@ -333,10 +337,7 @@ services:
 
 #[test]
 fn attached_up_streams_logs_and_the_service_verbs_work() {
-    let b = Berth::new("compose-verbs");
-    let ns = NetNs::new("compose-verbs");
-    stub_resolver(&ns);
-    import_busybox(&b);
+    let (b, ns) = setup("compose-verbs");
     let stack = r#"
 name: att
 services:
@@ -431,10 +432,7 @@ services:
 
 #[test]
 fn the_example_stacks_run_and_answer() {
-    let b = Berth::new("compose-examples");
-    let ns = NetNs::new("compose-examples");
-    stub_resolver(&ns);
-    import_busybox(&b);
+    let (b, ns) = setup("compose-examples");
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/compose");
     let file = |s: &str| examples.join(s).join("compose.yaml").display().to_string();
     for stack in ["shop", "scaled", "pipeline"] {
@@ -457,10 +455,7 @@ fn the_example_stacks_run_and_answer() {
 
 #[test]
 fn parallel_ups_serialize_and_a_killed_up_converges() {
-    let b = Berth::new("compose-race");
-    let ns = NetNs::new("compose-race");
-    stub_resolver(&ns);
-    import_busybox(&b);
+    let (b, ns) = setup("compose-race");
     let mut stack = String::from("name: race\nservices:\n");
     for i in 1..=12 {
         stack.push_str(&format!(
