@@ -373,6 +373,19 @@ fn is_orphan(cx: &Context, service: &str) -> bool {
     cx.project.service(service).is_none()
 }
 
+/// Runs `f` on every item at once, each on its own thread; the first error
+/// (in item order) is returned once all are done.
+pub fn in_parallel<T: Sync, E: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<(), E> + Sync,
+) -> Result<(), E> {
+    let results: Vec<Result<(), E>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items.iter().map(|i| s.spawn(|| f(i))).collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    results.into_iter().collect()
+}
+
 /// How long `up --wait` and health waits give a service by default.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(120);
 

@@ -290,28 +290,12 @@ pub fn down(
     for c in actual.containers.iter().filter(|c| !doomed.contains(c)) {
         progress(&orphan_notice(&c.name));
     }
-    let errors: Vec<EngineError> = std::thread::scope(|s| {
-        let handles: Vec<_> = doomed
-            .iter()
-            .map(|c| {
-                s.spawn(move || {
-                    progress(&format!("Container {}  Stopping", c.name));
-                    let r = execute::remove_container(store, &c.id, opts.timeout);
-                    if r.is_ok() {
-                        progress(&format!("Container {}  Removed", c.name));
-                    }
-                    r
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok().and_then(Result::err))
-            .collect()
-    });
-    if let Some(e) = errors.into_iter().next() {
-        return Err(e);
-    }
+    execute::in_parallel(&doomed, |c| -> Result<(), EngineError> {
+        progress(&format!("Container {}  Stopping", c.name));
+        execute::remove_container(store, &c.id, opts.timeout)?;
+        progress(&format!("Container {}  Removed", c.name));
+        Ok(())
+    })?;
     let nets = crate::net::store::NetworkStore::new(&store.run);
     for (name, labels) in &actual.networks {
         if labels.get("com.docker.compose.project") == Some(&project.name) {

@@ -154,17 +154,7 @@ fn each(
     list: &[ActualContainer],
     f: impl Fn(&ActualContainer) -> anyhow::Result<()> + Sync,
 ) -> anyhow::Result<()> {
-    let errors: Vec<anyhow::Error> = std::thread::scope(|s| {
-        let handles: Vec<_> = list.iter().map(|c| s.spawn(|| f(c))).collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok().and_then(Result::err))
-            .collect()
-    });
-    match errors.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    crate::engine::execute::in_parallel(list, f)
 }
 
 pub fn stop(compose: &ComposeArgs, store: &Store, args: &ServicesArgs) -> anyhow::Result<ExitCode> {
