@@ -212,34 +212,25 @@ impl ImageStore {
     /// Removes what killed processes left behind: downloads in `blobs/tmp/`
     /// and half-unpacked layers (`layers/.tmp-<pid>-…`).
     pub fn clean_stale(&self) {
-        let dead =
-            |pid: Option<u32>| pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
-        for e in std::fs::read_dir(self.tmp_dir())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = e.file_name().to_string_lossy().to_string();
-            let pid = name
-                .strip_prefix("pull-")
-                .and_then(|r| r.split('-').next())
-                .and_then(|p| p.parse().ok());
-            if dead(pid) {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-        for e in std::fs::read_dir(self.root.join("layers"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = e.file_name().to_string_lossy().to_string();
-            let pid = name
-                .strip_prefix(".tmp-")
-                .and_then(|r| r.split('-').next())
-                .and_then(|p| p.parse().ok());
-            if dead(pid) {
-                let _ = std::fs::remove_dir_all(e.path());
+        for (dir, prefix) in [
+            (self.tmp_dir(), "pull-"),
+            (self.root.join("layers"), ".tmp-"),
+        ] {
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                let pid: Option<u32> = name
+                    .strip_prefix(prefix)
+                    .and_then(|r| r.split('-').next())
+                    .and_then(|p| p.parse().ok());
+                let dead = pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
+                if dead {
+                    let path = e.path();
+                    let _ = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                }
             }
         }
     }
