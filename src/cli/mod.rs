@@ -3,6 +3,7 @@
 
 pub mod compose;
 pub mod containers;
+pub mod copy;
 pub mod images;
 pub mod logging;
 pub mod network;
@@ -63,6 +64,8 @@ pub enum Command {
     Port(containers::PortArgs),
     /// Execute a command in a running container.
     Exec(containers::ExecArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(copy::CpArgs),
     /// Fetch the logs of a container.
     Logs(containers::LogsArgs),
     /// Return low-level information on containers.
@@ -178,6 +181,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Attach(a) => container_verb(containers::attach(&store(), a)),
         Command::Port(a) => container_verb(containers::port(&store(), a)),
         Command::Exec(a) => container_verb(containers::exec(&store(), a)),
+        Command::Cp(a) => container_verb(copy::cp(&store(), a)),
         Command::Logs(a) => container_verb(containers::logs(&store(), a)),
         Command::Inspect(a) => container_verb(containers::inspect(&store(), a)),
         Command::Wait(a) => container_verb(containers::wait(&store(), a)),

@@ -15,6 +15,8 @@
 
 pub mod beneath;
 pub mod cgroups;
+pub mod copy;
+pub mod events;
 pub mod exec;
 pub mod init;
 pub mod logs;
@@ -362,6 +364,7 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
         let _ = store.remove(&id);
         return Err(e);
     }
+    events::record(store, &id, "create", &[]);
     Ok(id)
 }
 
@@ -565,7 +568,14 @@ pub fn kill_container(store: &Store, id: &str, signal: Signal) -> Result<(), Run
         return Err(RuntimeError::NotRunning(id.to_string()));
     }
     mark_stop(store, id);
-    kill(Pid::from_raw(st.pid), signal).map_err(|e| RuntimeError::Signal(signal.to_string(), e))
+    kill(Pid::from_raw(st.pid), signal).map_err(|e| RuntimeError::Signal(signal.to_string(), e))?;
+    events::record(
+        store,
+        id,
+        "kill",
+        &[("signal", (signal as i32).to_string())],
+    );
+    Ok(())
 }
 
 fn mark_stop(store: &Store, id: &str) {
@@ -610,13 +620,16 @@ pub fn stop(store: &Store, id: &str, timeout: Option<u64>) -> Result<(), Runtime
     }
     let _ = kill(Pid::from_raw(st.pid), sig);
     if wait_exit(store, id, Some(timeout))?.is_some() {
+        events::record(store, id, "stop", &[]);
         return Ok(());
     }
     let st = effective_state(store, id)?;
     if st.can_kill() {
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+        events::record(store, id, "kill", &[("signal", "9".into())]);
     }
     wait_exit(store, id, Some(Duration::from_secs(10)))?;
+    events::record(store, id, "stop", &[]);
     Ok(())
 }
 
@@ -646,6 +659,7 @@ pub fn pause(store: &Store, id: &str, frozen: bool) -> Result<(), RuntimeError> 
         Status::Running
     };
     store.write_state(id, &st)?;
+    events::record(store, id, if frozen { "pause" } else { "unpause" }, &[]);
     Ok(())
 }
 
@@ -672,6 +686,8 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), RuntimeError> 
     {
         remove_volumes(&cfg.volumes);
     }
+    // Recorded first: the record's attributes come from the container's files.
+    events::record(store, id, "destroy", &[]);
     store.remove(id)?;
     Ok(())
 }

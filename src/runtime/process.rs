@@ -202,7 +202,7 @@ fn cstrings(v: &[String]) -> Result<Vec<CString>, ChildError> {
         .collect()
 }
 
-fn lower_dirs(config: &ContainerConfig) -> Vec<PathBuf> {
+pub(crate) fn lower_dirs(config: &ContainerConfig) -> Vec<PathBuf> {
     match &config.rootfs {
         RootfsSource::Dir(d) => vec![d.clone()],
         RootfsSource::Layers(l) => l.clone(),

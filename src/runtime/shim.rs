@@ -184,6 +184,12 @@ impl Shim {
                 Outcome::Exited { code, oom } => (code, oom),
             };
             let stop = self.stop_requested();
+            super::events::record(
+                &self.store,
+                &self.id,
+                "die",
+                &[("exitCode", code.to_string())],
+            );
             let again = self.config.restart.should_restart(code, restarts, stop);
             self.update(|st| {
                 st.status = if again {
@@ -464,6 +470,7 @@ impl Shim {
             st.started_at = Some(now_rfc3339());
             st.finished_at = None;
         });
+        super::events::record(&self.store, &self.id, "start", &[]);
         if let Some(mut f) = ready.take() {
             let _ = writeln!(f, "ok {}", pid.as_raw());
         }

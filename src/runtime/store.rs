@@ -354,18 +354,20 @@ impl Store {
     }
 }
 
+/// A fresh, empty store under the temporary directory, for unit tests.
+#[cfg(test)]
+pub(crate) fn temp_store(name: &str) -> Store {
+    let d = std::env::temp_dir().join(format!("berth-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    Store {
+        root: d.join("lib"),
+        run: d.join("run"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn temp_store(name: &str) -> Store {
-        let d = std::env::temp_dir().join(format!("berth-store-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        Store {
-            root: d.join("lib"),
-            run: d.join("run"),
-        }
-    }
 
     #[test]
     fn dates_round_trip() {

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod lifecycle;
 pub mod logs;
+pub mod monitor;
 pub mod verbs;
 
 use std::io::Read;
@@ -74,6 +75,14 @@ pub enum ComposeCommand {
     Images(verbs::ServicesArgs),
     /// List running compose projects.
     Ls(LsArgs),
+    /// Receive real time events from containers.
+    Events(monitor::EventsArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(monitor::StatsArgs),
+    /// Block until the first service container stops.
+    Wait(monitor::WaitArgs),
+    /// Copy files/folders between a service container and the local filesystem.
+    Cp(verbs::CpArgs),
 }
 
 #[derive(Debug, Args)]
@@ -133,5 +142,9 @@ pub fn run(args: ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::R
         ComposeCommand::Top(a) => verbs::top(&args, store, a),
         ComposeCommand::Images(a) => verbs::images(&args, store, a),
         ComposeCommand::Ls(a) => verbs::ls(store, a.all),
+        ComposeCommand::Events(a) => monitor::events(&args, store, a),
+        ComposeCommand::Stats(a) => monitor::stats(&args, store, a),
+        ComposeCommand::Wait(a) => monitor::wait(&args, store, a),
+        ComposeCommand::Cp(a) => verbs::cp(&args, store, a),
     }
 }

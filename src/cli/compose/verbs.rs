@@ -102,6 +102,20 @@ pub struct PortArgs {
     pub private_port: u16,
 }
 
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information).
+    #[arg(short = 'a', long)]
+    pub archive: bool,
+    /// Index of the container if the service has several replicas.
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    /// SERVICE:SRC_PATH or a host path.
+    pub source: String,
+    /// SERVICE:DEST_PATH or a host path.
+    pub destination: String,
+}
+
 /// The project's containers of `services` (all when empty).
 fn containers(
     compose: &ComposeArgs,
@@ -272,6 +286,19 @@ pub fn exec(compose: &ComposeArgs, store: &Store, args: &ExecArgs) -> anyhow::Re
     };
     let code = crate::runtime::exec::exec(store, &c.id, &req)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// `compose cp`: `berth cp` with a service (and replica index) for the container.
+pub fn cp(compose: &ComposeArgs, store: &Store, args: &CpArgs) -> anyhow::Result<ExitCode> {
+    use crate::cli::copy;
+    let (source, destination) = (
+        copy::parse_end(&args.source),
+        copy::parse_end(&args.destination),
+    );
+    let service = copy::container_side(&source, &destination)?;
+    let c = one(compose, store, service, args.index)?;
+    copy::copy_between(store, &source, &destination, &c.id, args.archive)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn port(compose: &ComposeArgs, store: &Store, args: &PortArgs) -> anyhow::Result<ExitCode> {
