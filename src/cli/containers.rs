@@ -88,6 +88,9 @@ pub struct LogsArgs {
     /// Show logs since a timestamp or a relative time (e.g. 10m).
     #[arg(long)]
     pub since: Option<String>,
+    /// Show logs before a timestamp or a relative time (e.g. 10m).
+    #[arg(long)]
+    pub until: Option<String>,
     pub container: String,
 }
 
@@ -446,6 +449,12 @@ pub fn logs(store: &Store, args: LogsArgs) -> anyhow::Result<i32> {
         }
         None => None,
     };
+    let until = match &args.until {
+        Some(s) => {
+            Some(logs::parse_since(s, now).with_context(|| format!("invalid --until {s:?}"))?)
+        }
+        None => None,
+    };
     let tail = match args.tail.as_deref() {
         None | Some("all") => None,
         Some(n) => Some(
@@ -456,6 +465,7 @@ pub fn logs(store: &Store, args: LogsArgs) -> anyhow::Result<i32> {
     let opts = ReadOptions {
         tail,
         since,
+        until,
         timestamps: args.timestamps,
     };
     if !args.follow {
@@ -470,6 +480,7 @@ pub fn logs(store: &Store, args: LogsArgs) -> anyhow::Result<i32> {
     print_entries(&logs::select(first, &opts), args.timestamps)?;
     let since_only = ReadOptions {
         since,
+        until,
         ..Default::default()
     };
     loop {

@@ -604,6 +604,7 @@ pub fn request(
         aliases: args.network_aliases.clone(),
         ip6: args.ip6,
         named_volumes: Vec::new(),
+        inherited_volumes: Vec::new(),
         dns: crate::runtime::DnsConfig {
             servers: args.dns.clone(),
             search: args.dns_search.clone(),

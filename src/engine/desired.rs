@@ -68,6 +68,18 @@ pub struct VolumeUse {
     pub target: String,
     pub read_only: bool,
     pub nocopy: bool,
+    /// A directory inside the volume mounted instead of its root.
+    pub subpath: Option<String>,
+}
+
+/// A `volumes_from` entry: whose mounts, and whether read-only is forced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumesFrom {
+    /// A container name (`container:NAME`) or the project's container of a
+    /// service, already named `<project>-<service>-1`.
+    pub container: String,
+    /// `Some(true)` for `:ro`, `Some(false)` for `:rw`, else as the source.
+    pub read_only: Option<bool>,
 }
 
 /// Where a secret's or config's content comes from.
@@ -180,6 +192,7 @@ pub struct DesiredService {
     pub volumes: Vec<VolumeUse>,
     /// Secrets and configs, as files.
     pub files: Vec<FileMount>,
+    pub volumes_from: Vec<VolumesFrom>,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -220,6 +233,25 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
             .collect(),
         _ => BTreeMap::new(),
     }
+}
+
+/// A named volume's `volume.subpath`: relative, never leaving the volume.
+fn subpath(v: &Mapping, service: &str) -> Result<Option<String>, DesiredError> {
+    let Some(sub) = v.get("volume").and_then(|o| o.get("subpath")).and_then(text) else {
+        return Ok(None);
+    };
+    let path = std::path::Path::new(&sub);
+    if path.is_absolute()
+        || path
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(err(
+            service,
+            format!("volume subpath {sub:?} must be a relative path inside the volume"),
+        ));
+    }
+    Ok(Some(sub))
 }
 
 /// Seconds of a compose duration (`10s`, `1m30s`, `500ms`), rounded up.
@@ -294,9 +326,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     ("devices", "device access is not supported yet"),
     ("gpus", "GPUs are not supported"),
-    ("volumes_from", "volumes_from is not supported yet"),
-    ("post_start", "lifecycle hooks are not supported yet"),
-    ("pre_stop", "lifecycle hooks are not supported yet"),
 ];
 
 /// Turns service `name` of `project` into what creates its containers.
@@ -374,6 +403,15 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
     f.stop_timeout = get_text(svc, "stop_grace_period")
         .and_then(|d| seconds(&d))
         .unwrap_or(10);
+    f.pull = match get_text(svc, "pull_policy").as_deref() {
+        None | Some("missing") | Some("if_not_present") => "missing".into(),
+        Some("always") => "always".into(),
+        Some("never") => "never".into(),
+        // A refresh period: berth has no record of when it last pulled, so
+        // a present image is used as `missing` would.
+        Some(p) if p == "daily" || p == "weekly" || p.starts_with("every_") => "missing".into(),
+        Some(other) => return Err(err(name, format!("unknown pull_policy {other:?}"))),
+    };
     f.tty = svc.get("tty").and_then(Value::as_bool).unwrap_or(false);
     f.interactive = svc
         .get("stdin_open")
@@ -463,6 +501,7 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
                             .and_then(|o| o.get("nocopy"))
                             .and_then(Value::as_bool)
                             .unwrap_or(false),
+                        subpath: subpath(v, name)?,
                     });
                 }
                 ("volume", None) => {
@@ -545,10 +584,28 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
         c.append(&mut command);
         command = c;
     }
+    let volumes_from = strings(svc.get("volumes_from"))
+        .into_iter()
+        .map(|entry| {
+            let (source, mode) = match entry.rsplit_once(':') {
+                Some((s, m)) if m == "ro" || m == "rw" => (s.to_string(), Some(m == "ro")),
+                _ => (entry.clone(), None),
+            };
+            let container = match source.strip_prefix("container:") {
+                Some(c) => c.to_string(),
+                None => format!("{}-{source}-1", project.name),
+            };
+            VolumesFrom {
+                container,
+                read_only: mode,
+            }
+        })
+        .collect();
     let mut files = file_mounts(project, svc, "secrets", name)?;
     files.extend(file_mounts(project, svc, "configs", name)?);
     Ok(DesiredService {
         files,
+        volumes_from,
         name: name.to_string(),
         replicas,
         hash,

@@ -28,6 +28,8 @@ pub struct Context<'a> {
     /// Service names by start layer.
     pub layers: Vec<Vec<String>>,
     pub start: bool,
+    /// `-V`: recreated containers get new anonymous volumes.
+    pub renew_anon_volumes: bool,
     pub progress: Progress<'a>,
 }
 
@@ -90,9 +92,22 @@ pub fn create_container(
     cx: &Context,
     svc: &DesiredService,
     number: u32,
+    inherited: Vec<crate::runtime::spec::AnonymousVolume>,
+) -> Result<String, EngineError> {
+    let name = container_name(&cx.project.name, &svc.name, number);
+    create_named(cx, svc, number, &name, inherited)
+}
+
+/// Creates a container of `svc` named `name` (not started).
+pub fn create_named(
+    cx: &Context,
+    svc: &DesiredService,
+    number: u32,
+    name: &str,
+    inherited: Vec<crate::runtime::spec::AnonymousVolume>,
 ) -> Result<String, EngineError> {
     let store = cx.store;
-    let name = container_name(&cx.project.name, &svc.name, number);
+    let name = name.to_string();
     let mut f = svc.flags.clone();
     f.name = Some(name.clone());
     match svc.network_mode.as_str() {
@@ -128,6 +143,10 @@ pub fn create_container(
         f.volumes
             .push(format!("{}:{}:ro", path.display(), file.target));
     }
+    for from in &svc.volumes_from {
+        f.volumes
+            .extend(volumes_from(store, from).map_err(|e| fail(&svc.name, e))?);
+    }
     for d in &f.bind_dirs_to_create {
         std::fs::create_dir_all(d)
             .map_err(|e| fail(&svc.name, format!("creating {}: {e}", d.display())))?;
@@ -139,16 +158,27 @@ pub fn create_container(
         super::observe::IMAGE_ID_LABEL.into(),
         super::image_id(store, &svc.image),
     );
-    req.named_volumes = svc
-        .volumes
-        .iter()
-        .map(|v| crate::runtime::NamedVolumeMount {
-            data: super::volumes::data_path(store, &v.volume),
+    req.inherited_volumes = inherited;
+    req.named_volumes = Vec::new();
+    for v in &svc.volumes {
+        let mut data = super::volumes::data_path(store, &v.volume);
+        if let Some(sub) = &v.subpath {
+            data.push(sub);
+            if !data.is_dir() {
+                return Err(fail(
+                    &svc.name,
+                    format!("volume {} has no directory {sub} (its subpath)", v.volume),
+                ));
+            }
+        }
+        req.named_volumes.push(crate::runtime::NamedVolumeMount {
+            data,
             target: v.target.clone(),
             read_only: v.read_only,
-            nocopy: v.nocopy,
-        })
-        .collect();
+            // A subpath is mounted as it is, never filled from the image.
+            nocopy: v.nocopy || v.subpath.is_some(),
+        });
+    }
     let id = crate::runtime::create(store, req).map_err(|e| fail(&svc.name, e))?;
     if svc.attachments.len() > 1 {
         let path = store.container_dir(&id).join("berth.json");
@@ -165,6 +195,36 @@ pub fn create_container(
             .map_err(|e| fail(&svc.name, e))?;
     }
     Ok(id)
+}
+
+/// The `-v` specs that give a container the mounts of `from`'s container
+/// (its binds and volumes; not berth's own /etc files or secrets).
+fn volumes_from(store: &Store, from: &super::desired::VolumesFrom) -> Result<Vec<String>, String> {
+    let id = store
+        .resolve(&from.container)
+        .map_err(|e| format!("volumes_from {}: {e}", from.container))?;
+    let spec: oci_spec::runtime::Spec = store
+        .read_json(&store.container_dir(&id).join("config.json"))
+        .map_err(|e| format!("volumes_from {}: {e}", from.container))?;
+    let own = store.container_dir(&id);
+    let mut out = Vec::new();
+    for m in spec.mounts().iter().flatten() {
+        let (Some(source), Some("bind")) = (m.source(), m.typ().as_deref()) else {
+            continue;
+        };
+        if source.starts_with(&own) || source.starts_with(files_dir(store, "")) {
+            continue;
+        }
+        let source_ro = m.options().iter().flatten().any(|o| o == "ro");
+        let ro = from.read_only.unwrap_or(source_ro);
+        out.push(format!(
+            "{}:{}{}",
+            source.display(),
+            m.destination().display(),
+            if ro { ":ro" } else { "" }
+        ));
+    }
+    Ok(out)
 }
 
 /// Where a project keeps the files of its secrets and configs.
@@ -264,31 +324,46 @@ fn run_service(cx: &Context, service: &str, actions: &[&Action]) -> Result<(), E
         }
         (cx.progress)(&format!("Container {name}  Starting"));
         crate::runtime::start(cx.store, id, false).map_err(|e| fail(service, e))?;
+        for hook in super::hooks::of(cx.project, service, "post_start") {
+            super::hooks::run(cx.store, id, &hook)
+                .map_err(|e| fail(service, format!("post_start {e}")))?;
+        }
         (cx.progress)(&format!("Container {name}  Started"));
         Ok(())
     };
     for a in actions {
         match a {
             Action::Remove { container, .. } => {
+                super::hooks::before_stop(cx.store, cx.project, service, &container.id, cx.progress);
                 remove_container(cx.store, &container.id, None)?;
                 (cx.progress)(&format!("Container {}  Removed", container.name));
             }
             Action::Recreate { number, old, .. } => {
+                super::hooks::before_stop(cx.store, cx.project, service, &old.id, cx.progress);
+                // As Compose: anonymous volumes carry over to the new
+                // container unless `-V` asks for fresh ones.
+                let inherited = if cx.renew_anon_volumes {
+                    Vec::new()
+                } else {
+                    crate::runtime::take_anonymous_volumes(cx.store, &old.id)
+                        .map_err(|e| fail(service, e))?
+                };
                 remove_container(cx.store, &old.id, None)?;
                 (cx.progress)(&format!("Container {}  Recreate", old.name));
-                let id = create_container(cx, svc, *number)?;
+                let id = create_container(cx, svc, *number, inherited)?;
                 (cx.progress)(&format!("Container {}  Recreated", old.name));
                 start(&id, &old.name)?;
             }
             Action::Create { number, .. } => {
                 let name = container_name(&cx.project.name, service, *number);
                 (cx.progress)(&format!("Container {name}  Creating"));
-                let id = create_container(cx, svc, *number)?;
+                let id = create_container(cx, svc, *number, Vec::new())?;
                 (cx.progress)(&format!("Container {name}  Created"));
                 start(&id, &name)?;
             }
             Action::Start { container, .. } => start(&container.id, &container.name)?,
             Action::Restart { container, .. } => {
+                super::hooks::before_stop(cx.store, cx.project, service, &container.id, cx.progress);
                 let _ = crate::runtime::stop(cx.store, &container.id, None);
                 (cx.progress)(&format!("Container {}  Restarting", container.name));
                 start(&container.id, &container.name)?;

@@ -11,6 +11,7 @@
 pub mod desired;
 pub mod execute;
 pub mod health;
+pub mod hooks;
 pub mod observe;
 pub mod plan;
 pub mod volumes;
@@ -98,6 +99,10 @@ pub struct UpOptions {
     pub no_start: bool,
     /// `--wait`: return once every service runs (healthy where it has a check).
     pub wait: Option<std::time::Duration>,
+    /// `--pull always|missing|never`: overrides the services' pull_policy.
+    pub pull: Option<String>,
+    /// `-V`: anonymous volumes are made afresh (their containers recreated).
+    pub renew_anon_volumes: bool,
 }
 
 /// The services `up` deals with, by start layer.
@@ -146,7 +151,11 @@ fn prepare(store: &Store, project: &Project, opts: &UpOptions) -> Result<Prepare
     let names: Vec<String> = layers.iter().flatten().cloned().collect();
     let mut services = BTreeMap::new();
     for name in &names {
-        services.insert(name.clone(), desired::service(project, name)?);
+        let mut svc = desired::service(project, name)?;
+        if let Some(p) = &opts.pull {
+            svc.flags.pull = p.clone();
+        }
+        services.insert(name.clone(), svc);
     }
     let used: Vec<String> = services
         .values()
@@ -221,6 +230,16 @@ pub fn up(
     progress: execute::Progress,
 ) -> Result<plan::Plan, EngineError> {
     let _lock = lock(store, &project.name)?;
+    up_locked(store, project, opts, progress)
+}
+
+/// `up`, with the project's lock already held.
+fn up_locked(
+    store: &Store,
+    project: &Project,
+    opts: &UpOptions,
+    progress: execute::Progress,
+) -> Result<plan::Plan, EngineError> {
     let Prepared {
         layers,
         services,
@@ -238,6 +257,7 @@ pub fn up(
         networks: &networks,
         layers,
         start: !opts.no_start,
+        renew_anon_volumes: opts.renew_anon_volumes,
         progress,
     };
     execute::execute(&cx, &plan)?;
@@ -292,6 +312,7 @@ pub fn down(
     }
     execute::in_parallel(&doomed, |c| -> Result<(), EngineError> {
         progress(&format!("Container {}  Stopping", c.name));
+        hooks::before_stop(store, project, &c.service, &c.id, progress);
         execute::remove_container(store, &c.id, opts.timeout)?;
         progress(&format!("Container {}  Removed", c.name));
         Ok(())

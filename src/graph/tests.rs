@@ -32,15 +32,7 @@ fn show(layers: &[Vec<ServiceName>]) -> String {
 }
 
 fn project(yaml: &str) -> Project {
-    let opts = ProjectOptions {
-        files: vec!["-".into()],
-        stdin: Some(yaml.to_string()),
-        cwd: std::env::temp_dir(),
-        project_name: Some("g".into()),
-        interpolate: true,
-        ..Default::default()
-    };
-    load(&opts).unwrap_or_else(|e| panic!("{e}"))
+    crate::spec::load_str_for_tests(yaml)
 }
 
 #[test]

@@ -104,6 +104,8 @@ pub struct ReadOptions {
     pub tail: Option<usize>,
     /// Only entries at or after this time (seconds since the epoch).
     pub since: Option<i64>,
+    /// Only entries before this time (seconds since the epoch).
+    pub until: Option<i64>,
     pub timestamps: bool,
 }
 
@@ -126,10 +128,13 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Vec<Entry> {
     select(all, opts)
 }
 
-/// The entries `opts` keeps (`--since`, then `--tail`).
+/// The entries `opts` keeps (`--since`, `--until`, then `--tail`).
 pub fn select(mut all: Vec<Entry>, opts: &ReadOptions) -> Vec<Entry> {
     if let Some(since) = opts.since {
         all.retain(|e| parse_rfc3339(&e.time).is_some_and(|(s, _)| s >= since));
+    }
+    if let Some(until) = opts.until {
+        all.retain(|e| parse_rfc3339(&e.time).is_some_and(|(s, _)| s < until));
     }
     if let Some(n) = opts.tail {
         let skip = all.len().saturating_sub(n);

@@ -89,6 +89,9 @@ pub struct CreateRequest {
     /// Named volumes: their data directory mounted at a target, filled from
     /// the image on first use unless `nocopy`.
     pub named_volumes: Vec<NamedVolumeMount>,
+    /// Anonymous volumes taken over from a container this one replaces
+    /// (`take_anonymous_volumes`): used at their targets instead of new ones.
+    pub inherited_volumes: Vec<spec::AnonymousVolume>,
     /// A static IPv6 address on the first network (`--ip6`).
     pub ip6: Option<std::net::IpAddr>,
     pub dns: DnsConfig,
@@ -278,8 +281,15 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
         {
             continue;
         }
-        let vid = store::new_id()?;
-        let data = store.root.join("volumes").join(&vid).join("_data");
+        let inherited = req
+            .inherited_volumes
+            .iter()
+            .find(|v| v.target.trim_end_matches('/') == target.trim_end_matches('/'))
+            .map(|v| v.data.clone());
+        let data = match inherited {
+            Some(data) => data,
+            None => store.root.join("volumes").join(store::new_id()?).join("_data"),
+        };
         std::fs::create_dir_all(&data).map_err(|source| StoreError::Io {
             path: data.clone(),
             source,
@@ -669,6 +679,22 @@ fn remove_volumes(volumes: &[spec::AnonymousVolume]) {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// Takes container `id`'s anonymous volumes away from it, so removing it
+/// keeps their data, and returns them for the container that replaces it.
+pub fn take_anonymous_volumes(
+    store: &Store,
+    id: &str,
+) -> Result<Vec<spec::AnonymousVolume>, RuntimeError> {
+    let path = store.container_dir(id).join("berth.json");
+    let mut cfg: ContainerConfig = store.read_json(&path)?;
+    let (taken, kept): (Vec<_>, Vec<_>) = cfg.volumes.drain(..).partition(|v| !v.named);
+    cfg.volumes = kept;
+    if !taken.is_empty() {
+        store.write_json(&path, &cfg)?;
+    }
+    Ok(taken)
 }
 
 /// Removes a container; a running one only with `force` (it is killed first).

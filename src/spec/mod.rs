@@ -38,6 +38,20 @@ use serde_yaml::{Mapping, Value};
 
 pub use error::{SpecError, SpecErrorKind};
 pub use model::Project;
+
+/// Loads a project (named `g`) from compose text, for unit tests.
+#[cfg(test)]
+pub(crate) fn load_str_for_tests(yaml: &str) -> Project {
+    let opts = ProjectOptions {
+        files: vec!["-".into()],
+        stdin: Some(yaml.to_string()),
+        cwd: std::env::temp_dir(),
+        project_name: Some("g".into()),
+        interpolate: true,
+        ..Default::default()
+    };
+    load(&opts).unwrap_or_else(|e| panic!("{e}"))
+}
 pub use options::{ConfigFile, ProjectOptions, ResolvedOptions};
 
 use loader::{load_file, Context};

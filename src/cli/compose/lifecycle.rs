@@ -43,6 +43,12 @@ pub struct UpArgs {
     /// Print the plan and change nothing.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+    /// Pull images before running: always, missing or never (default: each service's pull_policy).
+    #[arg(long, value_parser = ["always", "missing", "never"])]
+    pub pull: Option<String>,
+    /// Recreate anonymous volumes instead of retrieving data from the previous containers.
+    #[arg(short = 'V', long = "renew-anon-volumes")]
+    pub renew_anon_volumes: bool,
     /// Stop every container when one stops (attached mode).
     #[arg(long = "abort-on-container-exit")]
     pub abort_on_container_exit: bool,
@@ -75,6 +81,10 @@ pub struct DownArgs {
     /// Shutdown timeout in seconds.
     #[arg(short = 't', long)]
     pub timeout: Option<u64>,
+    /// Remove images used by services: "local" removes those without a
+    /// custom tag (none until images are built), "all" every one.
+    #[arg(long, value_parser = ["local", "all"])]
+    pub rmi: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +159,8 @@ pub fn up(compose: &ComposeArgs, store: &Store, args: &UpArgs) -> anyhow::Result
                 .map(Duration::from_secs)
                 .unwrap_or(engine::execute::DEFAULT_WAIT)
         }),
+        pull: args.pull.clone(),
+        renew_anon_volumes: args.renew_anon_volumes,
     };
     if args.dry_run {
         print!("{}", engine::plan_only(store, &project, &opts)?);
@@ -284,7 +296,49 @@ pub fn down(compose: &ComposeArgs, store: &Store, args: &DownArgs) -> anyhow::Re
         timeout: args.timeout,
     };
     engine::down(store, &project, &opts, &progress)?;
+    if let Some(which) = &args.rmi {
+        remove_images(store, &project, which == "all")?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `down --rmi`: the services' images that no remaining container uses.
+/// `local` takes only images with no custom tag: those compose named itself
+/// (`<project>-<service>`, as builds name them).
+fn remove_images(store: &Store, project: &crate::spec::Project, all: bool) -> anyhow::Result<()> {
+    let images = crate::image::store::ImageStore::new(&store.root);
+    let mut names: Vec<String> = Vec::new();
+    for service in project.service_names() {
+        let Some(svc) = project.service(&service.0) else {
+            continue;
+        };
+        let default = format!("{}-{}", project.name, service.0);
+        let image = svc
+            .get("image")
+            .and_then(serde_yaml::Value::as_str)
+            .map(str::to_string);
+        let chosen = match image {
+            Some(i) if all || i == default => i,
+            None if svc.contains_key("build") => default,
+            _ => continue,
+        };
+        if !names.contains(&chosen) {
+            names.push(chosen);
+        }
+    }
+    for name in names {
+        let Ok(manifest) = images.lookup(&name) else {
+            continue;
+        };
+        if crate::cli::images::user_of(store, &manifest).is_some() {
+            continue;
+        }
+        images
+            .remove(&name, None, false)
+            .with_context(|| format!("removing image {name}"))?;
+        progress(&format!("Image {name}  Removed"));
+    }
+    Ok(())
 }
 
 pub fn ps(compose: &ComposeArgs, store: &Store, args: &PsArgs) -> anyhow::Result<ExitCode> {

@@ -131,6 +131,7 @@ pub fn print(
     }
     let since_only = ReadOptions {
         since: opts.since,
+        until: opts.until,
         ..Default::default()
     };
     loop {

@@ -23,6 +23,9 @@ pub struct LogsArgs {
     /// Show logs since a timestamp or relative time (e.g. 42m).
     #[arg(long)]
     pub since: Option<String>,
+    /// Show logs before a timestamp or relative time (e.g. 42m).
+    #[arg(long)]
+    pub until: Option<String>,
     /// Show timestamps.
     #[arg(short = 't', long)]
     pub timestamps: bool,
@@ -154,6 +157,14 @@ pub fn logs(compose: &ComposeArgs, store: &Store, args: &LogsArgs) -> anyhow::Re
                     .with_context(|| format!("invalid --since {s:?}"))
             })
             .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| {
+                crate::runtime::logs::parse_since(s, now)
+                    .with_context(|| format!("invalid --until {s:?}"))
+            })
+            .transpose()?,
         timestamps: args.timestamps,
     };
     let chosen: Vec<&ActualContainer> = list.iter().collect();
@@ -172,8 +183,11 @@ fn each(
 }
 
 pub fn stop(compose: &ComposeArgs, store: &Store, args: &ServicesArgs) -> anyhow::Result<ExitCode> {
-    let (_, list) = containers(compose, store, &args.services)?;
+    let (project, list) = containers(compose, store, &args.services)?;
     each(&list, |c| {
+        crate::engine::hooks::before_stop(store, &project, &c.service, &c.id, &|line| {
+            eprintln!(" ! {line}")
+        });
         crate::runtime::stop(store, &c.id, args.timeout).with_context(|| c.name.clone())?;
         eprintln!(" ✔ Container {}  Stopped", c.name);
         Ok(())
