@@ -193,6 +193,8 @@ pub struct DesiredService {
     /// Secrets and configs, as files.
     pub files: Vec<FileMount>,
     pub volumes_from: Vec<VolumesFrom>,
+    /// Removed when it exits (one-off containers of `compose run --rm`).
+    pub auto_remove: bool,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -237,7 +239,11 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
 
 /// A named volume's `volume.subpath`: relative, never leaving the volume.
 fn subpath(v: &Mapping, service: &str) -> Result<Option<String>, DesiredError> {
-    let Some(sub) = v.get("volume").and_then(|o| o.get("subpath")).and_then(text) else {
+    let Some(sub) = v
+        .get("volume")
+        .and_then(|o| o.get("subpath"))
+        .and_then(text)
+    else {
         return Ok(None);
     };
     let path = std::path::Path::new(&sub);
@@ -606,6 +612,7 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
     Ok(DesiredService {
         files,
         volumes_from,
+        auto_remove: false,
         name: name.to_string(),
         replicas,
         hash,

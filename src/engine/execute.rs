@@ -151,7 +151,7 @@ pub fn create_named(
         std::fs::create_dir_all(d)
             .map_err(|e| fail(&svc.name, format!("creating {}: {e}", d.display())))?;
     }
-    let mut req = crate::cli::run::request(store, &f, false)
+    let mut req = crate::cli::run::request(store, &f, svc.auto_remove)
         .map_err(|e| fail(&svc.name, format!("{e:#}")))?;
     // After `request`, which pulls a missing image.
     req.labels.insert(
@@ -274,7 +274,7 @@ fn ids_of(store: &Store, project: &str, service: &str) -> Vec<(String, Status, O
 }
 
 /// Waits for what `service` depends on, as its `depends_on` conditions say.
-fn wait_dependencies(cx: &Context, service: &str) -> Result<(), EngineError> {
+pub(super) fn wait_dependencies(cx: &Context, service: &str) -> Result<(), EngineError> {
     for dep in cx.project.dependencies(service) {
         let name = &dep.service.0;
         if !cx.services.contains_key(name) {
@@ -334,7 +334,13 @@ fn run_service(cx: &Context, service: &str, actions: &[&Action]) -> Result<(), E
     for a in actions {
         match a {
             Action::Remove { container, .. } => {
-                super::hooks::before_stop(cx.store, cx.project, service, &container.id, cx.progress);
+                super::hooks::before_stop(
+                    cx.store,
+                    cx.project,
+                    service,
+                    &container.id,
+                    cx.progress,
+                );
                 remove_container(cx.store, &container.id, None)?;
                 (cx.progress)(&format!("Container {}  Removed", container.name));
             }
@@ -363,7 +369,13 @@ fn run_service(cx: &Context, service: &str, actions: &[&Action]) -> Result<(), E
             }
             Action::Start { container, .. } => start(&container.id, &container.name)?,
             Action::Restart { container, .. } => {
-                super::hooks::before_stop(cx.store, cx.project, service, &container.id, cx.progress);
+                super::hooks::before_stop(
+                    cx.store,
+                    cx.project,
+                    service,
+                    &container.id,
+                    cx.progress,
+                );
                 let _ = crate::runtime::stop(cx.store, &container.id, None);
                 (cx.progress)(&format!("Container {}  Restarting", container.name));
                 start(&container.id, &container.name)?;

@@ -52,7 +52,10 @@ fn hook(m: &Mapping) -> Option<Hook> {
         user: m.get("user").and_then(text),
         working_dir: m.get("working_dir").and_then(text),
         environment,
-        privileged: m.get("privileged").and_then(Value::as_bool).unwrap_or(false),
+        privileged: m
+            .get("privileged")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -62,7 +65,12 @@ pub fn of(project: &Project, service: &str, which: &str) -> Vec<Hook> {
         .service(service)
         .and_then(|s| s.get(which))
         .and_then(Value::as_sequence)
-        .map(|list| list.iter().filter_map(Value::as_mapping).filter_map(hook).collect())
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_mapping)
+                .filter_map(hook)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -126,7 +134,10 @@ pub fn before_stop(
     }
     for h in of(project, service, "pre_stop") {
         if let Err(e) = run(store, id, &h) {
-            progress(&format!("Container {}  pre_stop {e}", store.name_of(id).unwrap_or_default()));
+            progress(&format!(
+                "Container {}  pre_stop {e}",
+                store.name_of(id).unwrap_or_default()
+            ));
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod execute;
 pub mod health;
 pub mod hooks;
 pub mod observe;
+pub mod oneoff;
 pub mod plan;
 pub mod volumes;
 

@@ -288,7 +288,11 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             .map(|v| v.data.clone());
         let data = match inherited {
             Some(data) => data,
-            None => store.root.join("volumes").join(store::new_id()?).join("_data"),
+            None => store
+                .root
+                .join("volumes")
+                .join(store::new_id()?)
+                .join("_data"),
         };
         std::fs::create_dir_all(&data).map_err(|source| StoreError::Io {
             path: data.clone(),

@@ -119,30 +119,42 @@ fn progress(line: &str) {
     eprintln!(" ✔ {line}");
 }
 
-pub fn up(compose: &ComposeArgs, store: &Store, args: &UpArgs) -> anyhow::Result<ExitCode> {
-    let project = project(compose, &args.services)?;
+/// Fails on the first name that is not a service of the project.
+pub(crate) fn check_services(
+    project: &crate::spec::Project,
+    services: &[String],
+) -> anyhow::Result<()> {
+    match services.iter().find(|s| project.service(s).is_none()) {
+        Some(s) => anyhow::bail!("no such service: {s}"),
+        None => Ok(()),
+    }
+}
+
+/// `--scale SERVICE=NUM` flags.
+pub(crate) fn parse_scale(
+    project: &crate::spec::Project,
+    flags: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, u32>> {
     let mut scale = std::collections::BTreeMap::new();
-    for s in &args.scale {
+    for s in flags {
         let (k, v) = s
             .split_once('=')
             .with_context(|| format!("invalid --scale {s:?}: use SERVICE=NUM"))?;
         let n: u32 = v
             .parse()
             .with_context(|| format!("invalid --scale {s:?}: {v} is not a number"))?;
-        if project.service(k).is_none() {
-            anyhow::bail!("no such service: {k}");
-        }
+        check_services(project, &[k.to_string()])?;
         scale.insert(k.to_string(), n);
     }
-    for s in &args.services {
-        if project.service(s).is_none() {
-            anyhow::bail!("no such service: {s}");
-        }
-    }
+    Ok(scale)
+}
+
+pub fn up(compose: &ComposeArgs, store: &Store, args: &UpArgs) -> anyhow::Result<ExitCode> {
+    let project = project(compose, &args.services)?;
+    let scale = parse_scale(&project, &args.scale)?;
+    check_services(&project, &args.services)?;
     if let Some(s) = &args.exit_code_from {
-        if project.service(s).is_none() {
-            anyhow::bail!("no such service: {s}");
-        }
+        check_services(&project, std::slice::from_ref(s))?;
     }
     let opts = engine::UpOptions {
         plan: engine::plan::PlanOptions {

@@ -5,6 +5,7 @@ pub mod config;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
+pub mod run;
 pub mod verbs;
 
 use std::io::Read;
@@ -83,6 +84,12 @@ pub enum ComposeCommand {
     Wait(monitor::WaitArgs),
     /// Copy files/folders between a service container and the local filesystem.
     Cp(verbs::CpArgs),
+    /// Run a one-off command on a service.
+    Run(run::RunArgs),
+    /// Creates containers for a service.
+    Create(run::CreateArgs),
+    /// Pull service images.
+    Pull(run::PullArgs),
 }
 
 #[derive(Debug, Args)]
@@ -146,5 +153,8 @@ pub fn run(args: ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::R
         ComposeCommand::Stats(a) => monitor::stats(&args, store, a),
         ComposeCommand::Wait(a) => monitor::wait(&args, store, a),
         ComposeCommand::Cp(a) => verbs::cp(&args, store, a),
+        ComposeCommand::Run(a) => run::run(&args, store, a),
+        ComposeCommand::Create(a) => run::create(&args, store, a),
+        ComposeCommand::Pull(a) => run::pull(&args, store, a),
     }
 }

@@ -50,9 +50,7 @@ fn project_with(
     services: &[String],
 ) -> anyhow::Result<crate::spec::Project> {
     let project = super::lifecycle::project(compose, &[])?;
-    if let Some(s) = services.iter().find(|s| project.service(s).is_none()) {
-        anyhow::bail!("no such service: {s}");
-    }
+    super::lifecycle::check_services(&project, services)?;
     Ok(project)
 }
 

@@ -126,11 +126,7 @@ fn containers(
     services: &[String],
 ) -> anyhow::Result<(crate::spec::Project, Vec<ActualContainer>)> {
     let project = project(compose, &[])?;
-    for s in services {
-        if project.service(s).is_none() {
-            anyhow::bail!("no such service: {s}");
-        }
-    }
+    super::lifecycle::check_services(&project, services)?;
     let list = crate::engine::observe::containers(store, &project.name)
         .into_iter()
         .filter(|c| !c.oneoff && (services.is_empty() || services.contains(&c.service)))
