@@ -70,7 +70,7 @@ fn progress(line: &str) {
 
 /// Runs a one-off command of a service; exits with its exit code.
 pub fn run(compose: &ComposeArgs, store: &Store, args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let project = project(compose, &[args.service.clone()])?;
+    let project = project(compose, std::slice::from_ref(&args.service))?;
     if project.service(&args.service).is_none() {
         anyhow::bail!("no such service: {}", args.service);
     }
