@@ -219,3 +219,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap's own checks: unique flags, valid defaults, across every verb.
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

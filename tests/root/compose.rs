@@ -8,10 +8,10 @@ use crate::network::{http_get, leftovers, stub_resolver, NetNs};
 use crate::support::Berth;
 
 /// A project directory with `compose.yaml` and a `www/` page.
-struct ProjectDir(PathBuf);
+pub(crate) struct ProjectDir(pub(crate) PathBuf);
 
 impl ProjectDir {
-    fn new(name: &str, compose: &str) -> ProjectDir {
+    pub(crate) fn new(name: &str, compose: &str) -> ProjectDir {
         let dir = std::env::temp_dir().join(format!("berth-compose-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("www")).unwrap_or_else(|e| panic!("{e}"));
@@ -21,11 +21,11 @@ impl ProjectDir {
         p
     }
 
-    fn write(&self, compose: &str) {
+    pub(crate) fn write(&self, compose: &str) {
         std::fs::write(self.0.join("compose.yaml"), compose).unwrap_or_else(|e| panic!("{e}"));
     }
 
-    fn file(&self) -> String {
+    pub(crate) fn file(&self) -> String {
         self.0.join("compose.yaml").display().to_string()
     }
 }
@@ -38,7 +38,7 @@ impl Drop for ProjectDir {
 
 /// A state root with the busybox fixture as `busybox:latest`, and a
 /// namespace with a stub upstream resolver.
-fn setup(name: &str) -> (Berth, NetNs) {
+pub(crate) fn setup(name: &str) -> (Berth, NetNs) {
     let b = Berth::new(name);
     let ns = NetNs::new(name);
     stub_resolver(&ns);
@@ -52,7 +52,12 @@ fn import_busybox(b: &Berth) {
     b.host_text(&["import", &tar.display().to_string(), "busybox:latest"]);
 }
 
-fn compose(ns: &NetNs, b: &Berth, p: &ProjectDir, args: &[&str]) -> std::process::Output {
+pub(crate) fn compose(
+    ns: &NetNs,
+    b: &Berth,
+    p: &ProjectDir,
+    args: &[&str],
+) -> std::process::Output {
     let file = p.file();
     let mut all = vec!["compose", "-f", file.as_str()];
     all.extend_from_slice(args);
@@ -60,7 +65,7 @@ fn compose(ns: &NetNs, b: &Berth, p: &ProjectDir, args: &[&str]) -> std::process
     ns.berth(b, &all)
 }
 
-fn ok(out: std::process::Output) -> String {
+pub(crate) fn ok(out: std::process::Output) -> String {
     assert!(
         out.status.success(),
         "{}",

@@ -4,6 +4,7 @@
 //! Debian's busybox-static.
 
 mod compose;
+mod compose_verbs;
 mod containers;
 mod images;
 mod network;

@@ -132,17 +132,28 @@ impl NetNs {
     /// resolver's address on the namespace's loopback (`stub_resolver`), so
     /// no test ever asks the host's resolvers.
     pub(crate) fn berth(&self, b: &crate::support::Berth, args: &[&str]) -> std::process::Output {
+        self.command(b, args)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The command that runs berth inside the namespace, to adjust (its
+    /// environment) or spawn (a follower such as `compose events`).
+    pub(crate) fn command(
+        &self,
+        b: &crate::support::Berth,
+        args: &[&str],
+    ) -> std::process::Command {
         // nsenter enters only the network namespace: `ip netns exec` would
         // also remount /sys, hiding the cgroup hierarchies limits need.
-        std::process::Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.0))
+        let mut cmd = std::process::Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.0))
             .arg(env!("CARGO_BIN_EXE_berth"))
             .args(args)
             .env("BERTH_ROOT", &b.root)
             .env("BERTH_DNS_UPSTREAM", STUB_RESOLVER)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"))
+            .stdin(std::process::Stdio::null());
+        cmd
     }
 
     /// `wget -qO- url` from a fresh container on `network` (5 s at most).

@@ -11,14 +11,14 @@ use oci_spec::image::ConfigBuilder;
 use crate::support::{assert_stdout, rootfs, rootfs_tar, Berth};
 
 /// A registry process; stopped on drop.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
     pub addr: String,
     pub storage: PathBuf,
 }
 
 impl Registry {
-    fn start(name: &str) -> Registry {
+    pub(crate) fn start(name: &str) -> Registry {
         let dir =
             std::env::temp_dir().join(format!("berth-registry-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

@@ -12,6 +12,8 @@ use crate::engine;
 use crate::runtime::store::Store;
 
 #[derive(Debug, Args)]
+// `-V` is --renew-anon-volumes here, as in Docker Compose.
+#[command(disable_version_flag = true)]
 pub struct UpArgs {
     /// Detached mode: run containers in the background.
     #[arg(short = 'd', long)]
