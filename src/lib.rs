@@ -3,6 +3,7 @@
 //! The library holds every layer so integration tests and the binary share them;
 //! `main.rs` only parses arguments and dispatches to `cli`.
 
+pub mod build;
 pub mod cli;
 pub mod engine;
 pub mod graph;

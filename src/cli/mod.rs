@@ -1,6 +1,7 @@
 //! The command line: clap definitions, logging set-up and dispatch to one
 //! module per verb. Formatting of output lives here; business logic does not.
 
+pub mod build;
 pub mod compose;
 pub mod containers;
 pub mod copy;
@@ -78,6 +79,8 @@ pub enum Command {
     Unpause(containers::NamesArgs),
     /// Display resource usage statistics.
     Stats(containers::StatsArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
     /// Import a root filesystem tar as a one-layer image.
     Import(images::ImportArgs),
     /// List images.
@@ -188,6 +191,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Pause(a) => container_verb(containers::pause(&store(), a, true)),
         Command::Unpause(a) => container_verb(containers::pause(&store(), a, false)),
         Command::Stats(a) => container_verb(containers::stats(&store(), a)),
+        Command::Build(a) => container_verb(build::build(&store(), a)),
         Command::Import(a) => container_verb(images::import(&store(), a)),
         Command::Images(a) => container_verb(images::images(&store(), a)),
         Command::Login(a) => container_verb(images::login(a)),

@@ -152,6 +152,10 @@ pub struct CreateArgs {
     /// Anonymous volumes at these targets (compose `volumes: [/path]`).
     #[arg(skip)]
     pub anonymous_volumes: Vec<String>,
+    /// Unpacked layer directories (lowest first) to run on instead of an
+    /// image: a build's RUN steps; `args` is then the command.
+    #[arg(skip)]
+    pub layers: Vec<PathBuf>,
 }
 
 impl CreateArgs {
@@ -204,6 +208,7 @@ impl CreateArgs {
             args: Vec::new(),
             bind_dirs_to_create: Vec::new(),
             anonymous_volumes: Vec::new(),
+            layers: Vec::new(),
         }
     }
 }
@@ -309,12 +314,16 @@ struct Base {
 }
 
 fn base(store: &Store, args: &CreateArgs) -> anyhow::Result<Base> {
-    if let Some(rootfs) = &args.rootfs {
-        let rootfs = rootfs
-            .canonicalize()
-            .with_context(|| format!("rootfs {}", rootfs.display()))?;
+    if args.rootfs.is_some() || !args.layers.is_empty() {
+        let rootfs = match &args.rootfs {
+            Some(dir) => RootfsSource::Dir(
+                dir.canonicalize()
+                    .with_context(|| format!("rootfs {}", dir.display()))?,
+            ),
+            None => RootfsSource::Layers(args.layers.clone()),
+        };
         return Ok(Base {
-            rootfs: RootfsSource::Dir(rootfs),
+            rootfs,
             image: None,
             entrypoint: Vec::new(),
             cmd: Vec::new(),

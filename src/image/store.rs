@@ -412,6 +412,33 @@ impl ImageStore {
         self.finish_image(&diff_ids, descriptors, config_bytes, names)
     }
 
+    /// Stores an image made of layers already in the store (their blobs
+    /// are their diff ids, as builds write them) and configuration bytes;
+    /// tags it with `names`. Returns the image id.
+    pub fn commit_stored(
+        &self,
+        config_bytes: &[u8],
+        names: &[String],
+    ) -> Result<String, ImageError> {
+        let config: ImageConfiguration = serde_json::from_slice(config_bytes)
+            .map_err(|e| ImageError::Metadata("image config".into(), e.to_string()))?;
+        let diff_ids = config.rootfs().diff_ids().clone();
+        let mut descriptors = Vec::new();
+        for d in &diff_ids {
+            let p = self.blob_path(d);
+            let size = std::fs::metadata(&p).map_err(io(&p))?.len();
+            descriptors.push(
+                DescriptorBuilder::default()
+                    .media_type(MediaType::ImageLayer)
+                    .digest(parse_digest(d)?)
+                    .size(size)
+                    .build()
+                    .map_err(meta("layer descriptor"))?,
+            );
+        }
+        self.finish_image(&diff_ids, descriptors, config_bytes, names)
+    }
+
     /// Stores layer streams (decompressed: a blob's digest is its diff id).
     fn store_layers(
         &self,
