@@ -3,6 +3,7 @@
 //! host; each test has its own state root. The root filesystem is made from
 //! Debian's busybox-static.
 
+mod build;
 mod compose;
 mod compose_verbs;
 mod containers;
