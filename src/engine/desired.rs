@@ -319,10 +319,6 @@ pub fn volumes(project: &Project) -> Vec<DesiredVolume> {
 /// Keys berth does not run yet: refused by name rather than ignored.
 const NOT_YET: &[(&str, &str)] = &[
     (
-        "build",
-        "building images comes with `berth build`; use an image for now",
-    ),
-    (
         "runtime",
         "other OCI runtimes are not supported: berth runs containers itself",
     ),
@@ -340,11 +336,12 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
         .service(name)
         .ok_or_else(|| err(name, "not in the project"))?;
     for (key, why) in NOT_YET {
-        if svc.contains_key(*key) && !(*key == "build" && svc.contains_key("image")) {
+        if svc.contains_key(*key) {
             return Err(err(name, format!("`{key}`: {why}")));
         }
     }
-    let image = get_text(svc, "image").ok_or_else(|| err(name, "no image"))?;
+    let image = super::build::image_name(project, name)
+        .ok_or_else(|| err(name, "neither an image nor a build section"))?;
     let deploy = svc.get("deploy").and_then(Value::as_mapping);
     let replicas = get_text(svc, "scale")
         .or_else(|| deploy.and_then(|d| get_text(d, "replicas")))
@@ -364,6 +361,10 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
         .and_then(Value::as_mapping);
 
     let mut f = crate::cli::run::CreateArgs::for_engine();
+    if svc.contains_key("build") && !svc.contains_key("image") {
+        // `<project>-<service>` is made by the build, never pulled.
+        f.pull = "never".into();
+    }
     f.env = string_map(svc.get("environment"))
         .into_iter()
         .map(|(k, v)| format!("{k}={v}"))
@@ -412,7 +413,8 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
     f.pull = match get_text(svc, "pull_policy").as_deref() {
         None | Some("missing") | Some("if_not_present") => "missing".into(),
         Some("always") => "always".into(),
-        Some("never") => "never".into(),
+        // Built ones are made before containers are created (engine/build).
+        Some("never") | Some("build") => "never".into(),
         // A refresh period: berth has no record of when it last pulled, so
         // a present image is used as `missing` would.
         Some(p) if p == "daily" || p == "weekly" || p.starts_with("every_") => "missing".into(),

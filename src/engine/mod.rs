@@ -8,6 +8,7 @@
 //! Owns orchestration; the runtime, net/ and image/ do the work, and the
 //! CLI (cli/compose/) only parses and prints.
 
+pub mod build;
 pub mod desired;
 pub mod execute;
 pub mod health;
@@ -104,6 +105,9 @@ pub struct UpOptions {
     pub pull: Option<String>,
     /// `-V`: anonymous volumes are made afresh (their containers recreated).
     pub renew_anon_volumes: bool,
+    /// `--build` and friends: how services with `build:` get their images
+    /// (missing ones are always built).
+    pub build: build::BuildRequest,
 }
 
 /// The services `up` deals with, by start layer.
@@ -241,6 +245,8 @@ fn up_locked(
     opts: &UpOptions,
     progress: execute::Progress,
 ) -> Result<plan::Plan, EngineError> {
+    let names: Vec<String> = layers(project, opts)?.into_iter().flatten().collect();
+    build::ensure_built(store, project, &names, &opts.build, progress)?;
     let Prepared {
         layers,
         services,

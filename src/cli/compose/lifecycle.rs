@@ -51,6 +51,9 @@ pub struct UpArgs {
     /// Recreate anonymous volumes instead of retrieving data from the previous containers.
     #[arg(short = 'V', long = "renew-anon-volumes")]
     pub renew_anon_volumes: bool,
+    /// Build images before starting containers.
+    #[arg(long)]
+    pub build: bool,
     /// Stop every container when one stops (attached mode).
     #[arg(long = "abort-on-container-exit")]
     pub abort_on_container_exit: bool,
@@ -175,6 +178,10 @@ pub fn up(compose: &ComposeArgs, store: &Store, args: &UpArgs) -> anyhow::Result
         }),
         pull: args.pull.clone(),
         renew_anon_volumes: args.renew_anon_volumes,
+        build: engine::build::BuildRequest {
+            force: args.build,
+            ..Default::default()
+        },
     };
     if args.dry_run {
         print!("{}", engine::plan_only(store, &project, &opts)?);

@@ -90,6 +90,8 @@ pub enum ComposeCommand {
     Create(run::CreateArgs),
     /// Pull service images.
     Pull(run::PullArgs),
+    /// Build or rebuild services.
+    Build(run::BuildArgs),
 }
 
 #[derive(Debug, Args)]
@@ -156,5 +158,6 @@ pub fn run(args: ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::R
         ComposeCommand::Run(a) => run::run(&args, store, a),
         ComposeCommand::Create(a) => run::create(&args, store, a),
         ComposeCommand::Pull(a) => run::pull(&args, store, a),
+        ComposeCommand::Build(a) => run::build(&args, store, a),
     }
 }

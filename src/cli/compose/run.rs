@@ -1,6 +1,6 @@
 //! `compose run` (a one-off command in a new container of a service),
-//! `compose create` (`up --no-start`) and `compose pull` (the services'
-//! images).
+//! `compose create` (`up --no-start`), `compose pull` and `compose build`
+//! (the services' images).
 
 use std::process::ExitCode;
 
@@ -139,6 +139,9 @@ pub struct CreateArgs {
     /// Scale SERVICE to NUM instances (SERVICE=NUM).
     #[arg(long)]
     pub scale: Vec<String>,
+    /// Build images before creating containers.
+    #[arg(long)]
+    pub build: bool,
     pub services: Vec<String>,
 }
 
@@ -155,6 +158,10 @@ pub fn create(compose: &ComposeArgs, store: &Store, args: &CreateArgs) -> anyhow
         services: args.services.clone(),
         no_start: true,
         pull: args.pull.clone(),
+        build: engine::build::BuildRequest {
+            force: args.build,
+            ..Default::default()
+        },
         ..Default::default()
     };
     super::lifecycle::check_services(&project, &args.services)?;
@@ -254,5 +261,62 @@ pub fn pull(compose: &ComposeArgs, store: &Store, args: &PullArgs) -> anyhow::Re
     if failed {
         anyhow::bail!("some service images could not be pulled (--ignore-pull-failures goes on)");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Do not use cache when building the image.
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Always attempt to pull a newer version of the base images.
+    #[arg(long)]
+    pub pull: bool,
+    /// Don't print anything to stdout.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Set build-time variables for services (KEY=VALUE).
+    #[arg(long = "build-arg")]
+    pub build_args: Vec<String>,
+    pub services: Vec<String>,
+}
+
+/// Builds the images of the services with `build:` (all, or those named).
+pub fn build(compose: &ComposeArgs, store: &Store, args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    let project = project(compose, &args.services)?;
+    super::lifecycle::check_services(&project, &args.services)?;
+    let names: Vec<String> = if args.services.is_empty() {
+        project.service_names().into_iter().map(|s| s.0).collect()
+    } else {
+        args.services.clone()
+    };
+    if !names
+        .iter()
+        .any(|s| project.service(s).is_some_and(|m| m.contains_key("build")))
+    {
+        eprintln!("No services to build");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut build_args = std::collections::BTreeMap::new();
+    for kv in &args.build_args {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("invalid --build-arg {kv:?}: use KEY=VALUE"))?;
+        build_args.insert(k.to_string(), v.to_string());
+    }
+    let req = engine::build::BuildRequest {
+        force: true,
+        no_cache: args.no_cache,
+        pull: args.pull,
+        quiet: args.quiet,
+        build_args,
+    };
+    let quiet = args.quiet;
+    let say = move |line: &str| {
+        if !quiet {
+            eprintln!(" {line}");
+        }
+    };
+    engine::build::ensure_built(store, &project, &names, &req, &say)?;
     Ok(ExitCode::SUCCESS)
 }
