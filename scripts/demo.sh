@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds berth and runs its main job on the example stack
 # examples/compose/shop (a web front, an app, a database with a health check
-# and a named volume, a one-shot migration): `compose up -d --wait`, the
-# front answering through its published port, then `compose down -v`.
+# and a named volume, a one-shot migration), its images built from the
+# Dockerfiles beside it: `compose up -d --wait --build`, the front answering
+# through its published port, then `compose down -v`.
 # Images come from scripts/example-images.sh (Debian's busybox-static); no
 # internet is needed. Needs root for the containers.
 set -euo pipefail
@@ -22,8 +23,8 @@ trap '"$berth" compose -f "$stack" down -v >/dev/null 2>&1 || true; rm -rf "$wor
 scripts/example-images.sh "$berth"
 port=${SHOP_PORT:-8080}
 export SHOP_PORT=$port
-echo "== berth compose up -d --wait"
-time "$berth" compose -f "$stack" up -d --wait
+echo "== berth compose up -d --wait --build"
+time "$berth" compose -f "$stack" up -d --wait --build
 "$berth" compose -f "$stack" ps
 echo "== the front, through its published port: http://127.0.0.1:$port/cgi-bin/api"
 "$berth" run --rm --network host busybox:latest wget -qO- "http://127.0.0.1:$port/cgi-bin/api"
