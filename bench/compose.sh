@@ -49,7 +49,10 @@ gen "$stacks/s20" 20
 cp -r examples/compose/shop "$stacks/shop"
 # An init for every service on both sides (berth's is on by default): busybox
 # httpd as PID 1 ignores SIGTERM, and each stop would wait out its timeout.
-sed -i 's/^    image: busybox:latest$/    image: busybox:latest\n    init: true/' "$stacks/shop/compose.yaml"
+sed -i 's/^    build: \(.*\)$/    build: \1\n    init: true/' "$stacks/shop/compose.yaml"
+# The shop's images are built once by each side's first `up` (Docker with
+# its legacy builder); the rounds measure up and down.
+export DOCKER_BUILDKIT=0
 
 cleanup() {
   for s in s3 s20 shop; do
