@@ -48,9 +48,10 @@ fn map_of(v: Option<&Value>) -> BTreeMap<String, String> {
 /// is built.
 pub fn image_name(project: &Project, service: &str) -> Option<String> {
     let svc = project.service(service)?;
-    svc.get("image")
-        .and_then(text)
-        .or_else(|| svc.contains_key("build").then(|| format!("{}-{service}", project.name)))
+    svc.get("image").and_then(text).or_else(|| {
+        svc.contains_key("build")
+            .then(|| format!("{}-{service}", project.name))
+    })
 }
 
 /// How to build `service`, if it has `build:`.
@@ -74,13 +75,20 @@ pub fn options(project: &Project, service: &str) -> Result<Option<BuildOptions>,
         }
         _ => return Err(fail("`build` must be a path or a mapping".into())),
     };
-    let context = PathBuf::from(b.get("context").and_then(text).unwrap_or_else(|| ".".into()));
+    let context = PathBuf::from(
+        b.get("context")
+            .and_then(text)
+            .unwrap_or_else(|| ".".into()),
+    );
     let context = if context.is_absolute() {
         context
     } else {
         project.working_dir.join(context)
     };
-    if b.get("context").and_then(text).is_some_and(|c| c.contains("://")) {
+    if b.get("context")
+        .and_then(text)
+        .is_some_and(|c| c.contains("://"))
+    {
         return Err(fail(
             "build contexts from URLs (git, http) need the network; give a local directory".into(),
         ));

@@ -105,7 +105,10 @@ pub fn create(
         pull: pull.map(str::to_string),
         ..Default::default()
     };
-    let names: Vec<String> = super::layers(project, &opts)?.into_iter().flatten().collect();
+    let names: Vec<String> = super::layers(project, &opts)?
+        .into_iter()
+        .flatten()
+        .collect();
     super::build::ensure_built(store, project, &names, &opts.build, progress)?;
     let Prepared {
         layers,

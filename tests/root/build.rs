@@ -89,7 +89,10 @@ fn rerun(output: &str) -> Vec<String> {
 }
 
 fn image_id(b: &Berth, name: &str) -> String {
-    b.inspect_image(name)["Id"].as_str().unwrap_or_default().to_string()
+    b.inspect_image(name)["Id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 impl Berth {
@@ -205,7 +208,10 @@ fn the_cache_reuses_unchanged_steps_and_reruns_from_a_change() {
     assert!(run_image(&b, "app:c", &[]).contains("conf v2"));
     // A build arg the RUN sees re-runs it.
     let fourth = built(&b, &["-t", "app:c", "--build-arg", "FLAVOR=mild"], &ctx);
-    assert!(rerun(&fourth).iter().any(|s| s.starts_with("RUN mkdir")), "{fourth}");
+    assert!(
+        rerun(&fourth).iter().any(|s| s.starts_with("RUN mkdir")),
+        "{fourth}"
+    );
     // --no-cache re-runs everything.
     let fifth = built(&b, &["-t", "app:c", "--no-cache"], &ctx);
     assert_eq!(rerun(&fifth).len(), 9, "{fifth}");
@@ -250,7 +256,10 @@ fn a_failing_run_names_itself_shows_its_output_and_tags_nothing() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(all.contains("about to fail") && all.contains("on-stderr"), "{all}");
+    assert!(
+        all.contains("about to fail") && all.contains("on-stderr"),
+        "{all}"
+    );
     assert!(
         all.contains("Dockerfile:2 RUN echo about to fail") && all.contains("exit code 3"),
         "{all}"
@@ -262,7 +271,10 @@ fn a_failing_run_names_itself_shows_its_output_and_tags_nothing() {
     // A Dockerfile error names its line.
     ctx.write("Dockerfile", "FROM busybox:latest\nRUNN x\n");
     let (ok, err) = build(&b, &[], &ctx);
-    assert!(!ok && err.contains("Dockerfile:2") && err.contains("RUNN"), "{err}");
+    assert!(
+        !ok && err.contains("Dockerfile:2") && err.contains("RUNN"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -283,9 +295,60 @@ fn dockerfile_flag_heredocs_and_add_of_a_local_tar() {
         "build/App.dockerfile",
         "FROM busybox:latest\nADD payload.tar.gz /opt/\nRUN <<EOF\nset -e\necho one > /opt/h1\necho two >> /opt/h1\nEOF\nCOPY <<CONF /etc/app.conf\nkey=value\nCONF\nCMD [\"sh\", \"-c\", \"cat /opt/p.txt /opt/h1 /etc/app.conf\"]\n",
     );
-    built(&b, &["-f", &ctx.0.join("build/App.dockerfile").display().to_string(), "-t", "misc:1"], &ctx);
+    built(
+        &b,
+        &[
+            "-f",
+            &ctx.0.join("build/App.dockerfile").display().to_string(),
+            "-t",
+            "misc:1",
+        ],
+        &ctx,
+    );
     assert_eq!(
         run_image(&b, "misc:1", &[]),
         "from the tar\none\ntwo\nkey=value\n"
     );
+}
+
+#[test]
+fn the_tutorial_shape_copy_manifests_install_then_copy_the_rest() {
+    // The Node.js tutorial's Dockerfile, with busybox standing in for node
+    // and npm: manifests first (so dependency installs are cached), then
+    // the sources.
+    let b = with_busybox("build-tutorial");
+    let ctx = Ctx::new(
+        "tutorial",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:latest\nWORKDIR /usr/src/app\nCOPY package*.json ./\nRUN cat package.json package-lock.json > installed.txt\nCOPY . .\nEXPOSE 3000\nCMD [\"sh\", \"-c\", \"cat installed.txt index.js\"]\n",
+            ),
+            ("package.json", "{\"name\": \"app\"}\n"),
+            ("package-lock.json", "{\"lockfileVersion\": 3}\n"),
+            ("index.js", "console.log('v1')\n"),
+            ("node_modules/junk/x.js", "junk\n"),
+            (".dockerignore", "node_modules\nnpm-debug.log\n"),
+        ],
+    );
+    built(&b, &["-t", "tut:1"], &ctx);
+    assert_eq!(
+        run_image(&b, "tut:1", &[]),
+        "{\"name\": \"app\"}\n{\"lockfileVersion\": 3}\nconsole.log('v1')\n"
+    );
+    let ls = run_image(&b, "tut:1", &["ls", "-a", "/usr/src/app"]);
+    assert!(!ls.contains("node_modules"), "{ls}");
+    // A source change leaves the install step cached.
+    ctx.write("index.js", "console.log('v2')\n");
+    let again = built(&b, &["-t", "tut:1"], &ctx);
+    assert_eq!(
+        rerun(&again),
+        [
+            "COPY . .",
+            "EXPOSE 3000",
+            "CMD [\"sh\", \"-c\", \"cat installed.txt index.js\"]"
+        ],
+        "{again}"
+    );
+    assert!(run_image(&b, "tut:1", &[]).ends_with("console.log('v2')\n"));
 }
