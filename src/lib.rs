@@ -12,3 +12,4 @@ pub mod net;
 pub mod runtime;
 pub mod spec;
 pub mod state;
+pub mod watch;

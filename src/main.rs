@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // The container init, the shim, the DNS responder and the port proxy are entered before any parsing or logging.
+    // The container init, the shim and berth's other helpers (DNS responder,
+    // port proxy, network teardown, detached watcher) are entered before any
+    // parsing or logging.
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some(berth::runtime::init::INIT_ARG) => {
@@ -18,6 +20,9 @@ fn main() -> ExitCode {
         }
         Some(berth::net::store::TEARDOWN_ARG) => {
             return ExitCode::from(berth::net::store::teardown_main(&args[2..]).clamp(0, 255) as u8)
+        }
+        Some(berth::watch::WATCH_ARG) => {
+            return ExitCode::from(berth::watch::run::helper_main(&args[2..]).clamp(0, 255) as u8)
         }
         Some(berth::net::dns::DNS_ARG) => {
             return ExitCode::from(berth::net::dns::main(&args[2..]).clamp(0, 255) as u8)

@@ -351,6 +351,47 @@ fn put(src: &Path, dir: &OwnedFd, name: &OsStr, owner: Owner) -> Result<()> {
     nix::fcntl::renameat(Some(fd), tmp, Some(fd), name).map_err(at(src))
 }
 
+/// Opens directory `path` inside the root, creating what is missing (owned
+/// by `owner`'s ids), every step resolved inside the root.
+fn mkdir_in(root: &OwnedFd, path: &str, owner: Owner) -> Result<OwnedFd> {
+    let mut dir =
+        open_in(root, "/", OFlag::O_RDONLY | OFlag::O_DIRECTORY, true).map_err(at("/"))?;
+    let mut walked = String::new();
+    for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        walked.push('/');
+        walked.push_str(comp);
+        match open_in(root, &walked, OFlag::O_RDONLY | OFlag::O_DIRECTORY, true) {
+            Ok(d) => dir = d,
+            Err(nix::Error::ENOENT) => {
+                mkdirat(Some(dir.as_raw_fd()), comp, Mode::from_bits_truncate(0o755))
+                    .map_err(at(&walked))?;
+                if let Owner::Set(u, g) = owner {
+                    fchownat(
+                        Some(dir.as_raw_fd()),
+                        comp,
+                        Some(Uid::from_raw(u)),
+                        Some(Gid::from_raw(g)),
+                        AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(at(&walked))?;
+                }
+                dir = open_in(root, &walked, OFlag::O_RDONLY | OFlag::O_DIRECTORY, true)
+                    .map_err(at(&walked))?;
+            }
+            Err(e) => return Err(at(&walked)(e)),
+        }
+    }
+    Ok(dir)
+}
+
+/// Puts host `src` exactly at `dest` in the container (replacing what is
+/// there, making missing parent directories): watch mode's sync.
+pub fn sync_to(root: &OwnedFd, src: &Path, dest: &str, owner: Owner) -> Result<()> {
+    let (parent, name) = split(dest).ok_or_else(|| said(dest, "is not a file name"))?;
+    let dir = mkdir_in(root, &parent, owner)?;
+    put(src, &dir, OsStr::new(&name), owner)
+}
+
 /// Removes `name` in `dir`, a whole tree when it is a directory, never
 /// following links.
 fn remove_at(dir: &OwnedFd, name: &OsStr) -> nix::Result<()> {
@@ -571,6 +612,18 @@ mod tests {
             "hi"
         );
         assert!(copy_out(&fd, "/missing", &back).is_err());
+        // Sync puts a file exactly at its path, making parents.
+        sync_to(
+            &fd,
+            &src.join("index.html"),
+            "/srv/deep/page.html",
+            Owner::Keep,
+        )
+        .expect("sync");
+        assert_eq!(
+            std::fs::read_to_string(root.join("srv/deep/page.html")).expect("read"),
+            "hi"
+        );
         // Removal of a tree, and of what is not there.
         remove(&fd, "/www").expect("remove");
         assert!(!root.join("www").exists());

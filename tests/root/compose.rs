@@ -333,9 +333,9 @@ services:
     );
     ok(compose(&ns, &b, &p, &["down"]));
     // Keys berth cannot honour yet are refused by name before anything starts.
-    p.write("services:\n  app:\n    build: .\n");
+    p.write("services:\n  app:\n    image: busybox:latest\n  gpu:\n    image: busybox:latest\n    devices: [/dev/fuse]\n");
     let out = compose(&ns, &b, &p, &["up", "-d"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`build`"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`devices`"));
     assert_eq!(ok(ns.berth(&b, &["ps", "-aq"])), "");
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
 }

@@ -11,3 +11,4 @@ mod images;
 mod network;
 mod registry;
 mod support;
+mod watch;

@@ -20,9 +20,19 @@ pub fn rootfs() -> &'static Path {
             std::fs::create_dir_all(dir.join(d)).unwrap_or_else(|e| panic!("{e}"));
         }
         std::fs::copy(busybox, dir.join("bin/busybox")).unwrap_or_else(|e| panic!("{e}"));
-        let list = Command::new(dir.join("bin/busybox"))
-            .arg("--list")
-            .output()
+        // Another test thread forking while the copy was open for writing
+        // leaves a child holding it until its exec: ETXTBSY for a moment.
+        let list = (0..100)
+            .find_map(
+                |_| match Command::new(dir.join("bin/busybox")).arg("--list").output() {
+                    Err(e) if e.raw_os_error() == Some(26) => {
+                        std::thread::sleep(Duration::from_millis(20));
+                        None
+                    }
+                    other => Some(other),
+                },
+            )
+            .unwrap_or_else(|| panic!("busybox stayed busy"))
             .unwrap_or_else(|e| panic!("{e}"));
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             if applet != "busybox" {

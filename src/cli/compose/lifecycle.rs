@@ -54,6 +54,10 @@ pub struct UpArgs {
     /// Build images before starting containers.
     #[arg(long)]
     pub build: bool,
+    /// Watch source code and rebuild/refresh containers when files are
+    /// updated (with -d: a watcher in the background until `down`).
+    #[arg(short = 'w', long)]
+    pub watch: bool,
     /// Stop every container when one stops (attached mode).
     #[arg(long = "abort-on-container-exit")]
     pub abort_on_container_exit: bool,
@@ -187,6 +191,10 @@ pub fn up(compose: &ComposeArgs, store: &Store, args: &UpArgs) -> anyhow::Result
         print!("{}", engine::plan_only(store, &project, &opts)?);
         return Ok(ExitCode::SUCCESS);
     }
+    if args.watch {
+        // A bad rule fails before anything starts.
+        crate::watch::rules::rules(&project, &args.services)?;
+    }
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -197,10 +205,40 @@ pub fn up(compose: &ComposeArgs, store: &Store, args: &UpArgs) -> anyhow::Result
             project.name
         )));
     }
+    if args.watch && (args.detach || args.wait) {
+        super::watch::start_detached(compose, store, &project, &args.services)?;
+    }
     if args.detach || args.wait {
         return Ok(ExitCode::SUCCESS);
     }
-    attached(store, &project, args, started)
+    if !args.watch {
+        return attached(store, &project, args, started);
+    }
+    // Logs and watch events together; Ctrl-C ends both.
+    let interrupts = crate::runtime::count_interrupts();
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let say = |line: &str| eprintln!("⦿ {line}");
+            crate::watch::run::watch(
+                store,
+                &project,
+                &args.services,
+                &say,
+                interrupts,
+                &mut || {},
+            )
+        });
+        let code = attached(store, &project, args, started);
+        // The logs end when every container stopped or on Ctrl-C; the
+        // watcher follows.
+        interrupts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match watcher.join() {
+            Ok(Err(e)) => eprintln!("watch: {e}"),
+            Err(_) => eprintln!("watch: the watcher failed"),
+            Ok(Ok(())) => {}
+        }
+        code
+    })
 }
 
 /// The attached `up`: every container's log, prefixed, until they all stop;
@@ -316,6 +354,9 @@ pub fn down(compose: &ComposeArgs, store: &Store, args: &DownArgs) -> anyhow::Re
         remove_orphans: args.remove_orphans,
         timeout: args.timeout,
     };
+    if crate::watch::stop(store, &project.name) {
+        progress("Watcher  Stopped");
+    }
     engine::down(store, &project, &opts, &progress)?;
     if let Some(which) = &args.rmi {
         remove_images(store, &project, which == "all")?;
@@ -444,5 +485,11 @@ pub fn ps(compose: &ComposeArgs, store: &Store, args: &PsArgs) -> anyhow::Result
         "{}",
         crate::cli::table::render(&["NAME", "IMAGE", "SERVICE", "STATUS", "PORTS"], &table)
     );
+    if let Some(pid) = crate::watch::running(store, &project.name) {
+        eprintln!(
+            "watch: running in the background (pid {pid}; log: {})",
+            crate::watch::log_path(store, &project.name).display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

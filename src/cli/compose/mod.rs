@@ -7,6 +7,7 @@ pub mod logs;
 pub mod monitor;
 pub mod run;
 pub mod verbs;
+pub mod watch;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -92,6 +93,8 @@ pub enum ComposeCommand {
     Pull(run::PullArgs),
     /// Build or rebuild services.
     Build(run::BuildArgs),
+    /// Watch the build context for services and rebuild/refresh containers when files are updated.
+    Watch(watch::WatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -159,5 +162,6 @@ pub fn run(args: ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::R
         ComposeCommand::Create(a) => run::create(&args, store, a),
         ComposeCommand::Pull(a) => run::pull(&args, store, a),
         ComposeCommand::Build(a) => run::build(&args, store, a),
+        ComposeCommand::Watch(a) => watch::watch(&args, store, a),
     }
 }

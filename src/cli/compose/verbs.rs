@@ -437,7 +437,10 @@ pub fn ls(store: &Store, all: bool) -> anyhow::Result<ExitCode> {
         for s in &states {
             *counts.entry(s.as_str()).or_default() += 1;
         }
-        let status: Vec<String> = counts.iter().map(|(s, n)| format!("{s}({n})")).collect();
+        let mut status: Vec<String> = counts.iter().map(|(s, n)| format!("{s}({n})")).collect();
+        if crate::watch::running(store, &name).is_some() {
+            status.push("watching".into());
+        }
         rows.push(vec![name, status.join(", "), files]);
     }
     print!(
