@@ -35,7 +35,7 @@ services:
   api:
     image: busybox:latest
     init: true
-    command: ["sh", "-c", "date +%s%N > /tmp/started; exec httpd -f -p 80 -h /srv"]
+    command: ["sh", "-c", "cat /proc/sys/kernel/random/uuid > /tmp/started; exec httpd -f -p 80 -h /srv"]
     ports: ["18096:80"]
     volumes: ["./api:/srv"]
     develop:
@@ -49,7 +49,7 @@ chmod +x "$proj/api/cgi-bin/started"
 
 watcher_pid=
 cleanup() {
-  [ -n "$watcher_pid" ] && kill "$watcher_pid" 2>/dev/null || true
+  if [ -n "$watcher_pid" ]; then kill "$watcher_pid" 2>/dev/null || true; wait "$watcher_pid" 2>/dev/null || true; fi
   in_ns "$berth" compose -f "$proj/compose.yaml" down --rmi local >/dev/null 2>&1 || true
   ip netns del "$ns" 2>/dev/null || true
 }
@@ -59,16 +59,18 @@ ip netns add "$ns"
 in_ns ip link set lo up
 tar -C "$rootfs" -c . | "$berth" import - busybox:latest >/dev/null
 in_ns "$berth" compose -f "$proj/compose.yaml" up -d --wait >/dev/null 2>&1
-in_ns "$berth" compose -f "$proj/compose.yaml" watch --no-up >"$work/watch.log" 2>&1 &
+# nsenter execs berth: $! is the watcher itself.
+nsenter --net="/run/netns/$ns" "$berth" compose -f "$proj/compose.yaml" watch --no-up >"$work/watch.log" 2>&1 &
 watcher_pid=$!
 for _ in $(seq 100); do grep -q "Watch enabled" "$work/watch.log" && break; sleep 0.1; done
 
 in_ns python3 - "$proj" "$runs" <<'PY' | tee bench/results/watch.md
 import os, statistics, sys, time, urllib.request, platform, subprocess
 proj, runs = sys.argv[1], int(sys.argv[2])
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 def get(url):
     try:
-        return urllib.request.urlopen(url, timeout=2).read().decode()
+        return opener.open(url, timeout=2).read().decode()
     except Exception:
         return None
 def wait_for(check, limit=60):
@@ -77,11 +79,14 @@ def wait_for(check, limit=60):
         if check():
             return
         time.sleep(0.005)
-    raise SystemExit("timed out")
-def timed(change, check):
+    raise SystemExit(f"timed out waiting: {check.__doc__ or ''}")
+def timed(what, change, check):
     t0 = time.monotonic()
     change()
-    wait_for(check)
+    try:
+        wait_for(check)
+    except SystemExit:
+        raise SystemExit(f"timed out waiting for {what}: {check.__name__}")
     return (time.monotonic() - t0) * 1000
 def write(path, text):
     with open(path, "w") as f:
@@ -89,19 +94,26 @@ def write(path, text):
 sync, restart, rebuild = [], [], []
 for i in range(runs):
     token = f"sync {i} {time.time_ns()}\n"
-    sync.append(timed(lambda: write(f"{proj}/web/www/index.html", token),
+    sync.append(timed("sync", lambda: write(f"{proj}/web/www/index.html", token),
                       lambda: get("http://127.0.0.1:18095/index.html") == token))
     time.sleep(0.3)
     before = get("http://127.0.0.1:18096/cgi-bin/started")
-    restart.append(timed(lambda: write(f"{proj}/api/touch.txt", str(i)),
-                         lambda: (lambda s: s is not None and s != before)(get("http://127.0.0.1:18096/cgi-bin/started"))))
+    def restarted():
+        now = get("http://127.0.0.1:18096/cgi-bin/started")
+        restarted.last = now
+        return now is not None and now != before
+    restarted.last = None
+    try:
+        restart.append(timed("restart", lambda: write(f"{proj}/api/touch.txt", str(i)), restarted))
+    except SystemExit as e:
+        raise SystemExit(f"{e}: before={before!r} last={restarted.last!r}")
     time.sleep(0.3)
 for i in range(max(3, runs // 3)):
     token = f"rebuilt-{i}-{time.time_ns()}"
     df = ('FROM busybox:latest\nCOPY www/ /www/\n'
           f'RUN echo {token} > /www/v.txt\n'
           'CMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n')
-    rebuild.append(timed(lambda: write(f"{proj}/web/Dockerfile", df),
+    rebuild.append(timed("rebuild", lambda: write(f"{proj}/web/Dockerfile", df),
                          lambda: (get("http://127.0.0.1:18095/v.txt") or "").strip() == token))
     time.sleep(0.5)
 cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()

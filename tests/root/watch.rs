@@ -28,7 +28,7 @@ services:
           action: rebuild
   api:
     image: busybox:latest
-    command: ["sh", "-c", "date +%s%N > /tmp/started; exec httpd -f -p 80 -h /srv"]
+    command: ["sh", "-c", "cat /proc/sys/kernel/random/uuid > /tmp/started; exec httpd -f -p 80 -h /srv"]
     volumes: ["./api:/srv"]
     develop:
       watch:
