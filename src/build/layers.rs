@@ -223,6 +223,17 @@ impl LayerTar {
         self.tar.append_data(&mut h, rel, data)
     }
 
+    /// Adds an empty root-owned file: a whiteout or opaque-directory marker.
+    pub fn marker(&mut self, rel: &str, mtime: u64) -> std::io::Result<()> {
+        let a = Attrs {
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime,
+        };
+        self.file(rel, a, 0, std::io::empty())
+    }
+
     /// Adds a symlink.
     pub fn symlink(
         &mut self,
@@ -340,31 +351,11 @@ pub fn diff_tar(
                     Some((p, n)) => format!("{p}/.wh.{n}"),
                     None => format!(".wh.{rel}"),
                 };
-                t.file(
-                    &wh,
-                    Attrs {
-                        mode: 0o644,
-                        uid: 0,
-                        gid: 0,
-                        mtime,
-                    },
-                    0,
-                    std::io::empty(),
-                )?;
+                t.marker(&wh, mtime)?;
             } else if meta.is_dir() {
                 t.dir(&rel, meta.mode() & 0o7777, uid, gid, mtime)?;
                 if is_opaque(&e.path()) {
-                    t.file(
-                        &format!("{rel}/.wh..wh..opq"),
-                        Attrs {
-                            mode: 0o644,
-                            uid: 0,
-                            gid: 0,
-                            mtime,
-                        },
-                        0,
-                        std::io::empty(),
-                    )?;
+                    t.marker(&format!("{rel}/.wh..wh..opq"), mtime)?;
                 }
                 go(t, &e.path(), &rel, skip)?;
             } else {

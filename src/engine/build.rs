@@ -17,32 +17,7 @@ use crate::build::builder::BuildOptions;
 use crate::runtime::store::Store;
 use crate::spec::Project;
 
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn map_of(v: Option<&Value>) -> BTreeMap<String, String> {
-    match v {
-        Some(Value::Mapping(m)) => m
-            .iter()
-            .filter_map(|(k, v)| Some((text(k)?, text(v).unwrap_or_default())))
-            .collect(),
-        Some(Value::Sequence(s)) => s
-            .iter()
-            .filter_map(text)
-            .map(|kv| match kv.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (kv, String::new()),
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    }
-}
+use super::desired::{string_map as map_of, text};
 
 /// The image a service runs: `image:`, or `<project>-<service>` when it
 /// is built.

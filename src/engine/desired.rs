@@ -198,7 +198,8 @@ pub struct DesiredService {
     pub labels: BTreeMap<String, String>,
 }
 
-fn text(v: &Value) -> Option<String> {
+/// A scalar as text (strings, numbers, booleans).
+pub(crate) fn text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -207,11 +208,12 @@ fn text(v: &Value) -> Option<String> {
     }
 }
 
-fn get_text(m: &Mapping, key: &str) -> Option<String> {
+pub(crate) fn get_text(m: &Mapping, key: &str) -> Option<String> {
     m.get(key).and_then(text)
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
+/// A list of words (a sequence, or a string split as a shell would).
+pub(crate) fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::Sequence(s)) => s.iter().filter_map(text).collect(),
         Some(Value::String(s)) => crate::spec::units::split_shell_words(s).unwrap_or_default(),
@@ -219,7 +221,8 @@ fn strings(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+/// A mapping or a `KEY=VALUE` list as a map.
+pub(crate) fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     match v {
         Some(Value::Mapping(m)) => m
             .iter()

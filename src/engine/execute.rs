@@ -331,21 +331,17 @@ fn run_service(cx: &Context, service: &str, actions: &[&Action]) -> Result<(), E
         (cx.progress)(&format!("Container {name}  Started"));
         Ok(())
     };
+    let pre_stop =
+        |id: &str| super::hooks::before_stop(cx.store, cx.project, service, id, cx.progress);
     for a in actions {
         match a {
             Action::Remove { container, .. } => {
-                super::hooks::before_stop(
-                    cx.store,
-                    cx.project,
-                    service,
-                    &container.id,
-                    cx.progress,
-                );
+                pre_stop(&container.id);
                 remove_container(cx.store, &container.id, None)?;
                 (cx.progress)(&format!("Container {}  Removed", container.name));
             }
             Action::Recreate { number, old, .. } => {
-                super::hooks::before_stop(cx.store, cx.project, service, &old.id, cx.progress);
+                pre_stop(&old.id);
                 // As Compose: anonymous volumes carry over to the new
                 // container unless `-V` asks for fresh ones.
                 let inherited = if cx.renew_anon_volumes {
@@ -369,13 +365,7 @@ fn run_service(cx: &Context, service: &str, actions: &[&Action]) -> Result<(), E
             }
             Action::Start { container, .. } => start(&container.id, &container.name)?,
             Action::Restart { container, .. } => {
-                super::hooks::before_stop(
-                    cx.store,
-                    cx.project,
-                    service,
-                    &container.id,
-                    cx.progress,
-                );
+                pre_stop(&container.id);
                 let _ = crate::runtime::stop(cx.store, &container.id, None);
                 (cx.progress)(&format!("Container {}  Restarting", container.name));
                 start(&container.id, &container.name)?;

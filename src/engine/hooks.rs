@@ -24,16 +24,10 @@ pub struct Hook {
     pub privileged: bool,
 }
 
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
+use super::desired::text;
 
-fn hook(m: &Mapping) -> Option<Hook> {
+/// A hook (or a watch rule's `exec`) from its mapping.
+pub fn hook(m: &Mapping) -> Option<Hook> {
     let command = match m.get("command")? {
         Value::Sequence(s) => s.iter().filter_map(text).collect(),
         Value::String(s) => crate::spec::units::split_shell_words(s).ok()?,

@@ -76,14 +76,7 @@ pub struct RuleError {
     pub message: String,
 }
 
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
+use crate::engine::desired::text;
 
 fn patterns(v: Option<&Value>) -> Vec<String> {
     match v {
@@ -134,32 +127,10 @@ pub fn rules(project: &Project, services: &[String]) -> Result<Vec<Rule>, RuleEr
             if action == Action::Rebuild && !svc.contains_key("build") {
                 return Err(fail("action rebuild needs a build section"));
             }
-            let exec = r.get("exec").and_then(Value::as_mapping).and_then(|m| {
-                let command = match m.get("command")? {
-                    Value::Sequence(c) => c.iter().filter_map(text).collect(),
-                    Value::String(c) => crate::spec::units::split_shell_words(c).ok()?,
-                    _ => return None,
-                };
-                Some(crate::engine::hooks::Hook {
-                    command,
-                    user: m.get("user").and_then(text),
-                    working_dir: m.get("working_dir").and_then(text),
-                    environment: match m.get("environment") {
-                        Some(Value::Mapping(e)) => e
-                            .iter()
-                            .filter_map(|(k, v)| {
-                                Some(format!("{}={}", text(k)?, text(v).unwrap_or_default()))
-                            })
-                            .collect(),
-                        Some(Value::Sequence(e)) => e.iter().filter_map(text).collect(),
-                        _ => Vec::new(),
-                    },
-                    privileged: m
-                        .get("privileged")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
-                })
-            });
+            let exec = r
+                .get("exec")
+                .and_then(Value::as_mapping)
+                .and_then(crate::engine::hooks::hook);
             if action == Action::SyncExec && exec.is_none() {
                 return Err(fail("action sync+exec needs exec.command"));
             }
