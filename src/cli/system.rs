@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use crate::runtime::store::{Status, Store};
@@ -60,7 +61,18 @@ pub fn df(store: &Store) -> anyhow::Result<i32> {
             mb(container_bytes),
         ],
         vec!["Local Volumes".to_string(), "0".into(), "0".into(), mb(0)],
-        vec!["Build Cache".to_string(), "0".into(), "0".into(), mb(0)],
+        {
+            let cache = store.root.join("build-cache");
+            let entries = std::fs::read_dir(&cache)
+                .map(|d| d.flatten().filter(|e| e.path().is_file()).count())
+                .unwrap_or(0);
+            vec![
+                "Build Cache".to_string(),
+                entries.to_string(),
+                "0".into(),
+                mb(super::images::dir_usage(&cache)),
+            ]
+        },
     ];
     print!(
         "{}",
@@ -81,6 +93,17 @@ pub fn system_prune(store: &Store, args: SystemPruneArgs) -> anyhow::Result<i32>
     println!(
         "Total reclaimed space from images: {:.1}MB",
         freed as f64 / 1e6
+    );
+    // The build cache: step records and RUN --mount=type=cache directories.
+    let cache = store.root.join("build-cache");
+    let size = super::images::dir_usage(&cache);
+    if cache.exists() {
+        std::fs::remove_dir_all(&cache)
+            .with_context(|| format!("removing the build cache {}", cache.display()))?;
+    }
+    println!(
+        "Total reclaimed space from the build cache: {:.1}MB",
+        size as f64 / 1e6
     );
     Ok(0)
 }

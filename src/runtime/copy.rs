@@ -75,18 +75,41 @@ pub enum Owner {
     Set(u32, u32),
 }
 
-/// Runs `f` with a descriptor of container `id`'s root directory.
-pub fn with_root(store: &Store, id: &str, f: impl FnOnce(&OwnedFd) -> Result<()>) -> Result<()> {
+/// The root of running container `id`, through its PID 1 (`None` when it
+/// does not run).
+fn live_root(store: &Store, id: &str) -> Result<Option<OwnedFd>> {
     let st =
         super::effective_state(store, id).map_err(|e| CopyError::Root(id.into(), e.to_string()))?;
-    if matches!(st.status, Status::Running | Status::Paused) && st.pid > 0 {
-        let root = nix::fcntl::open(
-            format!("/proc/{}/root", st.pid).as_str(),
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map(own)
-        .map_err(|e| CopyError::Root(id.into(), e.desc().into()))?;
+    if !(matches!(st.status, Status::Running | Status::Paused) && st.pid > 0) {
+        return Ok(None);
+    }
+    nix::fcntl::open(
+        format!("/proc/{}/root", st.pid).as_str(),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(|fd| Some(own(fd)))
+    .map_err(|e| CopyError::Root(id.into(), e.desc().into()))
+}
+
+/// Runs `f` with the root of running container `id` only: for threaded
+/// callers (watch mode), which must not fork to mount a stopped one.
+pub fn with_live_root(
+    store: &Store,
+    id: &str,
+    f: impl FnOnce(&OwnedFd) -> Result<()>,
+) -> Result<()> {
+    match live_root(store, id)? {
+        Some(root) => f(&root),
+        None => Err(CopyError::Root(id.into(), "it is not running".into())),
+    }
+}
+
+/// Runs `f` with a descriptor of container `id`'s root directory; a
+/// stopped container's overlay is mounted in a forked child, so call it
+/// from a single-threaded process only.
+pub fn with_root(store: &Store, id: &str, f: impl FnOnce(&OwnedFd) -> Result<()>) -> Result<()> {
+    if let Some(root) = live_root(store, id)? {
         return f(&root);
     }
     let cfg: super::spec::ContainerConfig = store

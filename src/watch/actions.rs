@@ -74,7 +74,7 @@ fn owner_of(store: &Store, id: &str) -> Owner {
 fn sync(store: &Store, id: &str, rule: &Rule, rels: &[String]) -> Result<usize, String> {
     let owner = owner_of(store, id);
     let mut n = 0;
-    copy::with_root(store, id, |root| {
+    copy::with_live_root(store, id, |root| {
         for rel in rels {
             let host = if rel.is_empty() {
                 rule.path.clone()
