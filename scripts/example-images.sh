@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Makes the images the examples in examples/compose/ use, with no internet:
-# busybox:latest, a root filesystem of Debian's busybox-static imported into
-# berth's store. Needs root (apt-get installs busybox-static when missing).
+# Makes the base images the examples in examples/compose/ build on, with no
+# internet: busybox:latest, a root filesystem of Debian's busybox-static
+# imported into berth's store; and debian:base, a debootstrap root
+# filesystem (BERTH_DEBIAN_ROOTFS, default target/fixtures/debian, which
+# scripts/test.sh makes) when one is there. Needs root (apt-get installs
+# busybox-static when missing).
 #   scripts/example-images.sh [BERTH_BINARY]
 set -euo pipefail
 berth="${1:-berth}"
@@ -18,3 +21,10 @@ printf 'root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/f
 printf 'root:x:0:\nwww-data:x:33:\n' > "$rootfs/etc/group"
 tar -C "$rootfs" -c . | "$berth" import - busybox:latest >/dev/null
 echo "busybox:latest made from $(busybox | head -1)"
+debian="${BERTH_DEBIAN_ROOTFS:-$(dirname "$0")/../target/fixtures/debian}"
+if [ -x "$debian/bin/bash" ]; then
+  tar -C "$debian" -c . | "$berth" import - debian:base >/dev/null
+  echo "debian:base made from $debian"
+else
+  echo "debian:base not made: no debootstrap root at $debian (scripts/test.sh makes one); examples/compose/greeter needs it"
+fi

@@ -440,7 +440,17 @@ fn the_example_stacks_run_and_answer() {
     let (b, ns) = setup("compose-examples");
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/compose");
     let file = |s: &str| examples.join(s).join("compose.yaml").display().to_string();
-    for stack in ["shop", "scaled", "pipeline"] {
+    // greeter builds on a Debian base: the debootstrap fixture.
+    let debian = b.root.join("debian.tar");
+    let tar = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(crate::support::debian_rootfs())
+        .args(["-cf", &debian.display().to_string(), "."])
+        .status()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(tar.success());
+    b.host_text(&["import", &debian.display().to_string(), "debian:base"]);
+    for stack in ["shop", "scaled", "pipeline", "greeter"] {
         ok(ns.berth(&b, &["compose", "-f", &file(stack), "up", "-d", "--wait"]));
     }
     assert_eq!(
@@ -452,7 +462,12 @@ fn the_example_stacks_run_and_answer() {
         who.lines().filter_map(|l| l.split(": ").nth(1)).collect();
     assert_eq!(hosts.len(), 3, "three replicas answer: {who}");
     assert_eq!(http_get(&ns, "127.0.0.1:8082"), "sum of squares: 385\n");
-    for stack in ["shop", "scaled", "pipeline"] {
+    let greeting = http_get(&ns, "127.0.0.1:8083/cgi-bin/greet");
+    assert!(
+        greeting.starts_with("hello from Debian GNU/Linux") && greeting.contains("(bash 5)"),
+        "{greeting}"
+    );
+    for stack in ["shop", "scaled", "pipeline", "greeter"] {
         ok(ns.berth(&b, &["compose", "-f", &file(stack), "down", "-v"]));
     }
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
