@@ -19,7 +19,6 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -393,8 +392,7 @@ fn serve_tcp(records: Arc<Records>, listener: TcpListener) {
 /// network first, so `alive` knows a responder by its argument prefix); fd 3
 /// hears `ok PID` once it listens, or `err MESSAGE`.
 pub fn main(args: &[String]) -> i32 {
-    // SAFETY: fd 3 is the readiness pipe `spawn` placed there for this process alone.
-    let mut ready = unsafe { std::fs::File::from_raw_fd(3) };
+    let mut ready = crate::runtime::process::readiness_pipe();
     let (Some(name), Some(dir)) = (args.first(), args.get(1)) else {
         let _ = writeln!(ready, "err missing arguments");
         return 2;

@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::FromRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -195,8 +194,7 @@ fn serve_udp(sock: UdpSocket, backend: SocketAddr) {
 /// The proxy's entry point: `args` is `[parent pid, forward...]`; fd 3
 /// hears `ok PID` once every port listens, or `err MESSAGE`.
 pub fn main(args: &[String]) -> i32 {
-    // SAFETY: fd 3 is the readiness pipe `spawn` placed there for this process alone.
-    let mut ready = unsafe { std::fs::File::from_raw_fd(3) };
+    let mut ready = crate::runtime::process::readiness_pipe();
     let parent: i32 = args.first().and_then(|p| p.parse().ok()).unwrap_or(0);
     // Die with the shim; if it is already gone, do not start.
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);

@@ -569,9 +569,8 @@ fn schedule_teardown(dir: &Path, name: &str) {
 
 /// The deferred teardown's entry point: `args` is `[networks_dir, network]`.
 pub fn teardown_main(args: &[String]) -> i32 {
-    // SAFETY: fd 3 is the readiness pipe `spawn_detached` placed there for
-    // this process alone; closing it at once lets the caller go on.
-    drop(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(3) });
+    // Closing the readiness pipe at once lets the caller go on.
+    drop(crate::runtime::process::readiness_pipe());
     let (Some(dir), Some(name)) = (args.first(), args.get(1)) else {
         return 2;
     };

@@ -470,6 +470,15 @@ pub fn spawn_detached(cmd: &mut std::process::Command) -> std::io::Result<String
     Ok(line.trim().to_string())
 }
 
+/// The readiness pipe `spawn_detached` placed at fd 3 of a helper. Call it
+/// once, at the helper's entry, before anything else opens files.
+pub fn readiness_pipe() -> std::fs::File {
+    use std::os::fd::FromRawFd;
+    // SAFETY: in a process started by `spawn_detached`, fd 3 is the write end
+    // of its readiness pipe, open and owned by nothing else; taken once.
+    unsafe { std::fs::File::from_raw_fd(3) }
+}
+
 /// Why a helper process did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum HelperError {

@@ -8,7 +8,7 @@
 //! Killing a shim affects only its own container.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -102,8 +102,7 @@ pub fn main(args: &[String]) -> i32 {
     };
     let foreground = mode == "fg";
     // In the background the CLI passes a pipe as fd 3 to hear how the start went.
-    // SAFETY: fd 3 is the pipe the CLI placed there for this process alone.
-    let mut ready = (!foreground).then(|| unsafe { std::fs::File::from_raw_fd(3) });
+    let mut ready = (!foreground).then(process::readiness_pipe);
     let store = Store::from_env(None);
     let dir = store.container_dir(id);
     let loaded = store

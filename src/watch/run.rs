@@ -161,9 +161,7 @@ pub fn spawn_detached(
 
 /// The detached watcher's entry point: `args` is `[project, options-json]`.
 pub fn helper_main(args: &[String]) -> i32 {
-    // SAFETY: fd 3 is the readiness pipe `spawn_detached` placed there for
-    // this process alone.
-    let mut ready_pipe = Some(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(3) });
+    let mut ready_pipe = Some(crate::runtime::process::readiness_pipe());
     let mut report = |line: &str| {
         if let Some(mut f) = ready_pipe.take() {
             let _ = writeln!(f, "{line}");
