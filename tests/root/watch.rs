@@ -71,10 +71,13 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(ns: &NetNs, b: &Berth, p: &ProjectDir) -> Watcher {
+    /// `compose watch ARGS…`, once it says it watches.
+    fn start(ns: &NetNs, b: &Berth, p: &ProjectDir, args: &[&str]) -> Watcher {
         let file = p.file();
+        let mut all = vec!["compose", "-f", file.as_str(), "watch"];
+        all.extend_from_slice(args);
         let mut child = ns
-            .command(b, &["compose", "-f", &file, "watch"])
+            .command(b, &all)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -148,7 +151,7 @@ fn id_of(ns: &NetNs, b: &Berth, name: &str) -> String {
 fn watch_syncs_restarts_and_rebuilds_as_the_rules_say() {
     let (b, ns) = setup("watch-fg");
     let p = project("watch-fg");
-    let w = Watcher::start(&ns, &b, &p);
+    let w = Watcher::start(&ns, &b, &p, &[]);
     assert_eq!(http_get(&ns, "127.0.0.1:18090/index.html"), "v1\n");
 
     // An edit is served; a deletion is applied.
@@ -289,5 +292,41 @@ fn a_detached_watcher_outlives_the_cli_and_stops_with_down() {
         );
     }
     assert!(!ok(ns.berth(&b, &["compose", "ls", "-a"])).contains("watching"));
+    assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
+}
+
+#[test]
+fn initial_sync_and_sync_exec() {
+    let (b, ns) = setup("watch-exec");
+    let p = ProjectDir::new(
+        "watch-exec",
+        "name: wexec\nservices:\n  app:\n    image: busybox:latest\n    command: [sleep, '1000']\n    develop:\n      watch:\n        - path: ./seed\n          action: sync\n          target: /seed\n          initial_sync: true\n        - path: ./conf\n          action: sync+exec\n          target: /etc/app\n          exec:\n            command: [sh, -c, 'cat /etc/app/app.conf > /tmp/reloaded']\n",
+    );
+    for (path, text) in [("seed/a.txt", "seeded\n"), ("conf/app.conf", "one\n")] {
+        let f = p.0.join(path);
+        std::fs::create_dir_all(f.parent().unwrap_or(&p.0)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(f, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    ok(compose(&ns, &b, &p, &["up", "-d"]));
+    let w = Watcher::start(&ns, &b, &p, &["--no-up"]);
+    // initial_sync: what was there before the watch is in the container.
+    let cat = |path: &str| {
+        String::from_utf8_lossy(&exec(&ns, &b, &p, "app", &["cat", path]).stdout).to_string()
+    };
+    assert!(
+        until(Duration::from_secs(20), || cat("/seed/a.txt") == "seeded\n"),
+        "{:?}",
+        w.all()
+    );
+    // sync+exec: the file arrives, then the command runs and sees it.
+    std::fs::write(p.0.join("conf/app.conf"), "two\n").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        until(Duration::from_secs(10), || cat("/tmp/reloaded") == "two\n"),
+        "{:?}",
+        w.all()
+    );
+    assert_eq!(cat("/etc/app/app.conf"), "two\n");
+    drop(w);
+    ok(compose(&ns, &b, &p, &["down"]));
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
 }
