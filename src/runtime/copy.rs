@@ -298,6 +298,17 @@ fn ids(meta: &std::fs::Metadata, owner: Owner) -> (Option<Uid>, Option<Gid>) {
     (Some(Uid::from_raw(u)), Some(Gid::from_raw(g)))
 }
 
+/// Opens directory `name` in the directory `fd`, never through a symlink.
+fn subdir(fd: RawFd, name: &OsStr) -> nix::Result<OwnedFd> {
+    openat(
+        Some(fd),
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(own)
+}
+
 /// What is at `name` in `dir` (not following a symlink), if anything.
 fn kind_at(dir: &OwnedFd, name: &OsStr) -> Option<SFlag> {
     fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
@@ -319,14 +330,7 @@ fn put(src: &Path, dir: &OwnedFd, name: &OsStr, owner: Owner) -> Result<()> {
         if existing != Some(SFlag::S_IFDIR) {
             mkdirat(Some(fd), name, Mode::from_bits_truncate(0o700)).map_err(at(src))?;
         }
-        let sub = openat(
-            Some(fd),
-            name,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map(own)
-        .map_err(at(src))?;
+        let sub = subdir(fd, name).map_err(at(src))?;
         copy_children(src, &sub, owner)?;
         fchownat(Some(sub.as_raw_fd()), "", uid, gid, AtFlags::AT_EMPTY_PATH).map_err(at(src))?;
         fchmod(
@@ -419,13 +423,7 @@ pub fn sync_to(root: &OwnedFd, src: &Path, dest: &str, owner: Owner) -> Result<(
 /// following links.
 fn remove_at(dir: &OwnedFd, name: &OsStr) -> nix::Result<()> {
     if kind_at(dir, name) == Some(SFlag::S_IFDIR) {
-        let sub = openat(
-            Some(dir.as_raw_fd()),
-            name,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map(own)?;
+        let sub = subdir(dir.as_raw_fd(), name)?;
         for child in names(&sub)? {
             remove_at(&sub, &child)?;
         }
@@ -510,14 +508,7 @@ fn get(dir: &OwnedFd, name: &OsStr, dest: &Path) -> Result<()> {
         if !dest.is_dir() {
             std::fs::create_dir(dest).map_err(io_at(dest))?;
         }
-        let sub = openat(
-            Some(fd),
-            name,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map(own)
-        .map_err(at(dest))?;
+        let sub = subdir(fd, name).map_err(at(dest))?;
         for child in names(&sub).map_err(at(dest))? {
             get(&sub, &child, &dest.join(&child))?;
         }
