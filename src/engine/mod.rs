@@ -150,10 +150,20 @@ struct Prepared {
 
 /// Translates every service `up` deals with (before anything changes: a bad
 /// key fails `up` with nothing done), checks external volumes, observes
-/// and plans.
-fn prepare(store: &Store, project: &Project, opts: &UpOptions) -> Result<Prepared, EngineError> {
+/// and plans. With `build`, images of services with `build:` are built
+/// first (as `opts.build` says), so the plan sees them; a dry run passes
+/// `None`.
+fn prepare(
+    store: &Store,
+    project: &Project,
+    opts: &UpOptions,
+    build: Option<execute::Progress>,
+) -> Result<Prepared, EngineError> {
     let layers = layers(project, opts)?;
     let names: Vec<String> = layers.iter().flatten().cloned().collect();
+    if let Some(progress) = build {
+        build::ensure_built(store, project, &names, &opts.build, progress)?;
+    }
     let mut services = BTreeMap::new();
     for name in &names {
         let mut svc = desired::service(project, name)?;
@@ -245,14 +255,12 @@ fn up_locked(
     opts: &UpOptions,
     progress: execute::Progress,
 ) -> Result<plan::Plan, EngineError> {
-    let names: Vec<String> = layers(project, opts)?.into_iter().flatten().collect();
-    build::ensure_built(store, project, &names, &opts.build, progress)?;
     let Prepared {
         layers,
         services,
         networks,
         plan,
-    } = prepare(store, project, opts)?;
+    } = prepare(store, project, opts, Some(progress))?;
     let names: Vec<String> = layers.iter().flatten().cloned().collect();
     for o in &plan.orphans {
         progress(&orphan_notice(&o.name));
@@ -280,7 +288,7 @@ pub fn plan_only(
     project: &Project,
     opts: &UpOptions,
 ) -> Result<String, EngineError> {
-    Ok(prepare(store, project, opts)?.plan.to_string())
+    Ok(prepare(store, project, opts, None)?.plan.to_string())
 }
 
 /// Compose's words for a container whose service left the file.

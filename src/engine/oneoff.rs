@@ -105,17 +105,12 @@ pub fn create(
         pull: pull.map(str::to_string),
         ..Default::default()
     };
-    let names: Vec<String> = super::layers(project, &opts)?
-        .into_iter()
-        .flatten()
-        .collect();
-    super::build::ensure_built(store, project, &names, &opts.build, progress)?;
     let Prepared {
         layers,
         services,
         networks,
         mut plan,
-    } = prepare(store, project, &opts)?;
+    } = prepare(store, project, &opts, Some(progress))?;
     // The service's own containers are left as they are.
     plan.actions.retain(|a| match a {
         Action::Remove { container, .. } => container.service != service,
