@@ -51,19 +51,41 @@ pub fn journal_path(store: &Store) -> PathBuf {
 }
 
 /// Appends `action` for container `id`, with its name, image and labels
-/// and `extra` attributes. Best effort: an event that cannot be written is
-/// logged, never an error for the change it reports.
+/// (read from its record) and `extra` attributes. Best effort: an event
+/// that cannot be written is logged, never an error for the change it
+/// reports.
 pub fn record(store: &Store, id: &str, action: &str, extra: &[(&str, String)]) {
-    let mut attributes = BTreeMap::new();
-    if let Ok(cfg) =
-        store.read_json::<super::spec::ContainerConfig>(&store.container_dir(id).join("berth.json"))
+    match store
+        .read_json::<super::spec::ContainerConfig>(&store.container_dir(id).join("berth.json"))
     {
-        attributes.extend(cfg.labels.clone());
-        attributes.insert("name".to_string(), cfg.name.clone());
-        if let Some(image) = &cfg.image {
-            attributes.insert("image".to_string(), image.clone());
-        }
+        Ok(cfg) => record_for(store, &cfg, action, extra),
+        Err(_) => write(store, id, action, BTreeMap::new(), extra),
     }
+}
+
+/// `record` for a caller that has the container's record at hand (the
+/// shim, `create`, `stop`): nothing is read.
+pub fn record_for(
+    store: &Store,
+    cfg: &super::spec::ContainerConfig,
+    action: &str,
+    extra: &[(&str, String)],
+) {
+    let mut attributes = cfg.labels.clone();
+    attributes.insert("name".to_string(), cfg.name.clone());
+    if let Some(image) = &cfg.image {
+        attributes.insert("image".to_string(), image.clone());
+    }
+    write(store, &cfg.id, action, attributes, extra);
+}
+
+fn write(
+    store: &Store,
+    id: &str,
+    action: &str,
+    mut attributes: BTreeMap<String, String>,
+    extra: &[(&str, String)],
+) {
     for (k, v) in extra {
         attributes.insert(k.to_string(), v.clone());
     }
@@ -80,6 +102,13 @@ pub fn record(store: &Store, id: &str, action: &str, extra: &[(&str, String)]) {
     if let Err(e) = append(store, &event) {
         tracing::warn!("recording event {action} of {id}: {e}");
     }
+}
+
+/// Where a follower starts to see only what happens from now on.
+pub fn end_offset(store: &Store) -> u64 {
+    std::fs::metadata(journal_path(store))
+        .map(|m| m.len())
+        .unwrap_or(0)
 }
 
 fn append(store: &Store, event: &Event) -> std::io::Result<()> {

@@ -311,7 +311,7 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             named: false,
         });
     }
-    let result = (|| -> Result<(), RuntimeError> {
+    let result = (|| -> Result<ContainerConfig, RuntimeError> {
         let oci = build_spec(&req.spec)?;
         let config = ContainerConfig {
             id: id.clone(),
@@ -371,14 +371,16 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
         };
         write_etc_files(store, &id, &etc)?;
         store.write_state(&id, &State::created())?;
-        Ok(())
+        Ok(config)
     })();
-    if let Err(e) = result {
-        remove_volumes(&volumes);
-        let _ = store.remove(&id);
-        return Err(e);
+    match result {
+        Ok(config) => events::record_for(store, &config, "create", &[]),
+        Err(e) => {
+            remove_volumes(&volumes);
+            let _ = store.remove(&id);
+            return Err(e);
+        }
     }
-    events::record(store, &id, "create", &[]);
     Ok(id)
 }
 
@@ -634,16 +636,16 @@ pub fn stop(store: &Store, id: &str, timeout: Option<u64>) -> Result<(), Runtime
     }
     let _ = kill(Pid::from_raw(st.pid), sig);
     if wait_exit(store, id, Some(timeout))?.is_some() {
-        events::record(store, id, "stop", &[]);
+        events::record_for(store, &config, "stop", &[]);
         return Ok(());
     }
     let st = effective_state(store, id)?;
     if st.can_kill() {
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
-        events::record(store, id, "kill", &[("signal", "9".into())]);
+        events::record_for(store, &config, "kill", &[("signal", "9".into())]);
     }
     wait_exit(store, id, Some(Duration::from_secs(10)))?;
-    events::record(store, id, "stop", &[]);
+    events::record_for(store, &config, "stop", &[]);
     Ok(())
 }
 

@@ -183,9 +183,9 @@ impl Shim {
                 Outcome::Exited { code, oom } => (code, oom),
             };
             let stop = self.stop_requested();
-            super::events::record(
+            super::events::record_for(
                 &self.store,
-                &self.id,
+                &self.config,
                 "die",
                 &[("exitCode", code.to_string())],
             );
@@ -469,7 +469,7 @@ impl Shim {
             st.started_at = Some(now_rfc3339());
             st.finished_at = None;
         });
-        super::events::record(&self.store, &self.id, "start", &[]);
+        super::events::record_for(&self.store, &self.config, "start", &[]);
         if let Some(mut f) = ready.take() {
             let _ = writeln!(f, "ok {}", pid.as_raw());
         }

@@ -85,7 +85,7 @@ pub fn event_line(e: &Event, service: &str, json: bool) -> String {
 pub fn events(compose: &ComposeArgs, store: &Store, args: &EventsArgs) -> anyhow::Result<ExitCode> {
     use std::io::Write;
     let project = project_with(compose, &args.services)?;
-    let (_, mut offset) = crate::runtime::events::read_from(store, 0);
+    let mut offset = crate::runtime::events::end_offset(store);
     let mut out = std::io::stdout();
     loop {
         let (batch, next) = crate::runtime::events::read_from(store, offset);
