@@ -581,18 +581,18 @@ impl Builder<'_> {
             }
             return Ok(String::new());
         }
-        if ins.flag("from").is_some() {
-            // Another stage's or image's content: its key is in that stage's
-            // result, which is part of the state chain only by reference.
-            let from = ins.flag("from").unwrap_or_default();
-            return Ok(match self.stage_index(from, self.stages.len()) {
-                Some(j) => self
+        if let Some(from) = ins.flag("from") {
+            // Another stage's content is named by that stage's key; an
+            // image's by its id (pulled first when missing), so a tag moved
+            // to other content is a miss.
+            return match self.stage_index(from, self.stages.len()) {
+                Some(j) => Ok(self
                     .built
                     .get(&j)
                     .map(|(_, k)| k.clone())
-                    .unwrap_or_default(),
-                None => format!("image:{from}"),
-            });
+                    .unwrap_or_default()),
+                None => Ok(self.image_state(from)?.1),
+            };
         }
         let (sources, _) = self.copy_words(ins, &BTreeMap::new(), state)?;
         let mut paths = Vec::new();
