@@ -47,24 +47,15 @@ pub struct BuildArgs {
     pub context: PathBuf,
 }
 
-/// `KEY=VALUE` flags; a bare `KEY` takes its value from the environment.
-fn key_values(flag: &str, list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for kv in list {
-        match kv.split_once('=') {
-            Some((k, v)) => {
-                out.insert(k.to_string(), v.to_string());
-            }
-            None => {
-                if let Ok(v) = std::env::var(kv) {
-                    out.insert(kv.clone(), v);
-                } else if flag == "--label" {
-                    out.insert(kv.clone(), String::new());
-                }
-            }
-        }
-    }
-    Ok(out)
+/// `--build-arg` values: `KEY=VALUE`, or a bare `KEY` taking its value
+/// from the environment (left out when unset), as Docker reads them.
+pub(crate) fn build_args(list: &[String]) -> BTreeMap<String, String> {
+    list.iter()
+        .filter_map(|kv| match kv.split_once('=') {
+            Some((k, v)) => Some((k.to_string(), v.to_string())),
+            None => std::env::var(kv).ok().map(|v| (kv.clone(), v)),
+        })
+        .collect()
 }
 
 fn secrets(list: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
@@ -89,11 +80,11 @@ pub fn build(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         dockerfile: args.file.clone(),
         dockerfile_inline: None,
         tags: args.tags.clone(),
-        build_args: key_values("--build-arg", &args.build_args)?,
+        build_args: build_args(&args.build_args),
         target: args.target.clone(),
         no_cache: args.no_cache,
         pull: args.pull,
-        labels: key_values("--label", &args.labels)?,
+        labels: super::run::key_values(&args.labels),
         network: args.network.clone(),
         secrets: secrets(&args.secret)?,
         quiet: args.quiet,

@@ -371,21 +371,15 @@ fn remove_images(store: &Store, project: &crate::spec::Project, all: bool) -> an
     let images = crate::image::store::ImageStore::new(&store.root);
     let mut names: Vec<String> = Vec::new();
     for service in project.service_names() {
-        let Some(svc) = project.service(&service.0) else {
+        let Some(image) = engine::build::image_name(project, &service.0) else {
             continue;
         };
-        let default = format!("{}-{}", project.name, service.0);
-        let image = svc
-            .get("image")
-            .and_then(serde_yaml::Value::as_str)
-            .map(str::to_string);
-        let chosen = match image {
-            Some(i) if all || i == default => i,
-            None if svc.contains_key("build") => default,
-            _ => continue,
-        };
-        if !names.contains(&chosen) {
-            names.push(chosen);
+        // "local": only the names compose gives built images itself.
+        if !all && image != format!("{}-{}", project.name, service.0) {
+            continue;
+        }
+        if !names.contains(&image) {
+            names.push(image);
         }
     }
     for name in names {

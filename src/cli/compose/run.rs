@@ -275,7 +275,7 @@ pub struct BuildArgs {
     /// Don't print anything to stdout.
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// Set build-time variables for services (KEY=VALUE).
+    /// Set build-time variables for services (KEY=VALUE, or KEY from the environment).
     #[arg(long = "build-arg")]
     pub build_args: Vec<String>,
     pub services: Vec<String>,
@@ -297,19 +297,12 @@ pub fn build(compose: &ComposeArgs, store: &Store, args: &BuildArgs) -> anyhow::
         eprintln!("No services to build");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut build_args = std::collections::BTreeMap::new();
-    for kv in &args.build_args {
-        let (k, v) = kv
-            .split_once('=')
-            .with_context(|| format!("invalid --build-arg {kv:?}: use KEY=VALUE"))?;
-        build_args.insert(k.to_string(), v.to_string());
-    }
     let req = engine::build::BuildRequest {
         force: true,
         no_cache: args.no_cache,
         pull: args.pull,
         quiet: args.quiet,
-        build_args,
+        build_args: crate::cli::build::build_args(&args.build_args),
     };
     let quiet = args.quiet;
     let say = move |line: &str| {

@@ -30,19 +30,9 @@ pub fn detached_args(
     services: &[String],
 ) -> crate::watch::run::DetachedArgs {
     crate::watch::run::DetachedArgs {
-        files: compose
-            .files
-            .iter()
-            .map(|f| {
-                if f.is_absolute() {
-                    f.clone()
-                } else {
-                    std::env::current_dir()
-                        .map(|d| d.join(f))
-                        .unwrap_or_else(|_| f.clone())
-                }
-            })
-            .collect(),
+        // The watcher starts in this directory with this environment, so
+        // the flags as given load the same project.
+        files: compose.files.clone(),
         project_name: compose.project_name.clone(),
         project_directory: compose.project_directory.clone(),
         env_files: compose.env_files.clone(),
