@@ -6,12 +6,11 @@
 //! are removed by it. A host port in use is refused before the container
 //! starts; a missing host port is chosen from the ephemeral range.
 //!
-//! Drives the `nft` tool (nftables); touches nothing but the `ip berth` table
-//! and the route_localnet / ip_forward switches.
+//! Drives the `nft` tool (nftables); touches nothing but the `ip berth` and
+//! `ip6 berth` tables and the route_localnet / ip_forward switches; rules in
+//! other programs' chains are firewall.rs's.
 
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
-use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
@@ -188,25 +187,7 @@ fn free_port(ip: IpAddr, protocol: &str) -> Result<u16, PortError> {
 }
 
 fn nft(script: &str) -> Result<String, PortError> {
-    let mut child = Command::new("nft")
-        .args(["-a", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| PortError::Nft(format!("running nft (Debian package nftables): {e}")))?;
-    if let Some(mut i) = child.stdin.take() {
-        let _ = i.write_all(script.as_bytes());
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| PortError::Nft(e.to_string()))?;
-    if !out.status.success() {
-        return Err(PortError::Nft(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    super::nft::run(script).map_err(|e| PortError::Nft(e.0))
 }
 
 /// The `berth` table of a family (`ip` or `ip6`) with its chains.
@@ -273,12 +254,14 @@ pub fn network_rules(
 }
 
 /// Installs a network's rules (see `network_rules`) and turns forwarding on.
+/// Returns the ruleset as it was listed in the same nft run (`-a`), for
+/// what the host's other chains need (firewall.rs).
 pub fn isolate(
     bridge: &str,
     outside: Outside,
     subnet: &str,
     subnet6: Option<&str>,
-) -> Result<(), PortError> {
+) -> Result<String, PortError> {
     let internal = outside.internal;
     let (v4, v6) = network_rules(bridge, outside, subnet, subnet6);
     if !internal {
@@ -291,7 +274,8 @@ pub fn isolate(
         }
         script += &(table("ip6") + &v6);
     }
-    nft(&script).map(|_| ())
+    script += "list ruleset\n";
+    nft(&script)
 }
 
 fn switch(path: &str) {
@@ -424,48 +408,22 @@ pub fn publish(t: &Target, ports: &[Published]) -> Result<(), PortError> {
     nft(&script).map(|_| ())
 }
 
-/// Removes every rule tagged with `id` (a container's id, or a bridge's
-/// name for a network's rules), in both families: one listing, one delete.
+/// Removes every rule of the berth tables tagged with `id` (a container's
+/// id, or a bridge's name for a network's rules), in both families: one
+/// listing, one delete.
 pub fn unpublish(id: &str) -> Result<(), PortError> {
-    // Listing the ruleset never fails for want of a table.
     let listing = nft("list ruleset")?;
-    let script = delete_script(&listing, id);
+    unpublish_in(&listing, id)
+}
+
+/// `unpublish` with the ruleset already listed (`nft -a list ruleset`).
+pub fn unpublish_in(listing: &str, id: &str) -> Result<(), PortError> {
+    let chains = super::nft::parse(listing);
+    let script = super::nft::delete_tagged(chains.iter().filter(|c| c.table == "berth"), id);
     if script.is_empty() {
         return Ok(());
     }
     nft(&script).map(|_| ())
-}
-
-/// The `delete rule` lines for the rules of the berth tables in `listing`
-/// (`nft -a list ruleset`) tagged `berth:<id>`.
-fn delete_script(listing: &str, id: &str) -> String {
-    let tag = format!("\"berth:{id}\"");
-    let (mut family, mut chain) = (None, String::new());
-    let mut script = String::new();
-    for line in listing.lines() {
-        let l = line.trim();
-        if let Some(rest) = l.strip_prefix("table ") {
-            let mut words = rest.split_whitespace();
-            family = match (words.next(), words.next()) {
-                (Some(f @ ("ip" | "ip6")), Some("berth")) => Some(f.to_string()),
-                _ => None,
-            };
-        }
-        if let Some(rest) = l.strip_prefix("chain ") {
-            chain = rest.split_whitespace().next().unwrap_or("").to_string();
-        }
-        let Some(family) = &family else { continue };
-        if l.contains(&tag) {
-            if let Some(h) = l
-                .rsplit("# handle ")
-                .next()
-                .and_then(|h| h.trim().parse::<u64>().ok())
-            {
-                script.push_str(&format!("delete rule {family} berth {chain} handle {h}\n"));
-            }
-        }
-    }
-    script
 }
 
 #[cfg(test)]
@@ -531,32 +489,6 @@ mod tests {
         // A specific IPv4 address is IPv4 only.
         assert_eq!(rules(&t, &[p("10.0.0.5")]).1, "");
         assert!(proxied(&t, &[p("10.0.0.5")]).is_empty());
-    }
-
-    #[test]
-    fn deletes_find_tagged_rules_in_both_berth_tables_only() {
-        let listing = "table ip berth { # handle 1
-\tchain prerouting { # handle 1
-\t\ttcp dport 80 dnat to 10.0.0.2:80 comment \"berth:abc\" # handle 7
-\t\ttcp dport 81 dnat to 10.0.0.3:80 comment \"berth:other\" # handle 8
-\t}
-}
-table ip6 berth { # handle 2
-\tchain output { # handle 3
-\t\ttcp dport 80 dnat to [fd00::2]:80 comment \"berth:abc\" # handle 9
-\t}
-}
-table inet filter { # handle 3
-\tchain input { # handle 1
-\t\tcomment \"berth:abc\" # handle 4
-\t}
-}
-";
-        assert_eq!(
-            delete_script(listing, "abc"),
-            "delete rule ip berth prerouting handle 7\ndelete rule ip6 berth output handle 9\n"
-        );
-        assert_eq!(delete_script(listing, "none"), "");
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub enum NetworkError {
     Corrupt(PathBuf, String),
     #[error("setting up the network's forwarding rules: {0}")]
     Firewall(#[from] super::ports::PortError),
+    #[error(transparent)]
+    HostFirewall(#[from] super::firewall::FirewallError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NetworkError + '_ {
@@ -535,7 +537,7 @@ fn bring_up(net: &Network) -> Result<(), NetworkError> {
         }
     }
     let subnet6 = net.pool6.as_ref().map(|p| p.subnet.to_string());
-    if let Err(e) = super::ports::isolate(
+    let listing = match super::ports::isolate(
         &net.bridge,
         super::ports::Outside {
             internal: net.internal,
@@ -544,7 +546,19 @@ fn bring_up(net: &Network) -> Result<(), NetworkError> {
         &net.pool.subnet.to_string(),
         subnet6.as_deref(),
     ) {
-        let _ = link::delete(&net.bridge);
+        Ok(l) => l,
+        Err(e) => {
+            let _ = link::delete(&net.bridge);
+            return Err(e.into());
+        }
+    };
+    let bridge = super::firewall::Bridge {
+        name: &net.bridge,
+        internal: net.internal,
+        ipv6: net.pool6.is_some(),
+    };
+    if let Err(e) = super::firewall::open(&bridge, &listing) {
+        tear_down(net);
         return Err(e.into());
     }
     Ok(())
@@ -591,12 +605,21 @@ pub fn teardown_main(args: &[String]) -> i32 {
     }
 }
 
-/// Stops the responder and removes the bridge and its rules (best effort:
-/// each may already be gone).
+/// Stops the responder and removes the bridge and its rules, berth's own
+/// and those in the host's firewall (best effort: each may already be
+/// gone; what cannot be removed is logged).
 fn tear_down(net: &Network) {
     super::dns::stop(net.resolver_pid, &net.name);
-    if let Err(e) = super::ports::unpublish(&net.bridge) {
-        tracing::warn!("removing the rules of {}: {e}", net.name);
+    match super::nft::list_ruleset() {
+        Ok(listing) => {
+            if let Err(e) = super::ports::unpublish_in(&listing, &net.bridge) {
+                tracing::warn!("removing the rules of {}: {e}", net.name);
+            }
+            if let Err(e) = super::firewall::close(&net.bridge, &listing) {
+                tracing::warn!("network {}: {e}", net.name);
+            }
+        }
+        Err(e) => tracing::warn!("removing the rules of {}: {e}", net.name),
     }
     if link::exists(&net.bridge) {
         if let Err(e) = link::delete(&net.bridge) {

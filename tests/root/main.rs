@@ -7,6 +7,7 @@ mod build;
 mod compose;
 mod compose_verbs;
 mod containers;
+mod firewall;
 mod images;
 mod network;
 mod registry;

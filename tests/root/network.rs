@@ -146,7 +146,12 @@ impl NetNs {
     ) -> std::process::Command {
         // nsenter enters only the network namespace: `ip netns exec` would
         // also remount /sys, hiding the cgroup hierarchies limits need.
-        let mut cmd = std::process::Command::new("nsenter");
+        // By its path: a test may give berth a PATH of its own.
+        let nsenter = ["/usr/bin/nsenter", "/bin/nsenter"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("nsenter");
+        let mut cmd = std::process::Command::new(nsenter);
         cmd.arg(format!("--net=/run/netns/{}", self.0))
             .arg(env!("CARGO_BIN_EXE_berth"))
             .args(args)
@@ -157,7 +162,7 @@ impl NetNs {
     }
 
     /// `wget -qO- url` from a fresh container on `network` (5 s at most).
-    fn wget_from(
+    pub(crate) fn wget_from(
         &self,
         b: &crate::support::Berth,
         network: &str,
@@ -183,7 +188,7 @@ impl NetNs {
     }
 
     /// `run -d FLAGS --rootfs FIXTURE httpd -f -p 80 -h /www`: the id.
-    fn httpd(&self, b: &crate::support::Berth, flags: &[&str]) -> String {
+    pub(crate) fn httpd(&self, b: &crate::support::Berth, flags: &[&str]) -> String {
         let rootfs = crate::support::rootfs().display().to_string();
         let mut args = vec!["run", "-d"];
         args.extend_from_slice(flags);
@@ -192,7 +197,7 @@ impl NetNs {
     }
 
     /// Runs a command (ip, nft…) inside the namespace; its stdout.
-    fn sh(&self, args: &[&str]) -> String {
+    pub(crate) fn sh(&self, args: &[&str]) -> String {
         std::process::Command::new("ip")
             .args(["netns", "exec", &self.0])
             .args(args)
@@ -202,7 +207,7 @@ impl NetNs {
     }
 
     /// The namespace, for threads that enter it.
-    fn file(&self) -> OwnedFd {
+    pub(crate) fn file(&self) -> OwnedFd {
         std::fs::File::open(format!("/run/netns/{}", self.0))
             .map(OwnedFd::from)
             .unwrap_or_else(|e| panic!("{e}"))

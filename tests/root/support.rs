@@ -63,6 +63,28 @@ pub fn debian_rootfs() -> PathBuf {
     debian
 }
 
+/// The shared test material beside the clone (or where BERTH_SHARED
+/// points). Without it the test says it was skipped and why, and returns
+/// None; where BERTH_REQUIRE_SHARED is set (CI), its absence fails.
+pub fn shared_dir(what: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("BERTH_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    if dir.join("DESIGN.md").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("BERTH_REQUIRE_SHARED").is_none(),
+        "the shared test material is required and missing at {}",
+        dir.display()
+    );
+    eprintln!(
+        "skipped: {what} needs the shared test material, missing at {}",
+        dir.display()
+    );
+    None
+}
+
 /// berth with its own state root; containers are removed on drop.
 pub struct Berth {
     pub root: PathBuf,
