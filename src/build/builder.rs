@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::context::Context;
 use super::dockerfile::{self, Args, Instruction, Stage};
 use super::layers::{self, Attrs, LayerTar, Ownership};
-use crate::image::store::{chain_ids, ImageStore};
+use crate::image::store::{chain_ids, ImageStore, LayerBlob};
 use crate::runtime::store::Store;
 
 /// Why a build failed.
@@ -77,6 +77,10 @@ const PREDEFINED_ARGS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct State {
     diff_ids: Vec<String>,
+    /// The layers as stored, one per diff id: a pulled base's compressed
+    /// blobs keep their own digests (records without them are stale).
+    #[serde(default)]
+    blobs: Vec<LayerBlob>,
     config: Map<String, Value>,
     history: Vec<Value>,
 }
@@ -90,6 +94,7 @@ impl State {
         );
         State {
             diff_ids: Vec::new(),
+            blobs: Vec::new(),
             config,
             history: Vec::new(),
         }
@@ -419,9 +424,14 @@ impl Builder<'_> {
             .unwrap_or_default();
         let config = raw["config"].as_object().cloned().unwrap_or_default();
         let history = raw["history"].as_array().cloned().unwrap_or_default();
+        let blobs = self
+            .images
+            .layer_blobs(&image.manifest_digest)
+            .map_err(|e| BuildError::Other(format!("base image {name}: {e}")))?;
         Ok((
             State {
                 diff_ids,
+                blobs,
                 config,
                 history,
             },
@@ -437,9 +447,15 @@ impl Builder<'_> {
             .collect()
     }
 
-    /// Whether every layer a cached state names is still in the store.
+    /// Whether every layer a cached state names is still in the store,
+    /// unpacked and as its blob.
     fn layers_present(&self, state: &State) -> bool {
-        self.layer_dirs(state).iter().all(|d| d.is_dir())
+        state.blobs.len() == state.diff_ids.len()
+            && self.layer_dirs(state).iter().all(|d| d.is_dir())
+            && state
+                .blobs
+                .iter()
+                .all(|b| self.images.blob_path(&b.digest).is_file())
     }
 
     fn build_stage(&mut self, idx: usize) -> Result<(State, String), BuildError> {
@@ -856,11 +872,12 @@ impl Builder<'_> {
         ins: &Instruction,
     ) -> Result<State, BuildError> {
         let bytes = t.finish().map_err(|e| self.fail(ins, e.to_string()))?;
-        let (diff_id, _) = self
+        let (diff_id, size) = self
             .images
             .put_blob(&bytes[..], None)
             .map_err(|e| self.fail(ins, e.to_string()))?;
         state.diff_ids.push(diff_id.clone());
+        state.blobs.push(LayerBlob::plain(&diff_id, size));
         let chain = chain_ids(&state.diff_ids);
         let top = chain.last().cloned().unwrap_or_default();
         self.images
@@ -1363,7 +1380,7 @@ impl Builder<'_> {
             })
             .collect::<Result<_, _>>()?;
         self.images
-            .commit_stored(&bytes, &names)
+            .commit_stored(&bytes, &state.blobs, &names)
             .map_err(|e| BuildError::Other(format!("storing the image: {e}")))
     }
 }

@@ -88,6 +88,35 @@ pub struct ResolvedImage {
     pub layers: Vec<PathBuf>,
 }
 
+/// A layer as an image's manifest references it: the stored blob (as the
+/// registry served it: gzip, zstd or a plain tar), its media type and size.
+/// Its diff id (the digest of the plain tar) is the configuration's business.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LayerBlob {
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+}
+
+impl LayerBlob {
+    /// A plain tar stored under its own digest (what builds write).
+    pub fn plain(digest: &str, size: u64) -> LayerBlob {
+        LayerBlob {
+            digest: digest.to_string(),
+            media_type: MediaType::ImageLayer.to_string(),
+            size,
+        }
+    }
+
+    fn of(d: &oci_spec::image::Descriptor) -> LayerBlob {
+        LayerBlob {
+            digest: d.digest().to_string(),
+            media_type: d.media_type().to_string(),
+            size: d.size(),
+        }
+    }
+}
+
 /// One line of `images`.
 #[derive(Debug, Clone)]
 pub struct ImageSummary {
@@ -412,31 +441,59 @@ impl ImageStore {
         self.finish_image(&diff_ids, descriptors, config_bytes, names)
     }
 
-    /// Stores an image made of layers already in the store (their blobs
-    /// are their diff ids, as builds write them) and configuration bytes;
-    /// tags it with `names`. Returns the image id.
+    /// Stores an image made of layers already in the store and
+    /// configuration bytes: `blobs` are the layers as stored (a pulled
+    /// base's compressed blobs, a build's plain tars), one per diff id of
+    /// the configuration. Tags it with `names`; returns the image id.
     pub fn commit_stored(
         &self,
         config_bytes: &[u8],
+        blobs: &[LayerBlob],
         names: &[String],
     ) -> Result<String, ImageError> {
         let config: ImageConfiguration = serde_json::from_slice(config_bytes)
             .map_err(|e| ImageError::Metadata("image config".into(), e.to_string()))?;
         let diff_ids = config.rootfs().diff_ids().clone();
+        if diff_ids.len() != blobs.len() {
+            return Err(ImageError::Metadata(
+                "image config".into(),
+                format!(
+                    "{} diff ids for {} layer blobs",
+                    diff_ids.len(),
+                    blobs.len()
+                ),
+            ));
+        }
         let mut descriptors = Vec::new();
-        for d in &diff_ids {
-            let p = self.blob_path(d);
-            let size = std::fs::metadata(&p).map_err(io(&p))?.len();
+        for b in blobs {
+            let p = self.blob_path(&b.digest);
+            if !p.is_file() {
+                return Err(ImageError::NotFound(format!(
+                    "layer blob {} ({})",
+                    b.digest,
+                    p.display()
+                )));
+            }
             descriptors.push(
                 DescriptorBuilder::default()
-                    .media_type(MediaType::ImageLayer)
-                    .digest(parse_digest(d)?)
-                    .size(size)
+                    .media_type(MediaType::from(b.media_type.as_str()))
+                    .digest(parse_digest(&b.digest)?)
+                    .size(b.size)
                     .build()
                     .map_err(meta("layer descriptor"))?,
             );
         }
         self.finish_image(&diff_ids, descriptors, config_bytes, names)
+    }
+
+    /// The layers of a stored image as its manifest references them.
+    pub fn layer_blobs(&self, manifest_digest: &str) -> Result<Vec<LayerBlob>, ImageError> {
+        Ok(self
+            .manifest(manifest_digest)?
+            .layers()
+            .iter()
+            .map(LayerBlob::of)
+            .collect())
     }
 
     /// Stores layer streams (decompressed: a blob's digest is its diff id).
@@ -474,8 +531,8 @@ impl ImageStore {
         config_bytes: &[u8],
         names: &[String],
     ) -> Result<String, ImageError> {
-        for (chain, diff_id) in chain_ids(diff_ids).iter().zip(diff_ids) {
-            self.ensure_layer(chain, diff_id)?;
+        for (chain, layer) in chain_ids(diff_ids).iter().zip(&descriptors) {
+            self.ensure_layer(chain, layer.digest().as_ref())?;
         }
         let (config_digest, config_size) = self.put_blob(config_bytes, None)?;
         let manifest = ImageManifestBuilder::default()

@@ -352,3 +352,150 @@ fn the_tutorial_shape_copy_manifests_install_then_copy_the_rest() {
     );
     assert!(run_image(&b, "tut:1", &[]).ends_with("console.log('v2')\n"));
 }
+
+/// A two-layer base as other tools make it: umoci writes gzip layers, skopeo
+/// copies them to the registry (re-compressed with `format`: gzip or zstd).
+fn push_tool_made_base(reg: &crate::registry::Registry, name: &str, format: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("berth-base-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let layout = dir.join("layout").display().to_string();
+    let bundle = dir.join("bundle").display().to_string();
+    let image = format!("{layout}:base");
+    let tool = |cmd: &str, args: &[&str]| {
+        let out = std::process::Command::new(cmd)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd} (Debian packages umoci, skopeo): {e}"));
+        assert!(
+            out.status.success(),
+            "{cmd} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    tool("umoci", &["init", "--layout", &layout]);
+    tool("umoci", &["new", "--image", &image]);
+    tool("umoci", &["unpack", "--image", &image, &bundle]);
+    let root = format!("{bundle}/rootfs");
+    tool(
+        "cp",
+        &[
+            "-a",
+            &format!("{}/.", crate::support::rootfs().display()),
+            &root,
+        ],
+    );
+    tool("umoci", &["repack", "--image", &image, &bundle]);
+    // The second layer is a fresh unpack of the first, changed.
+    let bundle2 = dir.join("bundle2").display().to_string();
+    tool("umoci", &["unpack", "--image", &image, &bundle2]);
+    std::fs::write(format!("{bundle2}/rootfs/etc/base-release"), "base two\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    tool("umoci", &["repack", "--image", &image, &bundle2]);
+    tool(
+        "umoci",
+        &["config", "--image", &image, "--config.env", "PATH=/bin"],
+    );
+    let reference = format!("{}/tools/{name}:1", reg.addr);
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-compress-format",
+            format,
+            &format!("oci:{image}"),
+            &format!("docker://{reference}"),
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    reference
+}
+
+/// The stored layers of an image: (blob digest, media type).
+fn blobs(b: &Berth, name: &str) -> Vec<(String, String)> {
+    let store = berth::image::store::ImageStore::new(&b.root);
+    let manifest = store.lookup(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    store
+        .layer_blobs(&manifest)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|l| (l.digest, l.media_type))
+        .collect()
+}
+
+fn built_on_a_pulled_base(format: &str, media: &str) {
+    let reg = crate::registry::Registry::start(&format!("pulled-{format}"));
+    let base = push_tool_made_base(&reg, &format!("base-{format}"), format);
+    let b = Berth::new(&format!("build-pulled-{format}"));
+    b.host_text(&["pull", "-q", &base]);
+    let base_blobs = blobs(&b, &base);
+    assert_eq!(base_blobs.len(), 2, "{base_blobs:?}");
+    assert!(
+        base_blobs.iter().all(|(_, m)| m.ends_with(media)),
+        "served as {media}: {base_blobs:?}"
+    );
+    let ctx = Ctx::new(
+        &format!("pulled-{format}"),
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {base}\nRUN echo built > /built.txt\nCOPY note.txt /note.txt\nCMD [\"cat\", \"/etc/base-release\", \"/built.txt\", \"/note.txt\"]\n"
+                ),
+            ),
+            ("note.txt", "copied\n"),
+        ],
+    );
+    built(&b, &["-t", "app:pulled"], &ctx);
+    let want = "base two\nbuilt\ncopied\n";
+    assert_eq!(run_image(&b, "app:pulled", &[]), want);
+    let app_blobs = blobs(&b, "app:pulled");
+    assert_eq!(app_blobs.len(), 4);
+    assert_eq!(
+        app_blobs[..2],
+        base_blobs[..],
+        "the base's layers are referenced as stored"
+    );
+    let store = berth::image::store::ImageStore::new(&b.root);
+    let (app, base_img) = (
+        store
+            .resolve("app:pulled")
+            .unwrap_or_else(|e| panic!("{e}")),
+        store.resolve(&base).unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert_eq!(
+        app.layers[..2],
+        base_img.layers[..],
+        "unpacked once, shared"
+    );
+    // A second build is all cache.
+    let again = built(&b, &["-t", "app:pulled"], &ctx);
+    assert!(rerun(&again).is_empty(), "{again}");
+
+    // save | load elsewhere.
+    let archive = b.root.join("app.tar");
+    b.host_text(&["save", "-o", &archive.display().to_string(), "app:pulled"]);
+    let c = Berth::new(&format!("build-pulled-{format}-load"));
+    c.host_text(&["load", "-i", &archive.display().to_string()]);
+    assert_eq!(run_image(&c, "app:pulled", &[]), want);
+
+    // push, and pull back into a third store.
+    let pushed = format!("{}/apps/app-{format}:1", reg.addr);
+    b.host_text(&["tag", "app:pulled", &pushed]);
+    b.host_text(&["push", "-q", &pushed]);
+    let d = Berth::new(&format!("build-pulled-{format}-pull"));
+    d.host_text(&["pull", "-q", &pushed]);
+    assert_eq!(run_image(&d, &pushed, &[]), want);
+    assert_eq!(blobs(&d, &pushed), app_blobs, "the same layers came back");
+}
+
+#[test]
+fn builds_on_a_gzip_base_pulled_from_a_registry() {
+    built_on_a_pulled_base("gzip", "tar+gzip");
+}
+
+#[test]
+fn builds_on_a_zstd_base_pulled_from_a_registry() {
+    built_on_a_pulled_base("zstd", "tar+zstd");
+}
