@@ -300,6 +300,9 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
             if !a.force {
                 anyhow::bail!("refusing to remove networks without confirmation: use --force");
             }
+            for n in nets.list()? {
+                crate::runtime::reap::settle_network(store, &n.name)?;
+            }
             let unused: Vec<String> = nets
                 .list()?
                 .into_iter()
@@ -319,7 +322,8 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
         NetworkCommand::Rm(a) => {
             let mut failed = false;
             for key in &a.networks {
-                match nets.remove(key) {
+                let settled = crate::runtime::reap::settle_network(store, key);
+                match settled.and_then(|_| nets.remove(key)) {
                     Ok(n) => println!("{}", n.name),
                     Err(e) => {
                         eprintln!("error: {e}");

@@ -335,7 +335,8 @@ pub fn down(
     let nets = crate::net::store::NetworkStore::new(&store.run);
     for (name, labels) in &actual.networks {
         if labels.get("com.docker.compose.project") == Some(&project.name) {
-            nets.remove(name)
+            crate::runtime::reap::settle_network(store, name)
+                .and_then(|_| nets.remove(name))
                 .map_err(|e| EngineError::Network(format!("removing network {name}: {e}")))?;
             progress(&format!("Network {name}  Removed"));
         }

@@ -21,6 +21,7 @@ pub mod exec;
 pub mod init;
 pub mod logs;
 pub mod process;
+pub mod reap;
 pub mod relay;
 pub mod rootfs;
 pub mod security;
@@ -542,21 +543,20 @@ pub fn count_interrupts() -> &'static std::sync::atomic::AtomicUsize {
 }
 
 fn alive(pid: i32) -> bool {
-    pid > 0 && kill(Pid::from_raw(pid), None).is_ok()
+    reap::alive(pid)
 }
 
-/// The recorded state, corrected when the processes behind it are gone
-/// (a killed shim, a reboot).
+/// The recorded state, derived from the facts behind it: a container whose
+/// shim is gone (killed, a reboot) is exited, whatever its record says, and
+/// what it held is released (reap.rs).
 pub fn effective_state(store: &Store, id: &str) -> Result<State, RuntimeError> {
-    let mut st = store.read_state(id)?;
+    let st = store.read_state(id)?;
     if matches!(
         st.status,
         Status::Running | Status::Paused | Status::Restarting
-    ) && !alive(st.pid)
-        && !alive(st.shim_pid)
+    ) && !alive(st.shim_pid)
     {
-        st.status = Status::Exited;
-        st.pid = 0;
+        return Ok(reap::settle(store, id, st));
     }
     Ok(st)
 }

@@ -15,6 +15,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::{dup2, sethostname, Pid};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -217,12 +218,19 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
             dup2(*fd, i as RawFd).map_err(sys("dup2"))?;
         }
     }
+    // Dies with the shim from here on (a shim killed while this child sets
+    // up leaves nothing behind); renewed after the change of user below.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(|e| ChildError(125, format!("prctl(PR_SET_PDEATHSIG): {e}")))?;
     // Wait until the shim has put this process in its cgroup.
     {
         // SAFETY: `sync` is the read end of a pipe created for this child.
         let mut f = unsafe { std::fs::File::from_raw_fd(launch.sync) };
         let mut b = [0u8; 1];
-        let _ = f.read(&mut b);
+        // End of file: the shim died before it let the container go.
+        if !matches!(f.read(&mut b), Ok(1)) {
+            return Err(ChildError(125, "the shim is gone".into()));
+        }
     }
     if let Some(ns) = launch.netns {
         nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
@@ -378,6 +386,11 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
     let groups = user.additional_gids().clone().unwrap_or_default();
     security::switch_user(user.uid(), user.gid(), &groups)
         .map_err(|e| ChildError(125, e.to_string()))?;
+    // The container dies with its shim (set after the change of user, which
+    // clears it; kept across exec): a container nobody monitors, logs or
+    // reaps is never left running.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(|e| ChildError(125, format!("prctl(PR_SET_PDEATHSIG): {e}")))?;
     security::set_caps(&capset).map_err(|e| ChildError(125, e.to_string()))?;
     if process.no_new_privileges().unwrap_or(true) {
         security::no_new_privs().map_err(|e| ChildError(125, e.to_string()))?;

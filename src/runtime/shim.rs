@@ -279,27 +279,7 @@ impl Shim {
     }
 
     fn disconnect_network(&self) {
-        if !matches!(self.config.network, super::spec::NetworkMode::Bridge { .. }) {
-            return;
-        }
-        if !self.config.ports.is_empty() {
-            if let Err(e) = crate::net::ports::unpublish(&self.id) {
-                tracing::warn!("removing the published ports of {}: {e}", self.id);
-            }
-            let path = self.store.run_dir(&self.id).join("proxy.pid");
-            if let Ok(pid) = std::fs::read_to_string(&path) {
-                crate::net::proxy::stop(pid.trim().parse().unwrap_or(0));
-                let _ = std::fs::remove_file(&path);
-            }
-        }
-        let nets = crate::net::store::NetworkStore::new(&self.store.run);
-        for n in nets.list().unwrap_or_default() {
-            if n.members.contains_key(&self.id) {
-                if let Err(e) = nets.detach(&n.name, &self.id) {
-                    tracing::warn!("releasing the address of {} on {}: {e}", self.id, n.name);
-                }
-            }
-        }
+        super::reap::release_networks(&self.store, &self.id, &self.config);
     }
 
     fn finish(&self) {

@@ -9,6 +9,7 @@ mod compose_verbs;
 mod containers;
 mod firewall;
 mod images;
+mod lifecycle;
 mod network;
 mod registry;
 mod support;

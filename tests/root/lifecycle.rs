@@ -1,0 +1,101 @@
+//! A container's life as facts decide it: a shim killed with SIGKILL leaves
+//! an exited container that `down` removes without a trace; `down` and
+//! `stop` go in reverse dependency order, so an app's last write on SIGTERM
+//! reaches its database; health is recorded state that `ps` shows.
+
+use std::time::Duration;
+
+use crate::compose::{compose, ok, setup, ProjectDir};
+use crate::network::{leftovers, NetNs};
+use crate::support::Berth;
+
+fn inspect(ns: &NetNs, b: &Berth, name: &str) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(ns.berth(b, &["inspect", name]))).unwrap_or_default();
+    v[0].clone()
+}
+
+fn record(b: &Berth, id: &str) -> serde_json::Value {
+    let path = b.root.join("run/containers").join(id).join("state.json");
+    serde_json::from_slice(&std::fs::read(&path).unwrap_or_default()).unwrap_or_default()
+}
+
+const DEAD_SHIM: &str = r#"
+name: deadshim
+services:
+  db:
+    image: busybox:latest
+    command: ["sleep", "600"]
+  web:
+    image: busybox:latest
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    ports: ["18089:80"]
+    depends_on: [db]
+"#;
+
+#[test]
+fn a_killed_shim_leaves_an_exited_container_that_down_removes_without_a_trace() {
+    let (b, ns) = setup("deadshim");
+    let p = ProjectDir::new("deadshim", DEAD_SHIM);
+    ok(compose(&ns, &b, &p, &["up", "-d"]));
+    let web = inspect(&ns, &b, "deadshim-web-1");
+    let id = web["Id"].as_str().unwrap_or("").to_string();
+    let st = record(&b, &id);
+    let (shim, pid) = (
+        st["shim_pid"].as_i64().unwrap_or(0) as i32,
+        st["pid"].as_i64().unwrap_or(0) as i32,
+    );
+    assert!(shim > 0 && pid > 0, "{st}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The container dies with its shim.
+    assert!(
+        b.until(Duration::from_secs(5), || !std::path::Path::new(&format!(
+            "/proc/{pid}"
+        ))
+        .exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z"))),
+        "the container's PID 1 outlived its shim"
+    );
+    let ps = ok(ns.berth(&b, &["ps", "-a", "--format", "json"]));
+    let line = ps
+        .lines()
+        .find(|l| l.contains("deadshim-web-1"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.contains("Exited (137)"), "{ps}");
+    let web = inspect(&ns, &b, "deadshim-web-1");
+    assert_eq!(web["State"]["Status"], "exited");
+    assert_eq!(web["State"]["ExitCode"], 137);
+    // The address is released and the published port's rules are gone
+    // while the record stays for `ps -a`.
+    let net = ok(ns.berth(&b, &["network", "inspect", "deadshim_default"]));
+    assert!(!net.contains(&id), "{net}");
+    assert!(
+        !ns.sh(&["nft", "list", "ruleset"])
+            .contains(&format!("berth:{id}")),
+        "published-port rules of the dead container"
+    );
+    let down = compose(&ns, &b, &p, &["down"]);
+    assert!(
+        down.status.success(),
+        "down: {}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert_eq!(ok(ns.berth(&b, &["ps", "-aq"])), "");
+    assert_eq!(ok(ns.berth(&b, &["network", "ls", "-q"])), "");
+    assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    assert!(!mounts.contains(&id), "a mount of the container is left");
+    for hierarchy in ["memory", "pids", "cpu", "unified", ""] {
+        let dir = std::path::Path::new("/sys/fs/cgroup")
+            .join(hierarchy)
+            .join("berth")
+            .join(&id);
+        assert!(!dir.exists(), "{} is left", dir.display());
+    }
+}
