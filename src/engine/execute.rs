@@ -463,6 +463,30 @@ pub fn in_parallel<T: Sync, E: Send>(
     results.into_iter().collect()
 }
 
+/// Runs `f` on containers in reverse dependency order — dependents before
+/// their dependencies, each layer of the graph in parallel — as Compose
+/// stops and removes them. Containers of services the graph does not know
+/// (orphans, one-off runs) go first. The first error stops the walk.
+pub fn in_stop_order<T: Sync, E: Send>(
+    graph: &crate::graph::ServiceGraph,
+    items: &[T],
+    service: impl Fn(&T) -> &str,
+    f: impl Fn(&T) -> Result<(), E> + Sync,
+) -> Result<(), E> {
+    let layers = graph.stop_layers();
+    let known = |name: &str| layers.iter().flatten().any(|s| s.0 == name);
+    let first: Vec<&T> = items.iter().filter(|i| !known(service(i))).collect();
+    in_parallel(&first, |i| f(i))?;
+    for layer in &layers {
+        let batch: Vec<&T> = items
+            .iter()
+            .filter(|i| layer.iter().any(|s| s.0 == service(i)))
+            .collect();
+        in_parallel(&batch, |i| f(i))?;
+    }
+    Ok(())
+}
+
 /// How long `up --wait` and health waits give a service by default.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(120);
 

@@ -306,8 +306,9 @@ pub struct DownOptions {
     pub timeout: Option<u64>,
 }
 
-/// Stops and removes the project's containers (all at once), then its
-/// networks, and with `volumes` its named volumes.
+/// Stops and removes the project's containers in reverse dependency order
+/// (each layer in parallel), then its networks, and with `volumes` its
+/// named volumes.
 pub fn down(
     store: &Store,
     project: &Project,
@@ -325,13 +326,19 @@ pub fn down(
     for c in actual.containers.iter().filter(|c| !doomed.contains(c)) {
         progress(&orphan_notice(&c.name));
     }
-    execute::in_parallel(&doomed, |c| -> Result<(), EngineError> {
-        progress(&format!("Container {}  Stopping", c.name));
-        hooks::before_stop(store, project, &c.service, &c.id, progress);
-        execute::remove_container(store, &c.id, opts.timeout)?;
-        progress(&format!("Container {}  Removed", c.name));
-        Ok(())
-    })?;
+    let graph = crate::graph::ServiceGraph::new(project)?;
+    execute::in_stop_order(
+        &graph,
+        &doomed,
+        |c| &c.service,
+        |c| -> Result<(), EngineError> {
+            progress(&format!("Container {}  Stopping", c.name));
+            hooks::before_stop(store, project, &c.service, &c.id, progress);
+            execute::remove_container(store, &c.id, opts.timeout)?;
+            progress(&format!("Container {}  Removed", c.name));
+            Ok(())
+        },
+    )?;
     let nets = crate::net::store::NetworkStore::new(&store.run);
     for (name, labels) in &actual.networks {
         if labels.get("com.docker.compose.project") == Some(&project.name) {

@@ -99,3 +99,57 @@ fn a_killed_shim_leaves_an_exited_container_that_down_removes_without_a_trace() 
         assert!(!dir.exists(), "{} is left", dir.display());
     }
 }
+
+/// An app that, told to stop, takes a moment and then writes its last
+/// words to its database (a CGI script appending to a volume).
+const LAST_WORDS: &str = r#"
+name: lastwords
+services:
+  db:
+    image: busybox:latest
+    command: ["httpd", "-f", "-p", "80", "-h", "/srv"]
+    volumes:
+      - ./db:/srv:ro
+      - dbdata:/data
+  app:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'sleep 1; wget -qO- http://db/cgi-bin/write?$$1; exit 0' TERM; while true; do sleep 0.2; done", "app", "last-words"]
+    depends_on: [db]
+    stop_grace_period: 20s
+volumes:
+  dbdata: {}
+"#;
+
+#[test]
+fn stop_and_down_go_in_reverse_dependency_order_so_the_last_write_lands() {
+    let (b, ns) = setup("lastwords");
+    let p = ProjectDir::new("lastwords", LAST_WORDS);
+    let cgi = p.0.join("db/cgi-bin/write");
+    std::fs::create_dir_all(cgi.parent().unwrap_or(&p.0)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        &cgi,
+        "#!/bin/sh\necho \"$QUERY_STRING\" >> /data/log\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&cgi, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let log = b.root.join("volumes/lastwords_dbdata/_data/log");
+    let written = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    ok(compose(&ns, &b, &p, &["up", "-d"]));
+    ok(compose(&ns, &b, &p, &["stop"]));
+    assert_eq!(written(), "last-words\n", "stop: the app stopped first");
+    ok(compose(&ns, &b, &p, &["start"]));
+    let down = compose(&ns, &b, &p, &["down"]);
+    let err = String::from_utf8_lossy(&down.stderr).to_string();
+    assert!(down.status.success(), "{err}");
+    assert_eq!(written(), "last-words\nlast-words\n", "down: {err}");
+    let app = err.find("lastwords-app-1  Removed");
+    let db = err.find("lastwords-db-1  Stopping");
+    assert!(
+        matches!((app, db), (Some(a), Some(d)) if a < d),
+        "the app is removed before the db stops: {err}"
+    );
+    ok(compose(&ns, &b, &p, &["down", "-v"]));
+    assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
+}

@@ -285,7 +285,8 @@ fn attached(
             eprintln!("{name} exited with code {}", exit_code_of(store, id));
             eprintln!("Aborting on container exit...");
         }
-        stop_all(store, &chosen, args.timeout, interrupts);
+        let graph = crate::graph::ServiceGraph::new(&project)?;
+        stop_all(store, &graph, &chosen, args.timeout, interrupts);
     }
     if let Some(s) = &args.exit_code_from {
         if let Some(c) = chosen.iter().find(|c| c.service == *s) {
@@ -308,21 +309,32 @@ fn exit_code_of(store: &Store, id: &str) -> i32 {
         .unwrap_or(0)
 }
 
-/// Stops containers in parallel; a further interrupt kills them.
+/// Stops containers in reverse dependency order (each layer in parallel);
+/// a further interrupt kills them.
 fn stop_all(
     store: &Store,
+    graph: &crate::graph::ServiceGraph,
     containers: &[&engine::observe::ActualContainer],
     timeout: Option<u64>,
     interrupts: &std::sync::atomic::AtomicUsize,
 ) {
     let seen = interrupts.load(std::sync::atomic::Ordering::SeqCst);
     std::thread::scope(|s| {
-        for c in containers {
-            s.spawn(move || {
-                let _ = crate::runtime::stop(store, &c.id, timeout);
-                eprintln!(" ✔ Container {}  Stopped", c.name);
-            });
-        }
+        s.spawn(move || {
+            let stopped = engine::execute::in_stop_order(
+                graph,
+                containers,
+                |c| &c.service,
+                |c| -> anyhow::Result<()> {
+                    crate::runtime::stop(store, &c.id, timeout).with_context(|| c.name.clone())?;
+                    eprintln!(" ✔ Container {}  Stopped", c.name);
+                    Ok(())
+                },
+            );
+            if let Err(e) = stopped {
+                eprintln!(" ✘ {e:#}");
+            }
+        });
         s.spawn(move || loop {
             let all_done = containers.iter().all(|c| {
                 crate::runtime::effective_state(store, &c.id)

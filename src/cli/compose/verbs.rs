@@ -180,14 +180,20 @@ fn each(
 
 pub fn stop(compose: &ComposeArgs, store: &Store, args: &ServicesArgs) -> anyhow::Result<ExitCode> {
     let (project, list) = containers(compose, store, &args.services)?;
-    each(&list, |c| {
-        crate::engine::hooks::before_stop(store, &project, &c.service, &c.id, &|line| {
-            eprintln!(" ! {line}")
-        });
-        crate::runtime::stop(store, &c.id, args.timeout).with_context(|| c.name.clone())?;
-        eprintln!(" ✔ Container {}  Stopped", c.name);
-        Ok(())
-    })?;
+    let graph = crate::graph::ServiceGraph::new(&project)?;
+    crate::engine::execute::in_stop_order(
+        &graph,
+        &list,
+        |c| &c.service,
+        |c| -> anyhow::Result<()> {
+            crate::engine::hooks::before_stop(store, &project, &c.service, &c.id, &|line| {
+                eprintln!(" ! {line}")
+            });
+            crate::runtime::stop(store, &c.id, args.timeout).with_context(|| c.name.clone())?;
+            eprintln!(" ✔ Container {}  Stopped", c.name);
+            Ok(())
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
