@@ -285,7 +285,7 @@ fn attached(
             eprintln!("{name} exited with code {}", exit_code_of(store, id));
             eprintln!("Aborting on container exit...");
         }
-        let graph = crate::graph::ServiceGraph::new(&project)?;
+        let graph = crate::graph::ServiceGraph::new(project)?;
         stop_all(store, &graph, &chosen, args.timeout, interrupts);
     }
     if let Some(s) = &args.exit_code_from {
