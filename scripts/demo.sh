@@ -27,6 +27,16 @@ echo "== berth compose up -d --wait --build"
 time "$berth" compose -f "$stack" up -d --wait --build
 "$berth" compose -f "$stack" ps
 echo "== the front, through its published port: http://127.0.0.1:$port/cgi-bin/api"
-"$berth" run --rm --network host busybox:latest wget -qO- "http://127.0.0.1:$port/cgi-bin/api"
+answer=$("$berth" run --rm --network host busybox:latest wget -qO- "http://127.0.0.1:$port/cgi-bin/api" || true)
+printf '%s\n' "$answer"
+# The front answers only through the app, and the app only from the
+# database: the migration's row proves the whole chain.
+if ! printf '%s\n' "$answer" | grep -qx 'item: banana'; then
+  echo "error: the shop did not answer through web → api → db (no 'item: banana' above)" >&2
+  "$berth" compose -f "$stack" ps -a >&2 || true
+  "$berth" compose -f "$stack" logs --no-color >&2 || true
+  exit 1
+fi
+echo "== the stack answered"
 echo "== berth compose down -v"
 time "$berth" compose -f "$stack" down -v

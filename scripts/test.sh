@@ -21,12 +21,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# The shared test material (real compose files, Docker Compose's golden
+# output, host firewall rulesets) beside the clone, or where BERTH_SHARED
+# points. Without it the tests that need it say they were skipped; with
+# BERTH_REQUIRE_SHARED=1 (CI) its absence fails.
 shared="${BERTH_SHARED:-$(pwd)/../shared}"
-if [ ! -f "$shared/external/golden/docker-compose-v2.40.3-config.jsonl" ]; then
+if [ -d "$shared/external" ]; then
+  export BERTH_SHARED="$shared"
+elif [ -n "${BERTH_REQUIRE_SHARED:-}" ]; then
   echo "the shared test material is missing at $shared (set BERTH_SHARED)" >&2
   exit 1
+else
+  echo "note: no shared test material at $shared; the tests that need it will say they were skipped" >&2
 fi
-export BERTH_SHARED="$shared"
 
 # A Debian root filesystem for the multi-layer image tests, made once with
 # debootstrap from the mirror apt already uses.

@@ -232,6 +232,31 @@ fn several_files_merge_in_order() {
 }
 
 #[test]
+fn env_files_see_variables_of_earlier_env_files_before_the_shell() {
+    let d = dir(
+        "envfile-chain",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  a:\n    image: x\n    env_file: [one.env, ref.env]\n",
+            ),
+            ("one.env", "ONE=1\nSHADOWED=from-file\n"),
+            (
+                "ref.env",
+                "REF=${ONE}-ref\nWHICH=${SHADOWED}\nLATER=${TWO:-unset}\n",
+            ),
+        ],
+    );
+    let mut o = options(&d, &[]);
+    o.os_env.insert("SHADOWED".into(), "from-shell".into());
+    let v = load_json(&o);
+    let env = &v["services"]["a"]["environment"];
+    assert_eq!(env["REF"], "1-ref");
+    assert_eq!(env["WHICH"], "from-file", "earlier files before the shell");
+    assert_eq!(env["LATER"], "unset");
+}
+
+#[test]
 fn env_file_folds_into_environment_which_wins() {
     let d = dir(
         "envfile",

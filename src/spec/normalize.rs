@@ -128,7 +128,8 @@ fn add_implicit_dependencies(svc: &mut Mapping) {
 }
 
 /// Folds `env_file` contents into `environment` (which wins) and resolves bare
-/// keys from the project environment.
+/// keys from the project environment. A file's `${VAR}` sees the variables of the
+/// service's earlier files, then the project's environment.
 fn resolve_environment(
     svc: &mut Mapping,
     name: &str,
@@ -160,7 +161,13 @@ fn resolve_environment(
                     .hint("create the file, or mark it `required: false`"))
                 }
             };
-            let lookup = |k: &str| environment.get(k).cloned();
+            // What earlier files of this service defined first, then the
+            // project's environment (as Compose resolves them).
+            let lookup = |k: &str| {
+                env.get(k)
+                    .and_then(scalar_to_string)
+                    .or_else(|| environment.get(k).cloned())
+            };
             let pairs = dotenv::parse(&text, format, &lookup).map_err(|e| {
                 SpecError::new(SpecErrorKind::EnvFile(format!("{path}: {e}")))
                     .key(&svc_path(name).key("env_file").index(i))

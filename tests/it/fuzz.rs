@@ -158,8 +158,11 @@ fn compose_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn mutated_compose_files_never_panic() {
+    let Some(shared) = shared_dir("fuzzing the shared compose files") else {
+        return;
+    };
     let mut files = Vec::new();
-    compose_files(&shared_dir().join("external"), &mut files);
+    compose_files(&shared.join("external"), &mut files);
     files.sort();
     assert!(
         files.len() > 50,

@@ -6,11 +6,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// The shared material beside the clone (or where BERTH_SHARED points).
-pub fn shared_dir() -> PathBuf {
-    if let Ok(p) = std::env::var("BERTH_SHARED") {
-        return PathBuf::from(p);
+/// Without it the test says it was skipped and why, and gets None; where
+/// BERTH_REQUIRE_SHARED is set (CI), its absence fails.
+pub fn shared_dir(what: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("BERTH_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    if dir.join("external").is_dir() {
+        return Some(dir);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+    assert!(
+        std::env::var_os("BERTH_REQUIRE_SHARED").is_none(),
+        "the shared test material is required and missing at {}",
+        dir.display()
+    );
+    eprintln!(
+        "skipped: {what} needs the shared test material, missing at {}",
+        dir.display()
+    );
+    None
 }
 
 /// A `berth` invocation with only the variables a test gives it.
