@@ -307,7 +307,11 @@ pub(crate) fn status_text(st: &State) -> String {
     };
     match st.status {
         Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", ago(&st.started_at)),
+        Status::Running => match health_status(st) {
+            "" => format!("Up {}", ago(&st.started_at)),
+            "starting" => format!("Up {} (health: starting)", ago(&st.started_at)),
+            h => format!("Up {} ({h})", ago(&st.started_at)),
+        },
         Status::Paused => format!("Up {} (Paused)", ago(&st.started_at)),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -319,6 +323,15 @@ pub(crate) fn status_text(st: &State) -> String {
             st.exit_code.unwrap_or(0),
             ago(&st.finished_at)
         ),
+    }
+}
+
+/// `starting`, `healthy`, `unhealthy`, or "" without a check (or when the
+/// container does not run: its last health is history).
+pub(crate) fn health_status(st: &State) -> &str {
+    match (&st.health, st.status) {
+        (Some(h), Status::Running | Status::Paused) => h.status.as_str(),
+        _ => "",
     }
 }
 
@@ -341,6 +354,10 @@ fn matches_filter(filter: &str, id: &str, cfg: &ContainerConfig, st: &State) -> 
         "name" => cfg.name.contains(v),
         "id" => id.starts_with(v),
         "status" => st.status.as_str() == v,
+        "health" => match health_status(st) {
+            "" => v == "none",
+            h => h == v,
+        },
         "label" => match v.split_once('=') {
             Some((lk, lv)) => cfg.labels.get(lk).is_some_and(|x| x == lv),
             None => cfg.labels.contains_key(v),
@@ -398,6 +415,7 @@ pub fn ps(store: &Store, args: PsArgs) -> anyhow::Result<i32> {
                 "CreatedAt": cfg.created,
                 "State": st.status.as_str(),
                 "Status": status_text(st),
+                "Health": health_status(st),
                 "Labels": cfg.labels,
             });
             writeln!(out, "{v}")?;
@@ -525,7 +543,7 @@ pub fn inspect(store: &Store, args: NamesArgs) -> anyhow::Result<i32> {
             store.read_json(&store.container_dir(&id).join("config.json"))?;
         let process = &spec["process"];
         let res = &spec["linux"]["resources"];
-        all.push(serde_json::json!({
+        let mut record = serde_json::json!({
             "Id": id,
             "Created": cfg.created,
             "Path": cfg.command.first(),
@@ -543,6 +561,7 @@ pub fn inspect(store: &Store, args: NamesArgs) -> anyhow::Result<i32> {
                 "Error": st.error.clone().unwrap_or_default(),
                 "StartedAt": st.started_at.clone().unwrap_or_default(),
                 "FinishedAt": st.finished_at.clone().unwrap_or_default(),
+                "Health": st.health,
             },
             "Config": {
                 "Hostname": spec["hostname"],
@@ -572,7 +591,14 @@ pub fn inspect(store: &Store, args: NamesArgs) -> anyhow::Result<i32> {
             "NetworkSettings": network_settings(store, &id, &cfg),
             "Rootfs": rootfs_text(&cfg),
             "LogPath": store.container_dir(&id).join("log.jsonl"),
-        }));
+        });
+        // Docker shows State.Health only for a container with a check.
+        if st.health.is_none() {
+            if let Some(state) = record["State"].as_object_mut() {
+                state.remove("Health");
+            }
+        }
+        all.push(record);
     }
     println!("{}", serde_json::to_string_pretty(&all)?);
     Ok(0)

@@ -122,6 +122,27 @@ pub struct CreateArgs {
     /// Ulimit options (name=soft[:hard]).
     #[arg(long = "ulimit")]
     pub ulimits: Vec<String>,
+    /// Command to run to check health (a shell command line).
+    #[arg(long = "health-cmd", value_name = "CMD")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h).
+    #[arg(long = "health-interval", value_name = "DURATION")]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h).
+    #[arg(long = "health-timeout", value_name = "DURATION")]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long = "health-retries", value_name = "N")]
+    pub health_retries: Option<u32>,
+    /// Start period for the container to initialize before failures count (ms|s|m|h).
+    #[arg(long = "health-start-period", value_name = "DURATION")]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h).
+    #[arg(long = "health-start-interval", value_name = "DURATION")]
+    pub health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Namespaced kernel parameters (key=value).
     #[arg(long = "sysctl")]
     pub sysctls: Vec<String>,
@@ -156,6 +177,55 @@ pub struct CreateArgs {
     /// image: a build's RUN steps; `args` is then the command.
     #[arg(skip)]
     pub layers: Vec<PathBuf>,
+    /// A health check over the image's, as Docker's `Healthcheck` JSON
+    /// (compose's `healthcheck:`); the `--health-*` flags go over it.
+    #[arg(skip)]
+    pub healthcheck: Option<serde_json::Value>,
+}
+
+impl CreateArgs {
+    /// The health check these flags (and the engine's `healthcheck`) put
+    /// over the image's, as Docker's `Healthcheck` JSON.
+    fn healthcheck_over(&self) -> anyhow::Result<Option<serde_json::Value>> {
+        if self.no_healthcheck {
+            return Ok(Some(serde_json::json!({"Test": ["NONE"]})));
+        }
+        let mut h = self
+            .healthcheck
+            .as_ref()
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default();
+        if let Some(cmd) = &self.health_cmd {
+            h.insert("Test".into(), serde_json::json!(["CMD-SHELL", cmd]));
+        }
+        for (flag, key, value) in [
+            ("--health-interval", "Interval", &self.health_interval),
+            ("--health-timeout", "Timeout", &self.health_timeout),
+            (
+                "--health-start-period",
+                "StartPeriod",
+                &self.health_start_period,
+            ),
+            (
+                "--health-start-interval",
+                "StartInterval",
+                &self.health_start_interval,
+            ),
+        ] {
+            if let Some(text) = value {
+                let ns = crate::spec::units::parse_duration(text)
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("invalid {flag} {text:?}: a duration such as 30s or 1m30s")
+                    })?;
+                h.insert(key.into(), serde_json::json!(ns as u64));
+            }
+        }
+        if let Some(r) = self.health_retries {
+            h.insert("Retries".into(), serde_json::json!(r));
+        }
+        Ok((!h.is_empty()).then_some(serde_json::Value::Object(h)))
+    }
 }
 
 impl CreateArgs {
@@ -198,6 +268,14 @@ impl CreateArgs {
             ip: None,
             ip6: None,
             ulimits: Vec::new(),
+            health_cmd: None,
+            health_interval: None,
+            health_timeout: None,
+            health_retries: None,
+            health_start_period: None,
+            health_start_interval: None,
+            no_healthcheck: false,
+            healthcheck: None,
             sysctls: Vec::new(),
             add_hosts: Vec::new(),
             labels: Vec::new(),
@@ -604,7 +682,10 @@ pub fn request(
         extra_hosts,
         ports,
         exposed_ports: base.exposed_ports,
-        healthcheck: base.healthcheck,
+        healthcheck: crate::runtime::health::merge(
+            base.healthcheck.as_ref(),
+            args.healthcheck_over()?.as_ref(),
+        ),
         image_volumes: base
             .volumes
             .into_iter()

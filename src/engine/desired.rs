@@ -410,6 +410,10 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
         .unwrap_or(false);
     f.restart = get_text(svc, "restart").unwrap_or_else(|| "no".into());
     f.stop_signal = get_text(svc, "stop_signal");
+    f.healthcheck = svc
+        .get("healthcheck")
+        .and_then(Value::as_mapping)
+        .map(super::health::docker_json);
     f.stop_timeout = get_text(svc, "stop_grace_period")
         .and_then(|d| seconds(&d))
         .unwrap_or(10);

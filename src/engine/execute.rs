@@ -301,7 +301,7 @@ pub(super) fn wait_dependencies(cx: &Context, service: &str) -> Result<(), Engin
             },
             Condition::Healthy => {
                 for (id, _, _) in ids_of(cx.store, &cx.project.name, name) {
-                    super::health::wait_healthy(cx.store, cx.project, name, &id)
+                    super::health::wait_healthy(cx.store, name, &id)
                         .map_err(|e| fail(service, format!("dependency failed to start: {e}")))?;
                 }
             }
@@ -514,8 +514,8 @@ pub fn wait_ready(
                         ))
                     }
                     Status::Running => {
-                        if super::health::check_of(store, project, service, &id).is_some() {
-                            super::health::wait_healthy(store, project, service, &id)
+                        if super::health::check_of(store, &id).is_some() {
+                            super::health::wait_healthy(store, service, &id)
                                 .map_err(|e| fail(service, e))?;
                         }
                         break;

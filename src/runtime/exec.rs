@@ -40,22 +40,35 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("mnt", CloneFlags::CLONE_NEWNS),
 ];
 
-/// Runs the command; returns its exit code (0 at once when detached).
-pub fn exec(store: &Store, id: &str, req: &ExecRequest) -> Result<i32, RuntimeError> {
-    let st = effective_state(store, id)?;
-    if !st.can_kill() || st.status != super::store::Status::Running {
-        return Err(RuntimeError::NotRunning(id.to_string()));
-    }
-    if req.args.is_empty() {
-        return Err(RuntimeError::Invalid("exec needs a command".into()));
-    }
+/// What joining a running container takes, read before forking: its
+/// namespaces, cgroup, and how its own processes are confined.
+pub(crate) struct Joining {
+    ns_fds: Vec<(OwnedFd, CloneFlags)>,
+    cg: Box<dyn cgroups::Cgroup>,
+    env: Vec<String>,
+    cwd: String,
+    uid: u32,
+    gid: u32,
+    caps: Vec<String>,
+    no_new_privs: bool,
+    seccomp: Option<security::Filters>,
+}
+
+/// Prepares to run `req`'s user, environment and directory in container
+/// `id`, whose PID 1 is `pid`.
+pub(crate) fn joining(
+    store: &Store,
+    id: &str,
+    pid: i32,
+    req: &ExecRequest,
+) -> Result<Joining, RuntimeError> {
     let dir = store.container_dir(id);
     let spec: Spec = store.read_json(&dir.join("config.json"))?;
     let config: ContainerConfig = store.read_json(&dir.join("berth.json"))?;
     let process = spec.process().clone().unwrap_or_default();
     let (uid, gid) = match &req.user {
         // Names are looked up in the container's own files, through its root.
-        Some(u) => super::resolve_user(std::path::Path::new(&format!("/proc/{}/root", st.pid)), u)?,
+        Some(u) => super::resolve_user(std::path::Path::new(&format!("/proc/{pid}/root")), u)?,
         None => (process.user().uid(), process.user().gid()),
     };
     let mut env = process.env().clone().unwrap_or_default();
@@ -79,7 +92,7 @@ pub fn exec(store: &Store, id: &str, req: &ExecRequest) -> Result<i32, RuntimeEr
     };
     let mut ns_fds: Vec<(OwnedFd, CloneFlags)> = Vec::new();
     for (name, flag) in NAMESPACES {
-        let path = format!("/proc/{}/ns/{name}", st.pid);
+        let path = format!("/proc/{pid}/ns/{name}");
         let host = format!("/proc/self/ns/{name}");
         // Joining the namespace one already is in is refused for some kinds; skip it.
         if std::fs::read_link(&path).ok() == std::fs::read_link(&host).ok() {
@@ -89,9 +102,72 @@ pub fn exec(store: &Store, id: &str, req: &ExecRequest) -> Result<i32, RuntimeEr
             .map_err(|e| RuntimeError::Invalid(format!("{path}: {e}")))?;
         ns_fds.push((f.into(), *flag));
     }
-    let cg = cgroups::for_container(id, &shim::limits_of(&spec));
-    let no_new_privs = process.no_new_privileges().unwrap_or(true);
+    Ok(Joining {
+        ns_fds,
+        cg: cgroups::for_container(id, &shim::limits_of(&spec)),
+        env,
+        cwd,
+        uid,
+        gid,
+        caps,
+        no_new_privs: process.no_new_privileges().unwrap_or(true),
+        seccomp,
+    })
+}
 
+impl Joining {
+    /// In a forked, single-threaded child: joins the cgroup and the
+    /// namespaces, forks once more (the pid namespace takes effect for
+    /// children) and waits for `args` there. The command's exit code, or
+    /// why it could not run.
+    pub(crate) fn enter_and_run(self, args: &[String]) -> Result<i32, String> {
+        self.cg
+            .add_process(std::process::id() as i32)
+            .map_err(|e| e.to_string())?;
+        for (fd, flag) in &self.ns_fds {
+            setns(fd.as_fd(), *flag).map_err(|e| format!("setns {flag:?}: {e}"))?;
+        }
+        // SAFETY: still single-threaded; the grandchild execs or exits.
+        match unsafe { fork() }.map_err(|e| e.to_string())? {
+            ForkResult::Parent { child } => {
+                let status = waitpid(child, None).map_err(|e| e.to_string())?;
+                Ok(exit_code(status).unwrap_or(125))
+            }
+            ForkResult::Child => Err(run_in_container(
+                args,
+                &self.env,
+                &self.cwd,
+                self.uid,
+                self.gid,
+                &self.caps,
+                self.no_new_privs,
+                self.seccomp.as_ref(),
+            )),
+        }
+    }
+}
+
+/// The exit code Docker gives a command that could not run, from why.
+pub(crate) fn failure_code(message: &str) -> i32 {
+    if message.contains("not found") {
+        127
+    } else if message.contains("permission") {
+        126
+    } else {
+        125
+    }
+}
+
+/// Runs the command; returns its exit code (0 at once when detached).
+pub fn exec(store: &Store, id: &str, req: &ExecRequest) -> Result<i32, RuntimeError> {
+    let st = effective_state(store, id)?;
+    if !st.can_kill() || st.status != super::store::Status::Running {
+        return Err(RuntimeError::NotRunning(id.to_string()));
+    }
+    if req.args.is_empty() {
+        return Err(RuntimeError::Invalid("exec needs a command".into()));
+    }
+    let join = joining(store, id, st.pid, req)?;
     let pty = if req.tty && !req.detach {
         Some(
             nix::pty::openpty(super::terminal::size().as_ref(), None)
@@ -142,41 +218,13 @@ pub fn exec(store: &Store, id: &str, req: &ExecRequest) -> Result<i32, RuntimeEr
                     nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0)
                         .map_err(|e| e.to_string())?;
                 }
-                cg.add_process(std::process::id() as i32)
-                    .map_err(|e| e.to_string())?;
-                for (fd, flag) in &ns_fds {
-                    setns(fd.as_fd(), *flag).map_err(|e| format!("setns {flag:?}: {e}"))?;
-                }
-                drop(ns_fds);
-                // SAFETY: still single-threaded; the grandchild execs or exits.
-                match unsafe { fork() }.map_err(|e| e.to_string())? {
-                    ForkResult::Parent { child } => {
-                        let status = waitpid(child, None).map_err(|e| e.to_string())?;
-                        Ok(exit_code(status).unwrap_or(125))
-                    }
-                    ForkResult::Child => Err(run_in_container(
-                        &req.args,
-                        &env,
-                        &cwd,
-                        uid,
-                        gid,
-                        &caps,
-                        no_new_privs,
-                        seccomp.as_ref(),
-                    )),
-                }
+                join.enter_and_run(&req.args)
             })();
             let code = match code {
                 Ok(c) => c,
                 Err(msg) => {
                     eprintln!("berth: error: {msg}");
-                    if msg.contains("not found") {
-                        127
-                    } else if msg.contains("permission") {
-                        126
-                    } else {
-                        125
-                    }
+                    failure_code(&msg)
                 }
             };
             // SAFETY: leave the forked child without the parent's exit handlers.
@@ -232,6 +280,12 @@ fn run_in_container(
         });
     if let Err(e) = steps {
         return e.to_string();
+    }
+    // The command dies with the process that waits for it (a timed-out
+    // health probe is killed there); set after the change of user, which
+    // clears it.
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        return format!("prctl(PR_SET_PDEATHSIG): {e}");
     }
     // SAFETY: close_range only marks this process's own fds close-on-exec.
     unsafe {

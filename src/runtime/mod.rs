@@ -18,6 +18,7 @@ pub mod cgroups;
 pub mod copy;
 pub mod events;
 pub mod exec;
+pub mod health;
 pub mod init;
 pub mod logs;
 pub mod process;

@@ -1,7 +1,8 @@
 //! The shim's I/O loop: container output to the log, to the foreground
 //! terminal and to attached clients; input from the foreground terminal and
 //! attached clients to the container; and the control socket (`shim.sock`):
-//! `attach`, `kill SIGNAL`, `resize ROWS COLS`.
+//! `attach`, `kill SIGNAL`, `resize ROWS COLS`; and the container's health
+//! probes between those events (health.rs).
 //!
 //! Without a terminal, output to clients is framed as Docker's attach stream:
 //! an 8-byte header (stream 1 or 2, three zero bytes, big-endian length) then
@@ -36,6 +37,8 @@ pub struct Relay {
     pub listener: Option<UnixListener>,
     /// The container's PID 1 (for `kill`).
     pub pid: i32,
+    /// The container's health check, probed between the loop's events.
+    pub health: Option<super::health::Prober>,
 }
 
 struct Client {
@@ -165,7 +168,15 @@ impl Relay {
                 pfds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
                 kinds.push((3, i));
             }
-            match poll(&mut pfds, PollTimeout::NONE) {
+            let mut timeout = PollTimeout::NONE;
+            if let Some(h) = &self.health {
+                if let Some(fd) = h.output_fd() {
+                    pfds.push(PollFd::new(fd, PollFlags::POLLIN));
+                    kinds.push((4, 0));
+                }
+                timeout = PollTimeout::try_from(h.timeout()).unwrap_or(PollTimeout::MAX);
+            }
+            match poll(&mut pfds, timeout) {
                 Ok(_) => {}
                 Err(nix::Error::EINTR) => continue,
                 Err(_) => break,
@@ -181,6 +192,11 @@ impl Relay {
                     continue;
                 }
                 match kind {
+                    4 => {
+                        if let Some(h) = self.health.as_mut() {
+                            h.read_output();
+                        }
+                    }
                     0 => {
                         let fd = self.outputs[*i].0.as_raw_fd();
                         match nix::unistd::read(fd, &mut buf) {
@@ -245,6 +261,9 @@ impl Relay {
             gone.sort_unstable();
             for i in gone.into_iter().rev() {
                 clients.remove(i);
+            }
+            if let Some(h) = self.health.as_mut() {
+                h.tick();
             }
         }
         drop(raw);

@@ -2,7 +2,8 @@
 //! threaded; detached with setsid unless it serves a foreground `run`). It
 //! creates the cgroup, clones the container, relays its output into
 //! `log.jsonl` (and to the terminal in the foreground), records the exit code,
-//! finish time and OOM kill in `state.json`, applies the restart policy with
+//! finish time and OOM kill in `state.json`, probes the health check for the
+//! container's life (`health.json`), applies the restart policy with
 //! backoff, and removes `--rm` containers.
 //!
 //! Killing a shim affects only its own container.
@@ -479,6 +480,7 @@ impl Shim {
             log: LogWriter::open(&log_path, MAX_LOG_BYTES).ok(),
             listener,
             pid: pid.as_raw(),
+            health: super::health::Prober::start(&self.store, &self.id, &self.config),
         }
         .serve();
         let _ = std::fs::remove_file(&socket_path);

@@ -89,6 +89,10 @@ pub struct State {
     /// Why the last start failed, when it did.
     #[serde(default)]
     pub error: Option<String>,
+    /// The recorded health (`health.json`, the shim's), when the container
+    /// has a check; never part of `state.json`.
+    #[serde(skip)]
+    pub health: Option<super::health::Health>,
 }
 
 impl State {
@@ -104,6 +108,7 @@ impl State {
             restart_count: 0,
             stop_requested: false,
             error: None,
+            health: None,
         }
     }
 
@@ -260,7 +265,9 @@ impl Store {
         if !path.exists() {
             return Ok(State::created());
         }
-        self.read_json(&path)
+        let mut st: State = self.read_json(&path)?;
+        st.health = super::health::read(self, id);
+        Ok(st)
     }
 
     /// Writes `state.json` (atomically; the run directory is volatile, so no fsync).

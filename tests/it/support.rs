@@ -20,9 +20,14 @@ pub fn shared_dir(what: &str) -> Option<PathBuf> {
         "the shared test material is required and missing at {}",
         dir.display()
     );
-    eprintln!(
-        "skipped: {what} needs the shared test material, missing at {}",
-        dir.display()
+    // Straight to the terminal: the test harness captures eprintln!.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!(
+            "skipped: {what} needs the shared test material, missing at {}\n",
+            dir.display()
+        )
+        .as_bytes(),
     );
     None
 }

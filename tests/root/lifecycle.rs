@@ -153,3 +153,168 @@ fn stop_and_down_go_in_reverse_dependency_order_so_the_last_write_lands() {
     ok(compose(&ns, &b, &p, &["down", "-v"]));
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
 }
+
+const HEALTH: &str = r#"
+name: health
+services:
+  db:
+    image: busybox:latest
+    command: ["sh", "-c", "touch /tmp/ready; echo probe-said-this > /tmp/said; exec sleep 600"]
+    healthcheck:
+      test: ["CMD-SHELL", "cat /tmp/said && test -f /tmp/ready"]
+      interval: 200ms
+      retries: 2
+  app:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    depends_on:
+      db:
+        condition: service_healthy
+"#;
+
+#[test]
+fn health_is_recorded_state_that_ps_shows_and_that_changes_when_the_check_fails() {
+    let (b, ns) = setup("health");
+    let p = ProjectDir::new("health", HEALTH);
+    ok(compose(&ns, &b, &p, &["up", "-d", "--wait"]));
+    let ps = ok(compose(&ns, &b, &p, &["ps"]));
+    let db_line = ps
+        .lines()
+        .find(|l| l.starts_with("health-db-1"))
+        .unwrap_or("");
+    assert!(db_line.contains("(healthy)"), "{ps}");
+    let app_line = ps
+        .lines()
+        .find(|l| l.starts_with("health-app-1"))
+        .unwrap_or("");
+    assert!(
+        app_line.contains("Up") && !app_line.contains("(health") && !app_line.contains("healthy)"),
+        "{ps}"
+    );
+    let json = ok(compose(&ns, &b, &p, &["ps", "--format", "json"]));
+    assert!(json.contains("\"Health\":\"healthy\""), "{json}");
+
+    // The check starts failing: the state follows without anyone waiting.
+    ok(ns.berth(&b, &["exec", "health-db-1", "rm", "/tmp/ready"]));
+    let turned = b.until(Duration::from_secs(10), || {
+        ok(compose(&ns, &b, &p, &["ps"]))
+            .lines()
+            .any(|l| l.starts_with("health-db-1") && l.contains("(unhealthy)"))
+    });
+    assert!(turned, "{}", ok(compose(&ns, &b, &p, &["ps"])));
+    let db = inspect(&ns, &b, "health-db-1");
+    let h = &db["State"]["Health"];
+    assert_eq!(h["Status"], "unhealthy");
+    assert!(h["FailingStreak"].as_u64().unwrap_or(0) >= 2, "{h}");
+    let log = h["Log"].as_array().cloned().unwrap_or_default();
+    assert!(!log.is_empty() && log.len() <= 5, "{h}");
+    let last = &log[log.len() - 1];
+    assert_eq!(last["ExitCode"], 1, "{h}");
+    assert!(
+        last["Output"]
+            .as_str()
+            .unwrap_or("")
+            .contains("probe-said-this"),
+        "{h}"
+    );
+    assert!(last["Start"].as_str().is_some_and(|s| s.ends_with('Z')));
+    let id = db["Id"].as_str().unwrap_or("").to_string();
+    let filtered = ok(ns.berth(
+        &b,
+        &["ps", "-q", "--no-trunc", "--filter", "health=unhealthy"],
+    ));
+    assert_eq!(filtered.trim(), id);
+    let journal = std::fs::read_to_string(b.root.join("run/events.jsonl")).unwrap_or_default();
+    assert!(
+        journal.contains("health_status: healthy") && journal.contains("health_status: unhealthy"),
+        "{journal}"
+    );
+    // Probes leave nothing behind in the shim.
+    let shim = record(&b, &id)["shim_pid"].as_i64().unwrap_or(0);
+    let zombies: Vec<String> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            let rest = stat.rsplit(')').next().unwrap_or("");
+            let mut w = rest.split_whitespace();
+            let (state, ppid) = (w.next(), w.next());
+            state == Some("Z") && ppid == Some(shim.to_string().as_str())
+        })
+        .collect();
+    assert!(zombies.is_empty(), "{zombies:?}");
+    // Healthy again once the file is back.
+    ok(ns.berth(&b, &["exec", "health-db-1", "touch", "/tmp/ready"]));
+    assert!(b.until(Duration::from_secs(10), || {
+        inspect(&ns, &b, "health-db-1")["State"]["Health"]["Status"] == "healthy"
+    }));
+    ok(compose(&ns, &b, &p, &["down"]));
+    assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
+}
+
+#[test]
+fn run_health_flags_and_no_healthcheck() {
+    let (b, ns) = setup("healthflags");
+    let id = ok(ns.berth(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--health-cmd",
+            "exit 3",
+            "--health-interval",
+            "100ms",
+            "--health-retries",
+            "1",
+            "busybox:latest",
+            "sleep",
+            "60",
+        ],
+    ));
+    let id = id.trim().to_string();
+    assert!(b.until(Duration::from_secs(10), || {
+        inspect(&ns, &b, &id)["State"]["Health"]["Status"] == "unhealthy"
+    }));
+    let cfg = inspect(&ns, &b, &id);
+    assert_eq!(
+        cfg["Config"]["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "exit 3"])
+    );
+    assert_eq!(cfg["State"]["Health"]["Log"][0]["ExitCode"], 3);
+    let off = ok(ns.berth(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--health-cmd",
+            "true",
+            "--no-healthcheck",
+            "busybox:latest",
+            "sleep",
+            "60",
+        ],
+    ));
+    let off = inspect(&ns, &b, off.trim());
+    assert!(off["State"]["Health"].is_null(), "{}", off["State"]);
+    assert!(ok(ns.berth(&b, &["ps"]))
+        .lines()
+        .all(|l| !l.contains("health:")));
+    let bad = ns.berth(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--health-interval",
+            "soon",
+            "busybox:latest",
+            "true",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--health-interval"));
+}

@@ -470,6 +470,7 @@ pub fn ps(compose: &ComposeArgs, store: &Store, args: &PsArgs) -> anyhow::Result
                     "ID": c.id, "Name": c.name, "Image": c.image, "Project": project.name,
                     "Service": c.service, "State": st.status.as_str(),
                     "Status": crate::cli::containers::status_text(st),
+                    "Health": crate::cli::containers::health_status(st),
                     "ExitCode": st.exit_code.unwrap_or(0), "Publishers": ports_of(&c.id),
                 })
             })
