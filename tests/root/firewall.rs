@@ -322,3 +322,33 @@ fn a_firewall_berth_cannot_work_with_is_named_at_network_create() {
     );
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new(), "nothing is left");
 }
+
+#[test]
+fn the_shop_stack_comes_up_and_answers_on_a_docker_engine_host() {
+    let Some(shared) = crate::support::shared_dir("the Docker Engine host ruleset") else {
+        return;
+    };
+    let rules = std::fs::read_to_string(shared.join("hosts/docker-engine-20.10.iptables-save.txt"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (b, ns) = crate::compose::setup("fw-shop");
+    restore(&ns, "iptables-restore", &rules);
+    bridge_netfilter_on(&ns);
+    let before = firewall_state(&ns);
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/compose/shop/compose.yaml")
+        .display()
+        .to_string();
+    let up = ns.berth(&b, &["compose", "-f", &file, "up", "-d", "--wait"]);
+    must(up, "compose up of the shop");
+    assert_eq!(
+        http_get(&ns, "127.0.0.1:8080/cgi-bin/api"),
+        "(authenticated to the database)\nitem: apple\nitem: pear\nitem: banana\n",
+        "front → api → db across the bridge"
+    );
+    must(
+        ns.berth(&b, &["compose", "-f", &file, "down", "-v"]),
+        "compose down",
+    );
+    assert_eq!(firewall_state(&ns), before);
+    assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
+}
