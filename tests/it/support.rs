@@ -2,35 +2,12 @@
 //! test material, compare JSON with null and absent alike.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
-/// The shared material beside the clone (or where BERTH_SHARED points).
-/// Without it the test says it was skipped and why, and gets None; where
-/// BERTH_REQUIRE_SHARED is set (CI), its absence fails.
-pub fn shared_dir(what: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("BERTH_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    if dir.join("external").is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("BERTH_REQUIRE_SHARED").is_none(),
-        "the shared test material is required and missing at {}",
-        dir.display()
-    );
-    // Straight to the terminal: the test harness captures eprintln!.
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr(),
-        format!(
-            "skipped: {what} needs the shared test material, missing at {}\n",
-            dir.display()
-        )
-        .as_bytes(),
-    );
-    None
-}
+#[path = "../common/shared.rs"]
+mod shared;
+pub use shared::shared_dir;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 /// A `berth` invocation with only the variables a test gives it.
 pub struct TestCommand {

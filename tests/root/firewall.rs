@@ -243,13 +243,19 @@ const UFW6_LIKE: &str = "*filter
 COMMIT
 ";
 
+/// The ruleset of a host running Docker Engine 20.10 (and podman), from the
+/// shared material; None (the test is skipped) without it.
+fn docker_engine_rules() -> Option<String> {
+    let shared = crate::support::shared_dir("the Docker Engine host ruleset")?;
+    let path = shared.join("hosts/docker-engine-20.10.iptables-save.txt");
+    Some(std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
 #[test]
 fn networks_work_on_a_docker_engine_host() {
-    let Some(shared) = crate::support::shared_dir("the Docker Engine host ruleset") else {
+    let Some(rules) = docker_engine_rules() else {
         return;
     };
-    let rules = std::fs::read_to_string(shared.join("hosts/docker-engine-20.10.iptables-save.txt"))
-        .unwrap_or_else(|e| panic!("{e}"));
     stack_works_beside("docker", |ns| {
         restore(ns, "iptables-restore", &rules);
         bridge_netfilter_on(ns);
@@ -325,11 +331,9 @@ fn a_firewall_berth_cannot_work_with_is_named_at_network_create() {
 
 #[test]
 fn the_shop_stack_comes_up_and_answers_on_a_docker_engine_host() {
-    let Some(shared) = crate::support::shared_dir("the Docker Engine host ruleset") else {
+    let Some(rules) = docker_engine_rules() else {
         return;
     };
-    let rules = std::fs::read_to_string(shared.join("hosts/docker-engine-20.10.iptables-save.txt"))
-        .unwrap_or_else(|e| panic!("{e}"));
     let (b, ns) = crate::compose::setup("fw-shop");
     restore(&ns, "iptables-restore", &rules);
     bridge_netfilter_on(&ns);

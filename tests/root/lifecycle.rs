@@ -256,25 +256,20 @@ fn health_is_recorded_state_that_ps_shows_and_that_changes_when_the_check_fails(
 #[test]
 fn run_health_flags_and_no_healthcheck() {
     let (b, ns) = setup("healthflags");
-    let id = ok(ns.berth(
-        &b,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--health-cmd",
-            "exit 3",
-            "--health-interval",
-            "100ms",
-            "--health-retries",
-            "1",
-            "busybox:latest",
-            "sleep",
-            "60",
-        ],
-    ));
-    let id = id.trim().to_string();
+    let sleeper = |flags: &[&str]| -> String {
+        let mut args = vec!["run", "-d", "--network", "none"];
+        args.extend_from_slice(flags);
+        args.extend(["busybox:latest", "sleep", "60"]);
+        ok(ns.berth(&b, &args)).trim().to_string()
+    };
+    let id = sleeper(&[
+        "--health-cmd",
+        "exit 3",
+        "--health-interval",
+        "100ms",
+        "--health-retries",
+        "1",
+    ]);
     assert!(b.until(Duration::from_secs(10), || {
         inspect(&ns, &b, &id)["State"]["Health"]["Status"] == "unhealthy"
     }));
@@ -284,22 +279,8 @@ fn run_health_flags_and_no_healthcheck() {
         serde_json::json!(["CMD-SHELL", "exit 3"])
     );
     assert_eq!(cfg["State"]["Health"]["Log"][0]["ExitCode"], 3);
-    let off = ok(ns.berth(
-        &b,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--health-cmd",
-            "true",
-            "--no-healthcheck",
-            "busybox:latest",
-            "sleep",
-            "60",
-        ],
-    ));
-    let off = inspect(&ns, &b, off.trim());
+    let off = sleeper(&["--health-cmd", "true", "--no-healthcheck"]);
+    let off = inspect(&ns, &b, &off);
     assert!(off["State"]["Health"].is_null(), "{}", off["State"]);
     assert!(ok(ns.berth(&b, &["ps"]))
         .lines()

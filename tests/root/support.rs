@@ -5,6 +5,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+#[path = "../common/shared.rs"]
+mod shared;
+pub use shared::shared_dir;
+
 /// A busybox root filesystem, made once per test run.
 pub fn rootfs() -> &'static Path {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
@@ -61,33 +65,6 @@ pub fn debian_rootfs() -> PathBuf {
         debian.display()
     );
     debian
-}
-
-/// The shared test material beside the clone (or where BERTH_SHARED
-/// points). Without it the test says it was skipped and why, and returns
-/// None; where BERTH_REQUIRE_SHARED is set (CI), its absence fails.
-pub fn shared_dir(what: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("BERTH_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    if dir.join("hosts").is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("BERTH_REQUIRE_SHARED").is_none(),
-        "the shared test material is required and missing at {}",
-        dir.display()
-    );
-    // Straight to the terminal: the test harness captures eprintln!.
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr(),
-        format!(
-            "skipped: {what} needs the shared test material, missing at {}\n",
-            dir.display()
-        )
-        .as_bytes(),
-    );
-    None
 }
 
 /// berth with its own state root; containers are removed on drop.
