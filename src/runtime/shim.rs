@@ -440,6 +440,9 @@ impl Shim {
         }
         FORWARD_PID.store(pid.as_raw(), Ordering::SeqCst);
         let oom_before = cg.oom_kills();
+        // `starting` is recorded before the container is said to run, so no
+        // reader pairs this run with the last one's health.
+        let health = super::health::Prober::start(&self.store, &self.id, &self.config);
         self.update(|st| {
             st.status = Status::Running;
             st.pid = pid.as_raw();
@@ -480,7 +483,7 @@ impl Shim {
             log: LogWriter::open(&log_path, MAX_LOG_BYTES).ok(),
             listener,
             pid: pid.as_raw(),
-            health: super::health::Prober::start(&self.store, &self.id, &self.config),
+            health,
         }
         .serve();
         let _ = std::fs::remove_file(&socket_path);

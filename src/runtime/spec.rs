@@ -194,7 +194,8 @@ pub struct ContainerConfig {
     /// Ports the image declares (`EXPOSE`), for inspect and the networks layer.
     #[serde(default)]
     pub exposed_ports: Vec<String>,
-    /// The image's health check, as Docker records it (run by the engine).
+    /// The container's health check as Docker's `Healthcheck` JSON (the
+    /// image's, with compose's or `run`'s over it); the shim probes it.
     #[serde(default)]
     pub healthcheck: Option<serde_json::Value>,
     /// Anonymous volumes made for the image's `VOLUME`s.
