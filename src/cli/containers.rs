@@ -62,10 +62,10 @@ pub struct PsArgs {
     /// Only display container ids.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Output format: table or json.
+    /// Output format: table, json, table TEMPLATE or a Go template.
     #[arg(long, default_value = "table")]
     pub format: String,
-    /// Filter (name=…, status=…, id=…, label=…).
+    /// Filter (name=…, status=…, health=…, id=…, label=…).
     #[arg(short, long)]
     pub filter: Vec<String>,
     /// Don't truncate output.
@@ -198,7 +198,7 @@ pub struct StatsArgs {
     /// Print one sample and exit.
     #[arg(long)]
     pub no_stream: bool,
-    /// Output format: table or json.
+    /// Output format: table, json, table TEMPLATE or a Go template.
     #[arg(long, default_value = "table")]
     pub format: String,
     pub containers: Vec<String>,
@@ -405,22 +405,17 @@ pub fn ps(store: &Store, args: PsArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    if args.format == "json" {
-        for (id, cfg, st) in &rows {
-            let v = serde_json::json!({
-                "ID": if args.no_trunc { id.as_str() } else { &id[..12] },
-                "Names": cfg.name,
-                "Image": cfg.image.clone().unwrap_or_else(|| rootfs_text(cfg)),
-                "Command": cfg.command.join(" "),
-                "CreatedAt": cfg.created,
-                "State": st.status.as_str(),
-                "Status": status_text(st),
-                "Health": health_status(st),
-                "Labels": cfg.labels,
-            });
-            writeln!(out, "{v}")?;
-        }
-        return Ok(0);
+    let format = super::format::Format::parse(&args.format)?;
+    if !format.is_table() {
+        let items: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(id, cfg, st)| {
+                let image = cfg.image.clone().unwrap_or_else(|| rootfs_text(cfg));
+                super::listing::container(id, cfg, st, &image, args.no_trunc)
+            })
+            .collect();
+        let headers = [("ID", "CONTAINER ID"), ("RunningFor", "CREATED")];
+        return super::format::print_or(&format, &items, &headers, String::new).map(|_| 0);
     }
     let table: Vec<Vec<String>> = rows
         .iter()
@@ -604,16 +599,6 @@ pub fn inspect(store: &Store, args: NamesArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Bytes as Docker's stats print them (1000-based units).
-fn human_bytes(b: u64) -> String {
-    match b {
-        b if b < 1000 => format!("{b}B"),
-        b if b < 1_000_000 => format!("{:.3}kB", b as f64 / 1e3),
-        b if b < 1_000_000_000 => format!("{:.3}MB", b as f64 / 1e6),
-        b => format!("{:.3}GB", b as f64 / 1e9),
-    }
-}
-
 /// The container's addresses on user networks, as inspect shows them.
 fn network_settings(store: &Store, id: &str, cfg: &ContainerConfig) -> serde_json::Value {
     let runtime::spec::NetworkMode::Bridge { network: first, .. } = &cfg.network else {
@@ -665,10 +650,6 @@ fn network_settings(store: &Store, id: &str, cfg: &ContainerConfig) -> serde_jso
     serde_json::json!({"IPAddress": primary_ip, "GlobalIPv6Address": primary_ip6, "Ports": ports, "Networks": networks})
 }
 
-fn mib(b: u64) -> String {
-    format!("{:.2}MiB", b as f64 / 1_048_576.0)
-}
-
 pub fn stats(store: &Store, args: StatsArgs) -> anyhow::Result<i32> {
     let ids: Vec<String> = if args.containers.is_empty() {
         store
@@ -683,44 +664,80 @@ pub fn stats(store: &Store, args: StatsArgs) -> anyhow::Result<i32> {
             .collect::<Result<_, _>>()?
     };
     let sample = |id: &String| runtime::stats(store, id).map(|s| (id.clone(), s));
+    let format = super::format::Format::parse(&args.format)?;
+    // Without a limit Docker shows the host's memory.
+    let host_memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024);
     loop {
         let first: Vec<_> = ids.iter().map(sample).collect::<Result<_, _>>()?;
         std::thread::sleep(Duration::from_millis(500));
         let second: Vec<_> = ids.iter().map(sample).collect::<Result<_, _>>()?;
-        let mut out = std::io::stdout().lock();
+        let mut items = Vec::new();
         let mut table = Vec::new();
         for ((id, a), (_, b)) in first.iter().zip(&second) {
-            let net = format!("{} / {}", human_bytes(b.net_rx), human_bytes(b.net_tx));
+            let size = |n: u64| super::listing::human_size(n, 3);
+            let net = format!("{} / {}", size(b.net_rx), size(b.net_tx));
             let (a, b) = (&a.cgroup, &b.cgroup);
             let cpu = (b.cpu_usage_ns.saturating_sub(a.cpu_usage_ns)) as f64 / 5_000_000.0;
             let name = config(store, id).map(|c| c.name).unwrap_or_default();
-            let limit = b.memory_limit.map_or("unlimited".to_string(), mib);
-            let mem = format!("{} / {}", mib(b.memory_usage), limit);
-            if args.format == "json" {
-                let v = serde_json::json!({"ID": &id[..12], "Name": name, "CPUPerc": format!("{cpu:.2}%"),
-                    "MemUsage": mem, "NetIO": net, "PIDs": b.pids.to_string()});
-                writeln!(out, "{v}")?;
+            let limit = b.memory_limit.unwrap_or(host_memory);
+            let mem = format!(
+                "{} / {}",
+                super::listing::human_bytes(b.memory_usage),
+                super::listing::human_bytes(limit)
+            );
+            let mem_perc = if limit > 0 {
+                b.memory_usage as f64 * 100.0 / limit as f64
             } else {
-                table.push(vec![
-                    id[..12].to_string(),
-                    name,
-                    format!("{cpu:.2}%"),
-                    mem,
-                    b.pids.to_string(),
-                ]);
-            }
+                0.0
+            };
+            items.push(serde_json::json!({
+                "BlockIO": "0B / 0B",
+                "CPUPerc": format!("{cpu:.2}%"),
+                "Container": name,
+                "ID": &id[..12],
+                "MemPerc": format!("{mem_perc:.2}%"),
+                "MemUsage": mem,
+                "Name": name,
+                "NetIO": net,
+                "PIDs": b.pids.to_string(),
+            }));
+            table.push(vec![
+                id[..12].to_string(),
+                name,
+                format!("{cpu:.2}%"),
+                mem,
+                format!("{mem_perc:.2}%"),
+                net,
+                b.pids.to_string(),
+            ]);
         }
-        if args.format != "json" {
-            let header = [
-                "CONTAINER ID",
-                "NAME",
-                "CPU %",
-                "MEM USAGE / LIMIT",
-                "NET I/O",
-                "PIDS",
-            ];
-            out.write_all(super::table::render(&header, &table).as_bytes())?;
-        }
+        let header = [
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "NET I/O",
+            "PIDS",
+        ];
+        let headers = [
+            ("ID", "CONTAINER ID"),
+            ("CPUPerc", "CPU %"),
+            ("MemUsage", "MEM USAGE / LIMIT"),
+            ("MemPerc", "MEM %"),
+            ("NetIO", "NET I/O"),
+            ("BlockIO", "BLOCK I/O"),
+        ];
+        super::format::print_or(&format, &items, &headers, || {
+            super::table::render(&header, &table)
+        })?;
         if args.no_stream {
             return Ok(0);
         }

@@ -193,7 +193,7 @@ pub struct ImagesArgs {
     /// Only show image ids.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Output format: table or json.
+    /// Output format: table, json, table TEMPLATE or a Go template.
     #[arg(long, default_value = "table")]
     pub format: String,
     /// Show digests.
@@ -396,14 +396,29 @@ pub fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<i32> {
             None => (r.to_string(), "<none>".to_string()),
         }
     };
-    if args.format == "json" {
-        for i in &list {
-            let (repo, tag) = split(&i.reference);
-            let v = serde_json::json!({"Repository": repo, "Tag": tag, "ID": short(&i.config_digest),
-                "Digest": i.manifest_digest, "CreatedAt": i.created, "Size": i.size});
-            writeln!(out, "{v}")?;
-        }
-        return Ok(0);
+    let format = super::format::Format::parse(&args.format)?;
+    if !format.is_table() {
+        let items: Vec<serde_json::Value> = list
+            .iter()
+            .map(|i| {
+                let (repo, tag) = split(&i.reference);
+                serde_json::json!({
+                    "Containers": "N/A",
+                    "CreatedAt": super::listing::docker_time(&i.created),
+                    "CreatedSince": super::listing::ago(&i.created),
+                    "Digest": "<none>",
+                    "ID": short(&i.config_digest),
+                    "Repository": repo,
+                    "SharedSize": "N/A",
+                    "Size": super::listing::human_size(i.size, 3),
+                    "Tag": tag,
+                    "UniqueSize": "N/A",
+                    "VirtualSize": super::listing::human_size(i.size, 4),
+                })
+            })
+            .collect();
+        let headers = [("ID", "IMAGE ID"), ("CreatedSince", "CREATED")];
+        return super::format::print_or(&format, &items, &headers, String::new).map(|_| 0);
     }
     let mut header = vec!["REPOSITORY", "TAG"];
     if args.digests {

@@ -5,7 +5,9 @@ pub mod build;
 pub mod compose;
 pub mod containers;
 pub mod copy;
+pub mod format;
 pub mod images;
+pub mod listing;
 pub mod logging;
 pub mod network;
 pub mod run;
@@ -217,7 +219,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             container_verb(system::prune(&store(), a))
         }
         Command::System(system::SystemCommand::Info) => container_verb(system::info(&store())),
-        Command::System(system::SystemCommand::Df) => container_verb(system::df(&store())),
+        Command::System(system::SystemCommand::Df(a)) => container_verb(system::df(&store(), a)),
         Command::System(system::SystemCommand::Prune(a)) => {
             container_verb(system::system_prune(&store(), a))
         }

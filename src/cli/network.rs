@@ -88,6 +88,9 @@ pub struct NetworkLsArgs {
     /// Only show network ids.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Output format: table, json, table TEMPLATE or a Go template.
+    #[arg(long, default_value = "table")]
+    pub format: String,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +243,28 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
         }
         NetworkCommand::Ls(a) => {
             let list = nets.list()?;
+            let format = super::format::Format::parse(&a.format)?;
+            if !format.is_table() && !a.quiet {
+                let items: Vec<serde_json::Value> = list
+                    .iter()
+                    .map(|n| {
+                        serde_json::json!({
+                            "CreatedAt": super::listing::docker_time(&n.created),
+                            "Driver": n.driver,
+                            "ID": &n.id[..12],
+                            "IPv4": "true",
+                            "IPv6": n.pool6.is_some().to_string(),
+                            "Internal": n.internal.to_string(),
+                            "Labels": super::listing::labels_text(&n.labels),
+                            "Name": n.name,
+                            "Scope": "local",
+                        })
+                    })
+                    .collect();
+                let headers = [("ID", "NETWORK ID")];
+                super::format::print_or(&format, &items, &headers, String::new)?;
+                return Ok(0);
+            }
             if a.quiet {
                 for n in &list {
                     println!("{}", &n.id[..12]);

@@ -13,8 +13,8 @@ use crate::runtime::{self, effective_state};
 pub enum SystemCommand {
     /// Display system-wide information.
     Info,
-    /// Show disk usage of images, containers and the build cache.
-    Df,
+    /// Show disk usage of images, containers, volumes and the build cache.
+    Df(DfArgs),
     /// Remove stopped containers and unused images.
     Prune(SystemPruneArgs),
 }
@@ -29,9 +29,15 @@ pub struct SystemPruneArgs {
     pub force: bool,
 }
 
-pub fn df(store: &Store) -> anyhow::Result<i32> {
+pub fn df(store: &Store, args: DfArgs) -> anyhow::Result<i32> {
     use super::images::{dir_usage, user_of};
+    use super::listing::human_size;
     let images = crate::image::store::ImageStore::new(&store.root).list()?;
+    let unused: u64 = images
+        .iter()
+        .filter(|i| user_of(store, &i.manifest_digest).is_none())
+        .map(|i| i.size)
+        .sum();
     let active_images = images
         .iter()
         .filter(|i| user_of(store, &i.manifest_digest).is_some())
@@ -46,39 +52,86 @@ pub fn df(store: &Store) -> anyhow::Result<i32> {
         .iter()
         .map(|id| dir_usage(&store.container_dir(id).join("upper")))
         .sum();
-    let mb = |b: u64| format!("{:.1}MB", b as f64 / 1e6);
-    let rows = vec![
-        vec![
-            "Images".to_string(),
-            images.len().to_string(),
-            active_images.to_string(),
-            mb(image_bytes),
-        ],
-        vec![
-            "Containers".to_string(),
-            ids.len().to_string(),
-            running.to_string(),
-            mb(container_bytes),
-        ],
-        vec!["Local Volumes".to_string(), "0".into(), "0".into(), mb(0)],
-        {
-            let cache = store.root.join("build-cache");
-            let entries = std::fs::read_dir(&cache)
-                .map(|d| d.flatten().filter(|e| e.path().is_file()).count())
-                .unwrap_or(0);
-            vec![
-                "Build Cache".to_string(),
-                entries.to_string(),
-                "0".into(),
-                mb(super::images::dir_usage(&cache)),
-            ]
-        },
+    let volumes = crate::engine::volumes::list(store);
+    let volume_bytes: u64 = volumes
+        .keys()
+        .map(|n| dir_usage(&crate::engine::volumes::data_path(store, n)))
+        .sum();
+    let cache = store.root.join("build-cache");
+    let cache_entries = std::fs::read_dir(&cache)
+        .map(|d| d.flatten().filter(|e| e.path().is_file()).count())
+        .unwrap_or(0);
+    let cache_bytes = dir_usage(&cache);
+    let reclaimable = unused.min(image_bytes);
+    let percent = (reclaimable * 100).checked_div(image_bytes).unwrap_or(0);
+    let rows = [
+        (
+            "Images",
+            images.len(),
+            active_images,
+            image_bytes,
+            format!("{} ({percent}%)", human_size(reclaimable, 3)),
+        ),
+        (
+            "Containers",
+            ids.len(),
+            running,
+            container_bytes,
+            human_size(0, 3),
+        ),
+        (
+            "Local Volumes",
+            volumes.len(),
+            0,
+            volume_bytes,
+            human_size(volume_bytes, 3),
+        ),
+        (
+            "Build Cache",
+            cache_entries,
+            0,
+            cache_bytes,
+            human_size(cache_bytes, 3),
+        ),
     ];
-    print!(
-        "{}",
-        super::table::render(&["TYPE", "TOTAL", "ACTIVE", "SIZE"], &rows)
-    );
+    let items: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(kind, total, active, size, reclaim)| {
+            serde_json::json!({
+                "Active": active.to_string(),
+                "Reclaimable": reclaim,
+                "Size": human_size(*size, 4),
+                "TotalCount": total.to_string(),
+                "Type": kind,
+            })
+        })
+        .collect();
+    let format = super::format::Format::parse(&args.format)?;
+    let headers = [("TotalCount", "TOTAL"), ("Reclaimable", "RECLAIMABLE")];
+    super::format::print_or(&format, &items, &headers, || {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|(kind, total, active, size, reclaim)| {
+                vec![
+                    kind.to_string(),
+                    total.to_string(),
+                    active.to_string(),
+                    human_size(*size, 4),
+                    reclaim.clone(),
+                ]
+            })
+            .collect();
+        super::table::render(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &table)
+    })?;
     Ok(0)
+}
+
+/// `system df`
+#[derive(Debug, Args)]
+pub struct DfArgs {
+    /// Output format: table, json, table TEMPLATE or a Go template.
+    #[arg(long, default_value = "table")]
+    pub format: String,
 }
 
 pub fn system_prune(store: &Store, args: SystemPruneArgs) -> anyhow::Result<i32> {

@@ -34,6 +34,9 @@ pub struct VolumeLsArgs {
     /// Only display volume names.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Output format: table, json, table TEMPLATE or a Go template.
+    #[arg(long, default_value = "table")]
+    pub format: String,
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +96,29 @@ pub fn run(store: &Store, cmd: VolumeCommand) -> anyhow::Result<i32> {
         }
         VolumeCommand::Ls(a) => {
             let list = volumes::list(store);
+            let format = super::format::Format::parse(&a.format)?;
+            if !format.is_table() && !a.quiet {
+                let items: Vec<serde_json::Value> = list
+                    .iter()
+                    .map(|(name, labels)| {
+                        serde_json::json!({
+                            "Availability": "N/A",
+                            "Driver": "local",
+                            "Group": "N/A",
+                            "Labels": super::listing::labels_text(labels),
+                            "Links": "N/A",
+                            "Mountpoint": volumes::data_path(store, name),
+                            "Name": name,
+                            "Scope": "local",
+                            "Size": "N/A",
+                            "Status": "N/A",
+                        })
+                    })
+                    .collect();
+                let headers = [("Name", "VOLUME NAME")];
+                super::format::print_or(&format, &items, &headers, String::new)?;
+                return Ok(0);
+            }
             if a.quiet {
                 for name in list.keys() {
                     println!("{name}");

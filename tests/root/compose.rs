@@ -134,7 +134,7 @@ fn a_stack_goes_up_answers_converges_and_goes_down_without_a_trace() {
     // Through the published port, from the namespace.
     assert_eq!(http_get(&ns, "127.0.0.1:18080"), "front\n");
     let ps = ok(compose(&ns, &b, &p, &["ps", "-a", "--format", "json"]));
-    let list: serde_json::Value = serde_json::from_str(&ps).unwrap_or_default();
+    let list = crate::support::json_lines(&ps);
     let states: Vec<(String, String)> = list
         .as_array()
         .map(|l| {

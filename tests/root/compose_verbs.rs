@@ -164,7 +164,7 @@ fn run_hooks_volumes_from_cp_events_and_wait() {
     assert_eq!(code.status.code(), Some(3));
     // --rm left nothing; the kept one-off is listed, labelled as one.
     let ps = ok(run(&ns, &b, &p, &["ps", "-a", "--format", "json"]));
-    let list: serde_json::Value = serde_json::from_str(&ps).unwrap_or_else(|e| panic!("{e}"));
+    let list = crate::support::json_lines(&ps);
     let names: Vec<&str> = list
         .as_array()
         .map(|a| a.iter().filter_map(|c| c["Name"].as_str()).collect())
@@ -277,7 +277,7 @@ fn create_makes_containers_without_starting_and_pull_fetches_images() {
 
     ok(run(&ns, &b, &p, &["create"]));
     let ps = ok(run(&ns, &b, &p, &["ps", "-a", "--format", "json"]));
-    let list: serde_json::Value = serde_json::from_str(&ps).unwrap_or_else(|e| panic!("{e}"));
+    let list = crate::support::json_lines(&ps);
     let states: Vec<&str> = list
         .as_array()
         .map(|a| a.iter().filter_map(|c| c["State"].as_str()).collect())

@@ -8,6 +8,7 @@ mod compose;
 mod compose_verbs;
 mod containers;
 mod firewall;
+mod formats;
 mod images;
 mod lifecycle;
 mod network;

@@ -218,3 +218,13 @@ pub fn rootfs_tar() -> Vec<u8> {
         .unwrap_or_else(|e| panic!("{e}"));
     b.into_inner().unwrap_or_default()
 }
+
+/// Output of one JSON object a line (`--format json`), as one array.
+pub fn json_lines(text: &str) -> serde_json::Value {
+    serde_json::Value::Array(
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect(),
+    )
+}

@@ -462,20 +462,26 @@ pub fn ps(compose: &ComposeArgs, store: &Store, args: &PsArgs) -> anyhow::Result
             })
             .unwrap_or_default()
     };
-    if args.format == "json" {
-        let list: Vec<serde_json::Value> = rows
+    let format = crate::cli::format::Format::parse(&args.format)?;
+    if !format.is_table() {
+        let items: Vec<serde_json::Value> = rows
             .iter()
-            .map(|(c, st)| {
-                serde_json::json!({
-                    "ID": c.id, "Name": c.name, "Image": c.image, "Project": project.name,
-                    "Service": c.service, "State": st.status.as_str(),
-                    "Status": crate::cli::containers::status_text(st),
-                    "Health": crate::cli::containers::health_status(st),
-                    "ExitCode": st.exit_code.unwrap_or(0), "Publishers": ports_of(&c.id),
-                })
+            .filter_map(|(c, st)| {
+                let cfg: crate::runtime::spec::ContainerConfig = store
+                    .read_json(&store.container_dir(&c.id).join("berth.json"))
+                    .ok()?;
+                Some(crate::cli::listing::compose_container(
+                    &project.name,
+                    &c.service,
+                    &c.id,
+                    &cfg,
+                    st,
+                    &c.image,
+                ))
             })
             .collect();
-        println!("{}", serde_json::to_string(&list)?);
+        let headers = [("ID", "CONTAINER ID"), ("RunningFor", "CREATED")];
+        crate::cli::format::print_or(&format, &items, &headers, String::new)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Vec::new();

@@ -74,7 +74,7 @@ pub enum ComposeCommand {
     /// Display the running processes.
     Top(verbs::ServicesArgs),
     /// List images used by the created containers.
-    Images(verbs::ServicesArgs),
+    Images(verbs::ImagesArgs),
     /// List running compose projects.
     Ls(LsArgs),
     /// Receive real time events from containers.
@@ -95,6 +95,31 @@ pub enum ComposeCommand {
     Build(run::BuildArgs),
     /// Watch the build context for services and rebuild/refresh containers when files are updated.
     Watch(watch::WatchArgs),
+    /// Show the berth compose version information.
+    Version(VersionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Shows only the version number.
+    #[arg(long)]
+    pub short: bool,
+    /// Format the output: pretty or json.
+    #[arg(short = 'f', long, default_value = "pretty", value_parser = ["pretty", "json"])]
+    pub format: String,
+}
+
+/// `compose version`: what editors' Compose detection calls.
+fn version(args: &VersionArgs) -> anyhow::Result<ExitCode> {
+    let v = env!("CARGO_PKG_VERSION");
+    if args.short {
+        println!("{v}");
+    } else if args.format == "json" {
+        println!("{}", serde_json::json!({"version": format!("v{v}")}));
+    } else {
+        println!("berth compose version v{v}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +127,12 @@ pub struct LsArgs {
     /// Show all stopped compose projects too.
     #[arg(short = 'a', long)]
     pub all: bool,
+    /// Only display project names.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Format the output: table, json, table TEMPLATE or a Go template.
+    #[arg(long, default_value = "table")]
+    pub format: String,
 }
 
 impl ComposeArgs {
@@ -153,7 +184,7 @@ pub fn run(args: ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::R
         ComposeCommand::Unpause(a) => verbs::pause(&args, store, a, false),
         ComposeCommand::Top(a) => verbs::top(&args, store, a),
         ComposeCommand::Images(a) => verbs::images(&args, store, a),
-        ComposeCommand::Ls(a) => verbs::ls(store, a.all),
+        ComposeCommand::Ls(a) => verbs::ls(store, a),
         ComposeCommand::Events(a) => monitor::events(&args, store, a),
         ComposeCommand::Stats(a) => monitor::stats(&args, store, a),
         ComposeCommand::Wait(a) => monitor::wait(&args, store, a),
@@ -163,5 +194,6 @@ pub fn run(args: ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::R
         ComposeCommand::Pull(a) => run::pull(&args, store, a),
         ComposeCommand::Build(a) => run::build(&args, store, a),
         ComposeCommand::Watch(a) => watch::watch(&args, store, a),
+        ComposeCommand::Version(a) => version(a),
     }
 }

@@ -374,44 +374,85 @@ pub fn top(compose: &ComposeArgs, store: &Store, args: &ServicesArgs) -> anyhow:
     Ok(ExitCode::SUCCESS)
 }
 
+/// `compose images`
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Only display image ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Format the output: table, json, table TEMPLATE or a Go template.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    pub services: Vec<String>,
+}
+
 /// The images the project's containers use.
-pub fn images(
-    compose: &ComposeArgs,
-    store: &Store,
-    args: &ServicesArgs,
-) -> anyhow::Result<ExitCode> {
+pub fn images(compose: &ComposeArgs, store: &Store, args: &ImagesArgs) -> anyhow::Result<ExitCode> {
     let (_, list) = containers(compose, store, &args.services)?;
     let images = crate::image::store::ImageStore::new(&store.root);
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|c| {
-            let (repo, tag) = c
-                .image
-                .rsplit_once(':')
-                .unwrap_or((c.image.as_str(), "latest"));
-            let id = images
-                .resolve(&c.image)
-                .map(|i| {
-                    i.config_digest
-                        .to_string()
-                        .trim_start_matches("sha256:")
-                        .chars()
-                        .take(12)
-                        .collect()
-                })
-                .unwrap_or_default();
-            vec![c.name.clone(), repo.to_string(), tag.to_string(), id]
-        })
-        .collect();
-    print!(
-        "{}",
-        crate::cli::table::render(&["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID"], &rows)
-    );
+    let mut items = Vec::new();
+    let mut rows = Vec::new();
+    for c in &list {
+        let (repo, tag) = match c.image.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+            Some((r, t)) => (r.to_string(), t.to_string()),
+            None => (c.image.clone(), "latest".to_string()),
+        };
+        let resolved = images.resolve(&c.image).ok();
+        let id = resolved
+            .as_ref()
+            .map(|i| i.config_digest.clone())
+            .unwrap_or_default();
+        let created = resolved
+            .as_ref()
+            .and_then(|i| i.config.created().clone())
+            .unwrap_or_default();
+        let size: u64 = resolved
+            .as_ref()
+            .map(|i| {
+                i.layers
+                    .iter()
+                    .map(|l| super::super::images::dir_usage(l))
+                    .sum()
+            })
+            .unwrap_or(0);
+        if args.quiet {
+            println!("{id}");
+            continue;
+        }
+        let short: String = id.trim_start_matches("sha256:").chars().take(12).collect();
+        items.push(serde_json::json!({
+            "ID": id, "ContainerName": c.name, "Repository": repo, "Tag": tag,
+            "Platform": format!("linux/{}", if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" }),
+            "Size": size, "LastTagTime": created,
+        }));
+        rows.push(vec![
+            c.name.clone(),
+            repo,
+            tag,
+            short,
+            crate::cli::listing::human_size(size, 3),
+        ]);
+    }
+    if args.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let format = crate::cli::format::Format::parse(&args.format)?;
+    if matches!(format, crate::cli::format::Format::Json) {
+        // Compose prints its images as one array.
+        println!("{}", serde_json::Value::Array(items));
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::cli::format::print_or(&format, &items, &[("ContainerName", "CONTAINER")], || {
+        crate::cli::table::render(
+            &["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"],
+            &rows,
+        )
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Every project with containers on this machine, with its states and files.
-pub fn ls(store: &Store, all: bool) -> anyhow::Result<ExitCode> {
+pub fn ls(store: &Store, args: &super::LsArgs) -> anyhow::Result<ExitCode> {
     let mut projects: std::collections::BTreeMap<String, (Vec<String>, String)> =
         std::collections::BTreeMap::new();
     for id in store.ids()? {
@@ -435,8 +476,9 @@ pub fn ls(store: &Store, all: bool) -> anyhow::Result<ExitCode> {
             .unwrap_or_default();
     }
     let mut rows = Vec::new();
+    let mut items = Vec::new();
     for (name, (states, files)) in projects {
-        if !all && !states.iter().any(|s| s == "running") {
+        if !args.all && !states.iter().any(|s| s == "running") {
             continue;
         }
         let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
@@ -447,11 +489,25 @@ pub fn ls(store: &Store, all: bool) -> anyhow::Result<ExitCode> {
         if crate::watch::running(store, &name).is_some() {
             status.push("watching".into());
         }
+        items.push(
+            serde_json::json!({"Name": name, "Status": status.join(", "), "ConfigFiles": files}),
+        );
         rows.push(vec![name, status.join(", "), files]);
     }
-    print!(
-        "{}",
+    if args.quiet {
+        for r in &rows {
+            println!("{}", r[0]);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let format = crate::cli::format::Format::parse(&args.format)?;
+    if matches!(format, crate::cli::format::Format::Json) {
+        // Compose prints its projects as one array.
+        println!("{}", serde_json::Value::Array(items));
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::cli::format::print_or(&format, &items, &[("ConfigFiles", "CONFIG FILES")], || {
         crate::cli::table::render(&["NAME", "STATUS", "CONFIG FILES"], &rows)
-    );
+    })?;
     Ok(ExitCode::SUCCESS)
 }
