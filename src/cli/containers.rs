@@ -528,74 +528,148 @@ fn print_entries(entries: &[logs::Entry], timestamps: bool) -> anyhow::Result<()
     Ok(())
 }
 
-pub fn inspect(store: &Store, args: NamesArgs) -> anyhow::Result<i32> {
+/// `inspect` and `container inspect`
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format the output with a Go template (`{{.State.Status}}`).
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Only this kind of object: container, image, network or volume.
+    #[arg(long = "type", value_parser = ["container", "image", "network", "volume"])]
+    pub kind: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+pub fn inspect(store: &Store, args: InspectArgs) -> anyhow::Result<i32> {
     let mut all = Vec::new();
-    for n in &args.containers {
-        let id = store.resolve(n)?;
-        let cfg = config(store, &id)?;
-        let st = effective_state(store, &id)?;
-        let spec: serde_json::Value =
-            store.read_json(&store.container_dir(&id).join("config.json"))?;
-        let process = &spec["process"];
-        let res = &spec["linux"]["resources"];
-        let mut record = serde_json::json!({
-            "Id": id,
-            "Created": cfg.created,
-            "Path": cfg.command.first(),
-            "Args": cfg.command.iter().skip(1).collect::<Vec<_>>(),
-            "Name": format!("/{}", cfg.name),
-            "RestartCount": st.restart_count,
-            "State": {
-                "Status": st.status.as_str(),
-                "Running": matches!(st.status, Status::Running | Status::Paused),
-                "Paused": st.status == Status::Paused,
-                "Restarting": st.status == Status::Restarting,
-                "OOMKilled": st.oom_killed,
-                "Pid": st.pid,
-                "ExitCode": st.exit_code.unwrap_or(0),
-                "Error": st.error.clone().unwrap_or_default(),
-                "StartedAt": st.started_at.clone().unwrap_or_default(),
-                "FinishedAt": st.finished_at.clone().unwrap_or_default(),
-                "Health": st.health,
-            },
-            "Config": {
-                "Hostname": spec["hostname"],
-                "User": format!("{}:{}", process["user"]["uid"], process["user"]["gid"]),
-                "Env": process["env"],
-                "Cmd": cfg.command,
-                "WorkingDir": process["cwd"],
-                "Labels": cfg.labels,
-                "StopSignal": cfg.stop_signal,
-                "StopTimeout": cfg.stop_timeout,
-                "ExposedPorts": cfg.exposed_ports.iter().map(|p| (p.clone(), serde_json::json!({}))).collect::<serde_json::Map<String, serde_json::Value>>(),
-                "Healthcheck": cfg.healthcheck,
-                "Volumes": cfg.volumes.iter().map(|v| (v.target.clone(), serde_json::json!({}))).collect::<serde_json::Map<String, serde_json::Value>>(),
-            },
-            "Mounts": cfg.volumes.iter().map(|v| serde_json::json!({"Type": "volume", "Source": v.data, "Destination": v.target, "RW": true})).collect::<Vec<_>>(),
-            "HostConfig": {
-                "Init": cfg.init,
-                "AutoRemove": cfg.auto_remove,
-                "RestartPolicy": {"Name": cfg.restart.as_docker()},
-                "NetworkMode": cfg.network.as_docker(),
-                "Memory": res["memory"]["limit"].as_i64().unwrap_or(0),
-                "NanoCpus": res["cpu"]["quota"].as_i64().map_or(0, |q| q * 10_000),
-                "PidsLimit": res["pids"]["limit"],
-                "ReadonlyRootfs": spec["root"]["readonly"].as_bool().unwrap_or(false),
-                "CapAdd": null,
-            },
-            "NetworkSettings": network_settings(store, &id, &cfg),
-            "Rootfs": rootfs_text(&cfg),
-            "LogPath": store.container_dir(&id).join("log.jsonl"),
-        });
-        // Docker shows State.Health only for a container with a check.
-        if st.health.is_none() {
-            if let Some(state) = record["State"].as_object_mut() {
-                state.remove("Health");
+    for n in &args.names {
+        all.push(container_record(store, &store.resolve(n)?)?);
+    }
+    super::format::print_inspect(&all, args.format.as_deref())?;
+    Ok(0)
+}
+
+/// `inspect NAME…`: each name as a container, an image, a network or a
+/// volume, the first that exists (as Docker looks them up).
+pub fn inspect_any(store: &Store, args: InspectArgs) -> anyhow::Result<i32> {
+    let nets = crate::net::store::NetworkStore::new(&store.run);
+    let volumes = crate::engine::volumes::list(store);
+    let want = |k: &str| args.kind.as_deref().is_none_or(|t| t == k);
+    let mut all = Vec::new();
+    let mut failed = false;
+    for n in &args.names {
+        let found = if let Some(id) = want("container").then(|| store.resolve(n).ok()).flatten() {
+            Some(container_record(store, &id)?)
+        } else if let Some(r) = want("image")
+            .then(|| super::images::record(store, n).ok())
+            .flatten()
+        {
+            Some(r)
+        } else if let Some(net) = want("network").then(|| nets.get(n).ok()).flatten() {
+            Some(super::network::record(store, &net))
+        } else {
+            want("volume")
+                .then(|| volumes.get(n))
+                .flatten()
+                .map(|labels| super::volume::record(store, n, labels))
+        };
+        match found {
+            Some(r) => all.push(r),
+            None => {
+                eprintln!("error: no such object: {n}");
+                failed = true;
             }
         }
-        all.push(record);
     }
-    println!("{}", serde_json::to_string_pretty(&all)?);
+    super::format::print_inspect(&all, args.format.as_deref())?;
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// A container as `inspect` shows it.
+fn container_record(store: &Store, id: &str) -> anyhow::Result<serde_json::Value> {
+    let id = id.to_string();
+    let cfg = config(store, &id)?;
+    let st = effective_state(store, &id)?;
+    let spec: serde_json::Value = store.read_json(&store.container_dir(&id).join("config.json"))?;
+    let process = &spec["process"];
+    let res = &spec["linux"]["resources"];
+    let mut record = serde_json::json!({
+        "Id": id,
+        "Created": cfg.created,
+        "Path": cfg.command.first(),
+        "Args": cfg.command.iter().skip(1).collect::<Vec<_>>(),
+        "Name": format!("/{}", cfg.name),
+        "RestartCount": st.restart_count,
+        "State": {
+            "Status": st.status.as_str(),
+            "Running": matches!(st.status, Status::Running | Status::Paused),
+            "Paused": st.status == Status::Paused,
+            "Restarting": st.status == Status::Restarting,
+            "OOMKilled": st.oom_killed,
+            "Pid": st.pid,
+            "ExitCode": st.exit_code.unwrap_or(0),
+            "Error": st.error.clone().unwrap_or_default(),
+            "StartedAt": st.started_at.clone().unwrap_or_default(),
+            "FinishedAt": st.finished_at.clone().unwrap_or_default(),
+            "Health": st.health,
+        },
+        "Config": {
+            "Hostname": spec["hostname"],
+            "User": format!("{}:{}", process["user"]["uid"], process["user"]["gid"]),
+            "Env": process["env"],
+            "Cmd": cfg.command,
+            "WorkingDir": process["cwd"],
+            "Labels": cfg.labels,
+            "StopSignal": cfg.stop_signal,
+            "StopTimeout": cfg.stop_timeout,
+            "ExposedPorts": cfg.exposed_ports.iter().map(|p| (p.clone(), serde_json::json!({}))).collect::<serde_json::Map<String, serde_json::Value>>(),
+            "Healthcheck": cfg.healthcheck,
+            "Volumes": cfg.volumes.iter().map(|v| (v.target.clone(), serde_json::json!({}))).collect::<serde_json::Map<String, serde_json::Value>>(),
+        },
+        "Mounts": cfg.volumes.iter().map(|v| serde_json::json!({"Type": "volume", "Source": v.data, "Destination": v.target, "RW": true})).collect::<Vec<_>>(),
+        "HostConfig": {
+            "Init": cfg.init,
+            "AutoRemove": cfg.auto_remove,
+            "RestartPolicy": {"Name": cfg.restart.as_docker()},
+            "NetworkMode": cfg.network.as_docker(),
+            "Memory": res["memory"]["limit"].as_i64().unwrap_or(0),
+            "NanoCpus": res["cpu"]["quota"].as_i64().map_or(0, |q| q * 10_000),
+            "PidsLimit": res["pids"]["limit"],
+            "ReadonlyRootfs": spec["root"]["readonly"].as_bool().unwrap_or(false),
+            "CapAdd": null,
+        },
+        "NetworkSettings": network_settings(store, &id, &cfg),
+        "Rootfs": rootfs_text(&cfg),
+        "LogPath": store.container_dir(&id).join("log.jsonl"),
+    });
+    // Docker shows State.Health only for a container with a check.
+    if st.health.is_none() {
+        if let Some(state) = record["State"].as_object_mut() {
+            state.remove("Health");
+        }
+    }
+    Ok(record)
+}
+
+/// `rename`
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    pub container: String,
+    pub new_name: String,
+}
+
+/// Gives a container a new name (its id, labels and state stay).
+pub fn rename(store: &Store, args: RenameArgs) -> anyhow::Result<i32> {
+    let id = store.resolve(&args.container)?;
+    store
+        .check_name(&args.new_name)
+        .with_context(|| format!("renaming {} to {}", args.container, args.new_name))?;
+    let path = store.container_dir(&id).join("berth.json");
+    let mut cfg: ContainerConfig = store.read_json(&path)?;
+    cfg.name = args.new_name.clone();
+    store.write_json(&path, &cfg)?;
+    runtime::events::record_for(store, &cfg, "rename", &[]);
     Ok(0)
 }
 

@@ -121,6 +121,20 @@ pub fn print_or(
     Ok(())
 }
 
+/// What `inspect` prints: the records as one indented JSON array, or
+/// with `--format` a template run over each (`{{.State.Status}}`).
+pub fn print_inspect(records: &[serde_json::Value], format: Option<&str>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let text = match format.map(Format::parse).transpose()? {
+        None | Some(Format::Table) | Some(Format::Json) => {
+            format!("{}\n", serde_json::to_string_pretty(records)?)
+        }
+        Some(f) => f.render(records, &[])?.unwrap_or_default(),
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
 /// `\t` and `\n` as the shell passed them literally, as Docker reads them.
 fn unescape(s: &str) -> String {
     s.replace("\\t", "\t").replace("\\n", "\n")

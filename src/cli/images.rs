@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
+use clap::Args;
 
 use crate::image::store::ImageStore;
 use crate::runtime::spec::ContainerConfig;
@@ -218,18 +218,6 @@ pub struct RmiArgs {
     pub images: Vec<String>,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum ImageCommand {
-    /// Display detailed information on images.
-    Inspect(InspectArgs),
-    /// List images.
-    Ls(ImagesArgs),
-    /// Remove images.
-    Rm(RmiArgs),
-    /// Remove unused images (-a: every image no container uses).
-    Prune(PruneImagesArgs),
-}
-
 #[derive(Debug, Args)]
 pub struct PruneImagesArgs {
     /// Remove every image no container uses, not only dangling ones.
@@ -304,6 +292,9 @@ pub fn prune(store: &Store, args: PruneImagesArgs) -> anyhow::Result<i32> {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// Format the output with a Go template.
+    #[arg(short, long)]
+    pub format: Option<String>,
     #[arg(required = true)]
     pub images: Vec<String>,
 }
@@ -481,28 +472,115 @@ pub fn rmi(store: &Store, args: RmiArgs) -> anyhow::Result<i32> {
 }
 
 pub fn inspect(store: &Store, args: InspectArgs) -> anyhow::Result<i32> {
-    let images = ImageStore::new(&store.root);
     let mut all = Vec::new();
     for name in &args.images {
-        let r = images.resolve(name)?;
-        let tags: Vec<String> = images
-            .list()?
-            .into_iter()
-            .filter(|i| i.manifest_digest == r.manifest_digest)
-            .map(|i| i.reference)
-            .collect();
-        all.push(serde_json::json!({
-            "Id": r.config_digest,
-            "RepoTags": tags,
-            "RepoDigests": [r.manifest_digest],
-            "Created": r.config.created(),
-            "Architecture": r.config.architecture().to_string(),
-            "Os": r.config.os().to_string(),
-            "Config": r.config.config(),
-            "RootFS": r.config.rootfs(),
-            "GraphDriver": {"Name": "overlay", "Data": {"LowerDirs": r.layers}},
-        }));
+        all.push(record(store, name)?);
     }
-    println!("{}", serde_json::to_string_pretty(&all)?);
+    super::format::print_inspect(&all, args.format.as_deref())?;
+    Ok(0)
+}
+
+/// An image as `image inspect` shows it.
+pub fn record(store: &Store, name: &str) -> anyhow::Result<serde_json::Value> {
+    let images = ImageStore::new(&store.root);
+    let r = images.resolve(name)?;
+    let tags: Vec<String> = images
+        .list()?
+        .into_iter()
+        .filter(|i| i.manifest_digest == r.manifest_digest)
+        .map(|i| i.reference)
+        .collect();
+    let history = r.config.history().clone().unwrap_or_default();
+    Ok(serde_json::json!({
+        "Id": r.config_digest,
+        "RepoTags": tags,
+        "RepoDigests": [r.manifest_digest],
+        "Created": r.config.created(),
+        "Architecture": r.config.architecture().to_string(),
+        "Os": r.config.os().to_string(),
+        "Config": r.config.config(),
+        "RootFS": r.config.rootfs(),
+        "History": history,
+        "GraphDriver": {"Name": "overlay", "Data": {"LowerDirs": r.layers}},
+    }))
+}
+
+/// `image history`
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Don't truncate output.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only show image ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format: table, json, table TEMPLATE or a Go template.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    pub image: String,
+}
+
+/// The steps that made an image, newest first, as `docker history` shows them.
+pub fn history(store: &Store, args: HistoryArgs) -> anyhow::Result<i32> {
+    let images = ImageStore::new(&store.root);
+    let r = images.resolve(&args.image)?;
+    let entries = r.config.history().clone().unwrap_or_default();
+    let mut layers = r.layers.iter().rev();
+    let mut items = Vec::new();
+    let mut rows = Vec::new();
+    for (n, h) in entries.iter().rev().enumerate() {
+        let empty = h.empty_layer().unwrap_or(false);
+        let size = if empty {
+            0
+        } else {
+            layers.next().map(|l| dir_usage(l)).unwrap_or(0)
+        };
+        let id = if n == 0 {
+            short(&r.config_digest).to_string()
+        } else {
+            "<missing>".to_string()
+        };
+        let created = h.created().clone().unwrap_or_default();
+        let by = h.created_by().clone().unwrap_or_default();
+        let shown_by = if !args.no_trunc && by.chars().count() > 45 {
+            format!("{}…", by.chars().take(44).collect::<String>())
+        } else {
+            by.clone()
+        };
+        if args.quiet {
+            println!("{id}");
+            continue;
+        }
+        items.push(serde_json::json!({
+            "Comment": h.comment().clone().unwrap_or_default(),
+            "CreatedAt": created,
+            "CreatedBy": shown_by,
+            "CreatedSince": super::listing::ago(&created),
+            "ID": id,
+            "Size": super::listing::human_size(size, 3),
+        }));
+        rows.push(vec![
+            id,
+            super::listing::ago(&created),
+            shown_by,
+            super::listing::human_size(size, 3),
+            h.comment().clone().unwrap_or_default(),
+        ]);
+    }
+    if args.quiet {
+        return Ok(0);
+    }
+    let format = super::format::Format::parse(&args.format)?;
+    let headers = [
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedBy", "CREATED BY"),
+    ];
+    super::format::print_or(&format, &items, &headers, || {
+        super::table::render(
+            &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+            &rows,
+        )
+    })?;
     Ok(0)
 }

@@ -2,6 +2,7 @@
 //! module per verb. Formatting of output lives here; business logic does not.
 
 pub mod build;
+pub mod completion;
 pub mod compose;
 pub mod containers;
 pub mod copy;
@@ -20,14 +21,27 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::runtime::store::Store;
+
 /// berth — a daemonless container engine and compose orchestrator.
 #[derive(Debug, Parser)]
-#[command(name = "berth", version, about, propagate_version = true)]
+#[command(
+    name = "berth",
+    version = concat!("version ", env!("CARGO_PKG_VERSION")),
+    about,
+    disable_version_flag = true
+)]
 pub struct Cli {
-    /// More log output (-v debug, -vv trace); given before the command.
-    #[arg(short, long, action = clap::ArgAction::Count)]
+    /// Print version information and quit.
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
+    /// Enable debug mode (debug logs).
+    #[arg(short = 'D', long, global = true)]
+    pub debug: bool,
+    /// More log output (--verbose debug, twice trace).
+    #[arg(long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Log level: error, warn, info, debug or trace (RUST_LOG applies when neither this nor -v is given).
+    /// Log level: error, warn, info, debug or trace (RUST_LOG applies when none of -D, --verbose or this is given).
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<logging::Level>,
     /// Where berth keeps its state (default: BERTH_ROOT or /var/lib/berth).
@@ -43,6 +57,48 @@ pub enum Command {
     Compose(compose::ComposeArgs),
     /// Show the berth version information.
     Version(version::VersionArgs),
+    #[command(flatten)]
+    Containers(Box<ContainerVerb>),
+    /// List containers.
+    Ps(containers::PsArgs),
+    /// Return low-level information on containers, images, networks or volumes.
+    Inspect(containers::InspectArgs),
+    #[command(flatten)]
+    ImageVerbs(ImageVerb),
+    /// List images.
+    Images(images::ImagesArgs),
+    /// Remove one or more images.
+    Rmi(images::RmiArgs),
+    /// Log in to a registry.
+    Login(images::LoginArgs),
+    /// Log out from a registry.
+    Logout(images::LogoutArgs),
+    /// Get real time events from berth's event journal.
+    Events(system::EventsArgs),
+    /// Display system-wide information.
+    Info,
+    /// Generate the shell completion script (bash, zsh, fish) or the manual page.
+    Completion(completion::CompletionArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Manage berth.
+    #[command(subcommand)]
+    System(system::SystemCommand),
+}
+
+/// The container verbs, at the top level and under `container`.
+#[derive(Debug, Subcommand)]
+pub enum ContainerVerb {
     /// Create and run a new container.
     #[command(disable_help_flag = true)]
     Run(RunCmd),
@@ -59,8 +115,6 @@ pub enum Command {
     Kill(containers::KillArgs),
     /// Remove one or more containers.
     Rm(containers::RmArgs),
-    /// List containers.
-    Ps(containers::PsArgs),
     /// Attach this terminal to a running container's input and output.
     Attach(containers::AttachArgs),
     /// List a container's published ports.
@@ -71,8 +125,6 @@ pub enum Command {
     Cp(copy::CpArgs),
     /// Fetch the logs of a container.
     Logs(containers::LogsArgs),
-    /// Return low-level information on containers.
-    Inspect(containers::NamesArgs),
     /// Block until containers stop, then print their exit codes.
     Wait(containers::NamesArgs),
     /// Pause all processes within containers.
@@ -81,16 +133,31 @@ pub enum Command {
     Unpause(containers::NamesArgs),
     /// Display resource usage statistics.
     Stats(containers::StatsArgs),
+    /// Display the running processes of a container.
+    Top(system::TopArgs),
+    /// Rename a container.
+    Rename(containers::RenameArgs),
+}
+
+/// `container …`: the container verbs, `ls`, `inspect` and `prune`.
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    #[command(flatten)]
+    Verb(Box<ContainerVerb>),
+    /// List containers.
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(containers::PsArgs),
+    /// Display detailed information on one or more containers.
+    Inspect(containers::InspectArgs),
+    /// Remove all stopped containers.
+    Prune(system::PruneArgs),
+}
+
+/// The image verbs, at the top level and under `image`.
+#[derive(Debug, Subcommand)]
+pub enum ImageVerb {
     /// Build an image from a Dockerfile.
     Build(build::BuildArgs),
-    /// Import a root filesystem tar as a one-layer image.
-    Import(images::ImportArgs),
-    /// List images.
-    Images(images::ImagesArgs),
-    /// Log in to a registry.
-    Login(images::LoginArgs),
-    /// Log out from a registry.
-    Logout(images::LogoutArgs),
     /// Download an image from a registry.
     Pull(images::PullArgs),
     /// Upload an image to a registry.
@@ -101,25 +168,27 @@ pub enum Command {
     Load(images::LoadArgs),
     /// Create a tag TARGET that refers to SOURCE.
     Tag(images::TagArgs),
+    /// Import a root filesystem tar as a one-layer image.
+    Import(images::ImportArgs),
+    /// Show the history of an image.
+    History(images::HistoryArgs),
+}
+
+/// `image …`: the image verbs, `ls`, `rm`, `inspect` and `prune`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    #[command(flatten)]
+    Verb(ImageVerb),
+    /// List images.
+    #[command(visible_alias = "list")]
+    Ls(images::ImagesArgs),
     /// Remove one or more images.
-    Rmi(images::RmiArgs),
-    /// Manage images.
-    #[command(subcommand)]
-    Image(images::ImageCommand),
-    /// Display the running processes of a container.
-    Top(system::TopArgs),
-    /// Manage containers.
-    #[command(subcommand)]
-    Container(system::ContainerCommand),
-    /// Manage networks.
-    #[command(subcommand)]
-    Network(network::NetworkCommand),
-    /// Manage volumes.
-    #[command(subcommand)]
-    Volume(volume::VolumeCommand),
-    /// Manage berth.
-    #[command(subcommand)]
-    System(system::SystemCommand),
+    #[command(visible_alias = "remove")]
+    Rm(images::RmiArgs),
+    /// Display detailed information on one or more images.
+    Inspect(images::InspectArgs),
+    /// Remove unused images (-a: every image no container uses).
+    Prune(images::PruneImagesArgs),
 }
 
 /// `run` with Docker's `-h` for the hostname (help is `--help`).
@@ -167,62 +236,83 @@ fn container_verb(result: anyhow::Result<i32>) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn container_verb_run(store: &Store, v: ContainerVerb) -> anyhow::Result<ExitCode> {
+    container_verb(match v {
+        ContainerVerb::Run(c) => run::run(store, c.args),
+        ContainerVerb::Create(c) => run::create(store, c.args),
+        ContainerVerb::Start(a) => containers::start(store, a),
+        ContainerVerb::Stop(a) => containers::stop(store, a),
+        ContainerVerb::Restart(a) => containers::restart(store, a),
+        ContainerVerb::Kill(a) => containers::kill(store, a),
+        ContainerVerb::Rm(a) => containers::rm(store, a),
+        ContainerVerb::Attach(a) => containers::attach(store, a),
+        ContainerVerb::Port(a) => containers::port(store, a),
+        ContainerVerb::Exec(a) => containers::exec(store, a),
+        ContainerVerb::Cp(a) => copy::cp(store, a),
+        ContainerVerb::Logs(a) => containers::logs(store, a),
+        ContainerVerb::Wait(a) => containers::wait(store, a),
+        ContainerVerb::Pause(a) => containers::pause(store, a, true),
+        ContainerVerb::Unpause(a) => containers::pause(store, a, false),
+        ContainerVerb::Stats(a) => containers::stats(store, a),
+        ContainerVerb::Top(a) => system::top(store, a),
+        ContainerVerb::Rename(a) => containers::rename(store, a),
+    })
+}
+
+fn image_verb_run(store: &Store, v: ImageVerb) -> anyhow::Result<ExitCode> {
+    container_verb(match v {
+        ImageVerb::Build(a) => build::build(store, a),
+        ImageVerb::Pull(a) => images::pull(store, a),
+        ImageVerb::Push(a) => images::push(store, a),
+        ImageVerb::Save(a) => images::save(store, a),
+        ImageVerb::Load(a) => images::load(store, a),
+        ImageVerb::Tag(a) => images::tag(store, a),
+        ImageVerb::Import(a) => images::import(store, a),
+        ImageVerb::History(a) => images::history(store, a),
+    })
+}
+
 /// Parses the process arguments and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    logging::init(cli.verbose, cli.log_level);
-    let store = || crate::runtime::store::Store::from_env(cli.root.as_deref());
+    let verbose = cli.verbose.max(u8::from(cli.debug));
+    logging::init(verbose, cli.log_level);
+    let store = || Store::from_env(cli.root.as_deref());
     match cli.command {
         Command::Compose(args) => compose::run(args, &store()),
         Command::Version(args) => version::run(args),
-        Command::Run(c) => container_verb(run::run(&store(), c.args)),
-        Command::Create(c) => container_verb(run::create(&store(), c.args)),
-        Command::Start(a) => container_verb(containers::start(&store(), a)),
-        Command::Stop(a) => container_verb(containers::stop(&store(), a)),
-        Command::Restart(a) => container_verb(containers::restart(&store(), a)),
-        Command::Kill(a) => container_verb(containers::kill(&store(), a)),
-        Command::Rm(a) => container_verb(containers::rm(&store(), a)),
+        Command::Containers(v) => container_verb_run(&store(), *v),
         Command::Ps(a) => container_verb(containers::ps(&store(), a)),
-        Command::Attach(a) => container_verb(containers::attach(&store(), a)),
-        Command::Port(a) => container_verb(containers::port(&store(), a)),
-        Command::Exec(a) => container_verb(containers::exec(&store(), a)),
-        Command::Cp(a) => container_verb(copy::cp(&store(), a)),
-        Command::Logs(a) => container_verb(containers::logs(&store(), a)),
-        Command::Inspect(a) => container_verb(containers::inspect(&store(), a)),
-        Command::Wait(a) => container_verb(containers::wait(&store(), a)),
-        Command::Pause(a) => container_verb(containers::pause(&store(), a, true)),
-        Command::Unpause(a) => container_verb(containers::pause(&store(), a, false)),
-        Command::Stats(a) => container_verb(containers::stats(&store(), a)),
-        Command::Build(a) => container_verb(build::build(&store(), a)),
-        Command::Import(a) => container_verb(images::import(&store(), a)),
+        Command::Inspect(a) => container_verb(containers::inspect_any(&store(), a)),
+        Command::ImageVerbs(v) => image_verb_run(&store(), v),
         Command::Images(a) => container_verb(images::images(&store(), a)),
+        Command::Rmi(a) => container_verb(images::rmi(&store(), a)),
         Command::Login(a) => container_verb(images::login(a)),
         Command::Logout(a) => container_verb(images::logout(a)),
-        Command::Pull(a) => container_verb(images::pull(&store(), a)),
-        Command::Push(a) => container_verb(images::push(&store(), a)),
-        Command::Save(a) => container_verb(images::save(&store(), a)),
-        Command::Load(a) => container_verb(images::load(&store(), a)),
-        Command::Tag(a) => container_verb(images::tag(&store(), a)),
-        Command::Rmi(a) => container_verb(images::rmi(&store(), a)),
-        Command::Image(images::ImageCommand::Inspect(a)) => {
-            container_verb(images::inspect(&store(), a))
-        }
-        Command::Image(images::ImageCommand::Ls(a)) => container_verb(images::images(&store(), a)),
-        Command::Image(images::ImageCommand::Rm(a)) => container_verb(images::rmi(&store(), a)),
-        Command::Image(images::ImageCommand::Prune(a)) => {
-            container_verb(images::prune(&store(), a))
-        }
-        Command::Top(a) => container_verb(system::top(&store(), a)),
+        Command::Events(a) => container_verb(system::events(&store(), a)),
+        Command::Info => container_verb(system::info(&store())),
+        Command::Completion(a) => container_verb(completion::run(a)),
+        Command::Container(c) => match c {
+            ContainerCommand::Verb(v) => container_verb_run(&store(), *v),
+            ContainerCommand::Ls(a) => container_verb(containers::ps(&store(), a)),
+            ContainerCommand::Inspect(a) => container_verb(containers::inspect(&store(), a)),
+            ContainerCommand::Prune(a) => container_verb(system::prune(&store(), a)),
+        },
+        Command::Image(c) => match c {
+            ImageCommand::Verb(v) => image_verb_run(&store(), v),
+            ImageCommand::Ls(a) => container_verb(images::images(&store(), a)),
+            ImageCommand::Rm(a) => container_verb(images::rmi(&store(), a)),
+            ImageCommand::Inspect(a) => container_verb(images::inspect(&store(), a)),
+            ImageCommand::Prune(a) => container_verb(images::prune(&store(), a)),
+        },
         Command::Network(c) => container_verb(network::run(&store(), c)),
         Command::Volume(c) => container_verb(volume::run(&store(), c)),
-        Command::Container(system::ContainerCommand::Prune(a)) => {
-            container_verb(system::prune(&store(), a))
-        }
-        Command::System(system::SystemCommand::Info) => container_verb(system::info(&store())),
-        Command::System(system::SystemCommand::Df(a)) => container_verb(system::df(&store(), a)),
-        Command::System(system::SystemCommand::Prune(a)) => {
-            container_verb(system::system_prune(&store(), a))
-        }
+        Command::System(c) => container_verb(match c {
+            system::SystemCommand::Info => system::info(&store()),
+            system::SystemCommand::Df(a) => system::df(&store(), a),
+            system::SystemCommand::Prune(a) => system::system_prune(&store(), a),
+            system::SystemCommand::Events(a) => system::events(&store(), a),
+        }),
     }
 }
 

@@ -290,34 +290,7 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
         NetworkCommand::Inspect(a) => {
             let mut out = Vec::new();
             for key in &a.networks {
-                let n = nets.get(key)?;
-                let containers: serde_json::Map<String, serde_json::Value> = n
-                    .members
-                    .iter()
-                    .map(|(id, m)| {
-                        let name = store.name_of(id).unwrap_or_default();
-                        let v6 = match (&n.pool6, m.address6) {
-                            (Some(p), Some(a)) => format!("{a}/{}", p.subnet.prefix),
-                            _ => String::new(),
-                        };
-                        (id.clone(), serde_json::json!({"Name": name, "IPv4Address": format!("{}/{}", m.address, n.pool.subnet.prefix), "IPv6Address": v6}))
-                    })
-                    .collect();
-                let mut ipam = vec![
-                    serde_json::json!({"Subnet": n.pool.subnet, "Gateway": n.pool.gateway, "IPRange": n.pool.ip_range}),
-                ];
-                if let Some(p6) = &n.pool6 {
-                    ipam.push(serde_json::json!({"Subnet": p6.subnet, "Gateway": p6.gateway}));
-                }
-                let mut options = n.options.clone();
-                options.insert(crate::net::store::OPT_BRIDGE_NAME.into(), n.bridge.clone());
-                out.push(serde_json::json!({
-                    "Name": n.name, "Id": n.id, "Created": n.created, "Driver": n.driver,
-                    "Internal": n.internal, "EnableIPv6": n.pool6.is_some(),
-                    "IPAM": {"Driver": "default", "Config": ipam},
-                    "Options": options,
-                    "Containers": containers, "Labels": n.labels,
-                }));
+                out.push(record(store, &nets.get(key)?));
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
@@ -360,4 +333,35 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// A network as `network inspect` shows it.
+pub fn record(store: &Store, n: &crate::net::store::Network) -> serde_json::Value {
+    let containers: serde_json::Map<String, serde_json::Value> = n
+        .members
+        .iter()
+        .map(|(id, m)| {
+            let name = store.name_of(id).unwrap_or_default();
+            let v6 = match (&n.pool6, m.address6) {
+                (Some(p), Some(a)) => format!("{a}/{}", p.subnet.prefix),
+                _ => String::new(),
+            };
+            (id.clone(), serde_json::json!({"Name": name, "IPv4Address": format!("{}/{}", m.address, n.pool.subnet.prefix), "IPv6Address": v6}))
+        })
+        .collect();
+    let mut ipam = vec![
+        serde_json::json!({"Subnet": n.pool.subnet, "Gateway": n.pool.gateway, "IPRange": n.pool.ip_range}),
+    ];
+    if let Some(p6) = &n.pool6 {
+        ipam.push(serde_json::json!({"Subnet": p6.subnet, "Gateway": p6.gateway}));
+    }
+    let mut options = n.options.clone();
+    options.insert(crate::net::store::OPT_BRIDGE_NAME.into(), n.bridge.clone());
+    serde_json::json!({
+        "Name": n.name, "Id": n.id, "Created": n.created, "Driver": n.driver,
+        "Internal": n.internal, "EnableIPv6": n.pool6.is_some(),
+        "IPAM": {"Driver": "default", "Config": ipam},
+        "Options": options,
+        "Containers": containers, "Labels": n.labels,
+    })
 }

@@ -17,6 +17,116 @@ pub enum SystemCommand {
     Df(DfArgs),
     /// Remove stopped containers and unused images.
     Prune(SystemPruneArgs),
+    /// Get real time events from berth's event journal.
+    Events(EventsArgs),
+}
+
+/// `events` / `system events`
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Show events created since this time (RFC 3339, Unix seconds or a duration: 10m).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stream events until this time (the same forms); without it, follow.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Filter (type=container, event=die, container=NAME, label=k[=v], image=…).
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Output format: json or a Go template (default: Docker's text lines).
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// Whether an event passes every filter (Docker's: same keys OR, different AND).
+fn event_matches(e: &crate::runtime::events::Event, filters: &[String]) -> bool {
+    let mut by_key: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for f in filters {
+        let (k, v) = f.split_once('=').unwrap_or((f.as_str(), ""));
+        by_key.entry(k).or_default().push(v);
+    }
+    by_key.iter().all(|(k, vs)| {
+        vs.iter().any(|v| match *k {
+            "type" => e.kind == *v,
+            "event" => e.action == *v || e.action.starts_with(&format!("{v}:")),
+            "container" => e.id.starts_with(v) || e.attributes.get("name").is_some_and(|n| n == v),
+            "image" => e.attributes.get("image").is_some_and(|i| i == v),
+            "label" => match v.split_once('=') {
+                Some((lk, lv)) => e.attributes.get(lk).is_some_and(|x| x == lv),
+                None => e.attributes.contains_key(*v),
+            },
+            _ => false,
+        })
+    })
+}
+
+/// The event as Docker's JSON message.
+fn event_json(e: &crate::runtime::events::Event) -> serde_json::Value {
+    let (secs, _) = e.time();
+    serde_json::json!({
+        "status": e.action, "id": e.id, "from": e.attributes.get("image"),
+        "Type": e.kind, "Action": e.action,
+        "Actor": {"ID": e.id, "Attributes": e.attributes},
+        "scope": "local", "time": secs, "timeNano": e.time_nano,
+    })
+}
+
+/// Prints the journal's events (from `--since`, else from now on) and
+/// follows it until `--until` or until the reader goes away.
+pub fn events(store: &Store, args: EventsArgs) -> anyhow::Result<i32> {
+    use std::io::Write;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let parse = |s: &Option<String>, what: &str| -> anyhow::Result<Option<i64>> {
+        s.as_deref()
+            .map(|t| {
+                crate::runtime::logs::parse_since(t, now)
+                    .ok_or_else(|| anyhow::anyhow!("invalid --{what} {t:?}"))
+            })
+            .transpose()
+    };
+    let since = parse(&args.since, "since")?;
+    let until = parse(&args.until, "until")?;
+    let format = match args.format.as_deref() {
+        None => None,
+        Some(f) => Some(super::format::Format::parse(f)?),
+    };
+    let mut offset = if since.is_some() {
+        0
+    } else {
+        crate::runtime::events::end_offset(store)
+    };
+    let mut out = std::io::stdout();
+    loop {
+        let (batch, next) = crate::runtime::events::read_from(store, offset);
+        offset = next;
+        for e in &batch {
+            let (secs, _) = e.time();
+            if since.is_some_and(|s| secs < s) || !event_matches(e, &args.filter) {
+                continue;
+            }
+            if until.is_some_and(|u| secs > u) {
+                return Ok(0);
+            }
+            let line = match &format {
+                Some(f) => f
+                    .render(&[event_json(e)], &[])?
+                    .unwrap_or_default()
+                    .trim_end()
+                    .to_string(),
+                None => super::compose::monitor::event_line(e, "", false),
+            };
+            if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                return Ok(0);
+            }
+        }
+        if until.is_some_and(|u| now >= u || batch.is_empty() && until <= Some(now)) {
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[derive(Debug, Args)]
@@ -159,12 +269,6 @@ pub fn system_prune(store: &Store, args: SystemPruneArgs) -> anyhow::Result<i32>
         size as f64 / 1e6
     );
     Ok(0)
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ContainerCommand {
-    /// Remove all stopped containers.
-    Prune(PruneArgs),
 }
 
 #[derive(Debug, Args)]

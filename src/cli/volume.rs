@@ -141,10 +141,7 @@ pub fn run(store: &Store, cmd: VolumeCommand) -> anyhow::Result<i32> {
                 let labels = list
                     .get(name)
                     .ok_or_else(|| volumes::VolumeError::NotFound(name.clone()))?;
-                out.push(serde_json::json!({
-                    "Name": name, "Driver": "local", "Scope": "local",
-                    "Mountpoint": volumes::data_path(store, name), "Labels": labels,
-                }));
+                out.push(record(store, name, labels));
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
@@ -188,4 +185,16 @@ pub fn run(store: &Store, cmd: VolumeCommand) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// A volume as `volume inspect` shows it.
+pub fn record(
+    store: &Store,
+    name: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "Name": name, "Driver": "local", "Scope": "local",
+        "Mountpoint": volumes::data_path(store, name), "Labels": labels,
+    })
 }

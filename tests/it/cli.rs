@@ -392,7 +392,9 @@ fn verbose_flag_and_rust_log_enable_debug_logs() {
     let dir = project("logs", &[("compose.yaml", "services:\n  a: {image: x}\n")]);
     let (_, _, quiet) = run(&dir, &["compose", "config", "-q"]);
     assert!(!quiet.contains("DEBUG"), "{quiet}");
-    let (_, _, verbose) = run(&dir, &["-v", "compose", "config", "-q"]);
+    let (_, _, verbose) = run(&dir, &["-D", "compose", "config", "-q"]);
+    assert!(verbose.contains("DEBUG"), "{verbose}");
+    let (_, _, verbose) = run(&dir, &["--verbose", "compose", "config", "-q"]);
     assert!(verbose.contains("DEBUG"), "{verbose}");
     let (_, _, level) = run(&dir, &["--log-level", "debug", "compose", "config", "-q"]);
     assert!(level.contains("DEBUG"), "{level}");
@@ -455,4 +457,79 @@ fn volumes_are_created_listed_inspected_and_removed() {
     assert_eq!(berth(&["volume", "ls", "-q"]).1, "");
     let (ok, _, err) = berth(&["volume", "create", "../escape"]);
     assert!(!ok && err.contains("invalid volume name"), "{err}");
+}
+
+#[test]
+fn docker_habits_version_flags_management_groups_and_completions() {
+    let dir = project("habits", &[("README", "")]);
+    let root = dir.join("state").display().to_string();
+    for flag in ["-v", "--version"] {
+        let (ok, out, _) = run(&dir, &[flag]);
+        assert!(ok);
+        assert_eq!(
+            out,
+            format!("berth version {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+    let (ok, out, _) = run(&dir, &["compose", "version", "--short"]);
+    assert!(ok);
+    assert_eq!(out.trim(), env!("CARGO_PKG_VERSION"));
+    // Every management group verb is its top-level twin.
+    for (group, top) in [
+        (vec!["container", "ls", "-a"], vec!["ps", "-a"]),
+        (vec!["container", "ps", "-a"], vec!["ps", "-a"]),
+        (vec!["image", "ls"], vec!["images"]),
+        (vec!["system", "info"], vec!["info"]),
+    ] {
+        let mut g = vec!["--root", root.as_str()];
+        g.extend(group.iter().copied());
+        let mut t = vec!["--root", root.as_str()];
+        t.extend(top.iter().copied());
+        let (a, b) = (run(&dir, &g), run(&dir, &t));
+        assert!(a.0 && b.0, "{group:?}: {} / {}", a.2, b.2);
+        assert_eq!(a.1, b.1, "{group:?} and {top:?}");
+    }
+    for verb in [
+        "run", "create", "start", "stop", "restart", "kill", "rm", "stats", "logs", "exec",
+        "inspect", "top", "port", "cp", "attach", "wait", "pause", "unpause", "rename", "prune",
+        "ls",
+    ] {
+        let (ok, _, err) = run(&dir, &["container", verb, "--help"]);
+        assert!(ok, "container {verb}: {err}");
+    }
+    for verb in [
+        "pull", "push", "tag", "build", "save", "load", "import", "history", "ls", "rm", "inspect",
+        "prune",
+    ] {
+        let (ok, _, err) = run(&dir, &["image", verb, "--help"]);
+        assert!(ok, "image {verb}: {err}");
+    }
+    let (ok, _, err) = run(&dir, &["system", "events", "--help"]);
+    assert!(ok, "{err}");
+
+    // Completion scripts: bash loads its own and completes a group name.
+    let (ok, script, _) = run(&dir, &["completion", "bash"]);
+    assert!(ok);
+    let path = dir.join("berth.bash");
+    std::fs::write(&path, &script).unwrap_or_else(|e| panic!("{e}"));
+    let probe = format!(
+        "source {}; COMP_WORDS=(berth conta); COMP_CWORD=1; _berth berth conta berth; echo \"${{COMPREPLY[@]}}\"",
+        path.display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "-c", &probe])
+        .output()
+        .unwrap_or_else(|e| panic!("bash: {e}"));
+    let words = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        words.split_whitespace().any(|w| w == "container"),
+        "{words} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for shell in ["zsh", "fish"] {
+        let (ok, script, _) = run(&dir, &["completion", shell]);
+        assert!(ok && script.contains("container"), "{shell}");
+    }
+    let (ok, man, _) = run(&dir, &["completion", "man"]);
+    assert!(ok && man.contains(".TH berth"), "{man}");
 }
