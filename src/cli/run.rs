@@ -306,44 +306,130 @@ fn key_value(flag: &str, s: &str, sep: char) -> anyhow::Result<(String, String)>
         .with_context(|| format!("invalid {flag} {s:?}: use KEY{sep}VALUE"))
 }
 
-fn parse_mount(spec: &str) -> anyhow::Result<MountRequest> {
-    let mut kind = "bind";
-    let (mut source, mut target, mut ro, mut opts) = (None, None, false, Vec::new());
+/// What a `-v` or `--mount` asks for.
+#[derive(Debug, PartialEq)]
+enum Wanted {
+    /// A host path (bind) or a tmpfs.
+    Mount(MountRequest),
+    /// A named volume, made when missing and filled from the image unless
+    /// `nocopy`.
+    Named {
+        name: String,
+        target: String,
+        read_only: bool,
+        nocopy: bool,
+    },
+    /// A new anonymous volume at this target.
+    Anonymous(String),
+}
+
+/// `-v /path` (anonymous), `-v NAME:/path[:ro,nocopy]` (named) or
+/// `-v HOST:/path[:ro]` (a bind: a source starting with `/`, `.` or `~`).
+fn parse_volume_flag(spec: &str, cwd: &std::path::Path) -> anyhow::Result<Wanted> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    match parts.as_slice() {
+        [target] if target.starts_with('/') => return Ok(Wanted::Anonymous(target.to_string())),
+        [source, target, ..] if !source.starts_with(['/', '.', '~']) && !source.is_empty() => {
+            if !crate::runtime::store::valid_name(source) {
+                bail!("invalid volume {spec:?}: {source:?} is neither a host path (/…, ./…) nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)");
+            }
+            if !target.starts_with('/') {
+                bail!("invalid volume {spec:?}: the target must be absolute");
+            }
+            let (mut read_only, mut nocopy) = (false, false);
+            for o in parts
+                .get(2)
+                .copied()
+                .unwrap_or("")
+                .split(',')
+                .filter(|o| !o.is_empty())
+            {
+                match o {
+                    "ro" => read_only = true,
+                    "nocopy" => nocopy = true,
+                    "rw" | "z" | "Z" => {}
+                    other => bail!("invalid volume {spec:?}: unknown option {other:?}"),
+                }
+            }
+            return Ok(Wanted::Named {
+                name: source.to_string(),
+                target: target.to_string(),
+                read_only,
+                nocopy,
+            });
+        }
+        _ => {}
+    }
+    let expanded = match spec.strip_prefix("~/") {
+        Some(rest) => format!("{}/{rest}", std::env::var("HOME").unwrap_or_default()),
+        None => spec.to_string(),
+    };
+    Ok(Wanted::Mount(MountRequest::parse_volume(&expanded, cwd)?))
+}
+
+/// `--mount type=bind|volume|tmpfs,src=…,dst=…[,readonly][,volume-nocopy]`.
+fn parse_mount(spec: &str) -> anyhow::Result<Wanted> {
+    let mut kind = "volume";
+    let (mut source, mut target, mut ro, mut nocopy, mut opts) =
+        (None, None, false, false, Vec::new());
     for part in spec.split(',') {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
         match k {
             "type" => {
-                kind = if v == "tmpfs" {
-                    "tmpfs"
-                } else if v == "bind" {
-                    "bind"
-                } else {
-                    bail!("unsupported mount type {v:?} in {spec:?}")
+                kind = match v {
+                    "tmpfs" => "tmpfs",
+                    "bind" => "bind",
+                    "volume" => "volume",
+                    _ => bail!("unsupported mount type {v:?} in {spec:?} (bind, volume or tmpfs)"),
                 }
             }
-            "source" | "src" => source = Some(PathBuf::from(v)),
+            "source" | "src" => source = Some(v.to_string()),
             "target" | "destination" | "dst" => target = Some(v.to_string()),
             "readonly" | "ro" => ro = v.is_empty() || v == "true" || v == "1",
+            "volume-nocopy" => nocopy = v.is_empty() || v == "true" || v == "1",
             "tmpfs-size" => opts.push(format!("size={v}")),
             "tmpfs-mode" => opts.push(format!("mode={v}")),
             other => bail!("unknown mount option {other:?} in {spec:?}"),
         }
     }
     let target = target.with_context(|| format!("mount {spec:?} needs a target"))?;
-    let kind = if kind == "tmpfs" {
-        crate::runtime::spec::MountKind::Tmpfs
-    } else {
-        if source.is_none() {
-            bail!("bind mount {spec:?} needs a source");
+    if !target.starts_with('/') {
+        bail!("mount {spec:?}: the target must be absolute");
+    }
+    Ok(match kind {
+        "tmpfs" => Wanted::Mount(MountRequest {
+            kind: crate::runtime::spec::MountKind::Tmpfs,
+            source: None,
+            target,
+            read_only: ro,
+            options: opts,
+        }),
+        "bind" => {
+            let Some(source) = source else {
+                bail!("bind mount {spec:?} needs a source");
+            };
+            Wanted::Mount(MountRequest {
+                kind: crate::runtime::spec::MountKind::Bind,
+                source: Some(PathBuf::from(source)),
+                target,
+                read_only: ro,
+                options: Vec::new(),
+            })
         }
-        crate::runtime::spec::MountKind::Bind
-    };
-    Ok(MountRequest {
-        kind,
-        source,
-        target,
-        read_only: ro,
-        options: opts,
+        _ => match source.filter(|s| !s.is_empty()) {
+            None => Wanted::Anonymous(target),
+            Some(name) => {
+                if !crate::runtime::store::valid_name(&name) {
+                    bail!("mount {spec:?}: invalid volume name {name:?}");
+                }
+                Wanted::Named {
+                    name,
+                    target,
+                    read_only: ro,
+                    nocopy,
+                }
+            }
+        },
     })
 }
 
@@ -546,11 +632,35 @@ pub fn request(
     }
     let cwd = std::env::current_dir().context("finding the current directory")?;
     let mut mounts = Vec::new();
-    for v in &args.volumes {
-        mounts.push(MountRequest::parse_volume(v, &cwd)?);
-    }
-    for m in &args.mounts {
-        mounts.push(parse_mount(m)?);
+    let mut named_volumes = Vec::new();
+    let mut anonymous = args.anonymous_volumes.clone();
+    let wanted: Vec<Wanted> = args
+        .volumes
+        .iter()
+        .map(|v| parse_volume_flag(v, &cwd))
+        .chain(args.mounts.iter().map(|m| parse_mount(m)))
+        .collect::<anyhow::Result<_>>()?;
+    for w in wanted {
+        match w {
+            Wanted::Mount(m) => mounts.push(m),
+            Wanted::Anonymous(target) => anonymous.push(target),
+            Wanted::Named {
+                name,
+                target,
+                read_only,
+                nocopy,
+            } => {
+                // As Docker: a volume named and missing is made.
+                crate::engine::volumes::create(store, &name, &BTreeMap::new())
+                    .with_context(|| format!("volume {name}"))?;
+                named_volumes.push(crate::runtime::NamedVolumeMount {
+                    data: crate::engine::volumes::data_path(store, &name),
+                    target,
+                    read_only,
+                    nocopy,
+                });
+            }
+        }
     }
     for t in &args.tmpfs {
         mounts.push(MountRequest::parse_tmpfs(t)?);
@@ -686,14 +796,10 @@ pub fn request(
             base.healthcheck.as_ref(),
             args.healthcheck_over()?.as_ref(),
         ),
-        image_volumes: base
-            .volumes
-            .into_iter()
-            .chain(args.anonymous_volumes.iter().cloned())
-            .collect(),
+        image_volumes: base.volumes.into_iter().chain(anonymous).collect(),
         aliases: args.network_aliases.clone(),
         ip6: args.ip6,
-        named_volumes: Vec::new(),
+        named_volumes,
         inherited_volumes: Vec::new(),
         dns: crate::runtime::DnsConfig {
             servers: args.dns.clone(),

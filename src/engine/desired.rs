@@ -583,7 +583,6 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
             .join(","),
     );
     labels.insert("com.docker.compose.oneoff".into(), "False".into());
-    labels.insert("com.docker.compose.image".into(), image.clone());
     labels.insert("com.docker.compose.version".into(), "2.40.3".into());
     let hash = crate::spec::hash::service_hash(project, name).unwrap_or_default();
     labels.insert("com.docker.compose.config-hash".into(), hash.clone());

@@ -154,10 +154,12 @@ pub fn create_named(
     let mut req = crate::cli::run::request(store, &f, svc.auto_remove)
         .map_err(|e| fail(&svc.name, format!("{e:#}")))?;
     // After `request`, which pulls a missing image.
-    req.labels.insert(
-        super::observe::IMAGE_ID_LABEL.into(),
-        super::image_id(store, &svc.image),
-    );
+    // As Compose: the image's id (the name is the container's own record).
+    let image_id = super::image_id(store, &svc.image);
+    req.labels
+        .insert("com.docker.compose.image".into(), image_id.clone());
+    req.labels
+        .insert(super::observe::IMAGE_ID_LABEL.into(), image_id);
     req.inherited_volumes = inherited;
     req.named_volumes = Vec::new();
     for v in &svc.volumes {

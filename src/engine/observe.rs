@@ -86,7 +86,7 @@ pub fn containers(store: &Store, project: &str) -> Vec<ActualContainer> {
             hash: label("com.docker.compose.config-hash"),
             status: st.as_ref().map(|s| s.status).unwrap_or(Status::Exited),
             exit_code: st.and_then(|s| s.exit_code),
-            image: label("com.docker.compose.image"),
+            image: cfg.image.clone().unwrap_or_default(),
             image_id: label(IMAGE_ID_LABEL),
             oneoff: label("com.docker.compose.oneoff") == "True",
             id,

@@ -582,3 +582,56 @@ fn detach_keys_leave_a_terminal_container_running() {
     );
     b.text(&["rm", "-f", &id]);
 }
+
+#[test]
+fn run_takes_named_and_anonymous_volumes_as_docker_does() {
+    let b = Berth::new("run-volumes");
+    // A named volume that does not exist is made and filled from the image.
+    let (code, out, err) = b.run(
+        &["--rm", "-v", "site:/www"],
+        &["sh", "-c", "cat /www/index.html; echo more > /www/more"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "hello from berth\n");
+    let data = b.root.join("volumes/site/_data");
+    assert!(data.join("index.html").is_file() && data.join("more").is_file());
+    assert!(b.text(&["volume", "ls", "-q"]).lines().any(|l| l == "site"));
+    // Its content outlives the container; a later mount sees it.
+    let (_, out, _) = b.run(
+        &["--rm", "--mount", "type=volume,src=site,dst=/srv,readonly"],
+        &[
+            "sh",
+            "-c",
+            "cat /srv/more; touch /srv/x 2>/dev/null || echo read-only",
+        ],
+    );
+    assert_eq!(out, "more\nread-only\n");
+    // nocopy: an empty new volume.
+    let (_, out, _) = b.run(&["--rm", "-v", "blank:/www:nocopy"], &["ls", "/www"]);
+    assert_eq!(out, "");
+    // An anonymous volume goes with its container.
+    let id = b.detached(
+        &["-v", "/scratch"],
+        &["sh", "-c", "touch /scratch/x; sleep 60"],
+    );
+    let v = b.inspect(&id);
+    let mounts = v["Mounts"].as_array().cloned().unwrap_or_default();
+    let scratch = mounts
+        .iter()
+        .find(|m| m["Destination"] == "/scratch")
+        .and_then(|m| m["Source"].as_str())
+        .unwrap_or_else(|| panic!("{mounts:?}"))
+        .to_string();
+    assert!(std::path::Path::new(&scratch).join("x").exists());
+    b.text(&["rm", "-f", &id]);
+    assert!(
+        !std::path::Path::new(&scratch).exists(),
+        "{scratch} outlived its container"
+    );
+    assert!(data.is_dir(), "a named volume stays");
+    for bad in ["bad*name:/x", "site:relative"] {
+        let (code, _, err) = b.run(&["--rm", "-v", bad], &["true"]);
+        assert_eq!(code, 125, "{bad}");
+        assert!(err.contains("invalid volume"), "{bad}: {err}");
+    }
+}

@@ -172,6 +172,13 @@ fn json_output_has_dockers_fields_and_types() {
     let cps = ok(compose(&ns, &b, &p, &["ps", "--format", "json"]));
     assert_same_shape("compose ps", &cps, "compose-ps.json", false);
     let c: serde_json::Value = serde_json::from_str(cps.trim()).unwrap_or_default();
+    assert!(
+        c["Labels"]
+            .as_str()
+            .is_some_and(|l| l.contains("com.docker.compose.image=sha256:")),
+        "the image's id, as Compose labels it: {c}"
+    );
+    assert_eq!(c["Image"], "busybox:latest");
     assert_eq!(
         c["Publishers"],
         serde_json::json!([{"URL": "127.0.0.1", "TargetPort": 80, "PublishedPort": 18081, "Protocol": "tcp"}])
