@@ -516,7 +516,15 @@ fn base(store: &Store, args: &CreateArgs) -> anyhow::Result<Base> {
         rt.block_on(crate::image::registry::pull(
             &images, name, &progress, false,
         ))
-        .with_context(|| format!("pulling {name}"))?;
+        .with_context(|| {
+            if present {
+                format!("pulling {name}")
+            } else {
+                format!(
+                    "unable to find image {name:?} locally, and pulling it failed (pull it where its registry can be reached, or make it here with berth build, load or import)"
+                )
+            }
+        })?;
     }
     let image = images.resolve(name).with_context(|| {
         format!("unable to find image {name:?} locally (berth pull, berth load or berth import make one)")
@@ -578,6 +586,9 @@ pub fn request(
     args: &CreateArgs,
     auto_remove: bool,
 ) -> anyhow::Result<CreateRequest> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(crate::runtime::RuntimeError::NeedsRoot("create containers").into());
+    }
     let base = base(store, args)?;
     let command = command_of(&args.entrypoint, &base);
     if command.is_empty() {

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 pub enum PortError {
     #[error("invalid port specification {0:?}: {1}")]
     Spec(String, String),
-    #[error("Bind for {0}:{1} failed: port is already allocated")]
-    InUse(IpAddr, u16),
+    #[error("Bind for {0}:{1} failed: port is already allocated{2}")]
+    InUse(IpAddr, u16, String),
     #[error("nft: {0}")]
     Nft(String),
 }
@@ -121,21 +121,28 @@ pub fn parse_and_reserve_on(
                                 .iter()
                                 .any(|o: &Published| o.holds(host_ip, *port, &protocol))
                     })
-                    .ok_or(PortError::InUse(host_ip, a))?
+                    .ok_or_else(|| PortError::InUse(host_ip, a, String::new()))?
             }
             Some(p) => {
                 let port: u16 = p
                     .parse()
                     .map_err(|_| PortError::Spec(spec.into(), format!("bad port {p}")))?;
                 if !is_free(host_ip, port, &protocol, taken) {
-                    return Err(PortError::InUse(host_ip, port));
+                    let by = if taken.iter().any(|t| t.holds(host_ip, port, &protocol)) {
+                        " (published by another berth container)".to_string()
+                    } else {
+                        holder(port, &protocol)
+                            .map(|(pid, name)| format!(" (held by process {pid}, {name}: stop it, or publish another host port)"))
+                            .unwrap_or_default()
+                    };
+                    return Err(PortError::InUse(host_ip, port, by));
                 }
                 port
             }
             None => (0..16)
                 .filter_map(|_| free_port(host_ip, &protocol).ok())
                 .find(|port| is_free(host_ip, *port, &protocol, taken))
-                .ok_or(PortError::InUse(host_ip, 0))?,
+                .ok_or_else(|| PortError::InUse(host_ip, 0, String::new()))?,
         };
         out.push(Published {
             host_ip,
@@ -172,6 +179,60 @@ fn is_free(ip: IpAddr, port: u16, protocol: &str, taken: &[Published]) -> bool {
     true
 }
 
+/// The process that holds a socket bound to `port` (a TCP listener, or a
+/// UDP socket), found through /proc: its pid and command name.
+fn holder(port: u16, protocol: &str) -> Option<(u32, String)> {
+    let tables: &[&str] = if protocol == "udp" {
+        &["/proc/net/udp", "/proc/net/udp6"]
+    } else {
+        &["/proc/net/tcp", "/proc/net/tcp6"]
+    };
+    let want = format!(":{port:04X}");
+    let mut inodes = Vec::new();
+    for t in tables {
+        for line in std::fs::read_to_string(t)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address, state (0A: listening), inode.
+            let (Some(local), Some(state), Some(inode)) = (f.get(1), f.get(3), f.get(9)) else {
+                continue;
+            };
+            if local.ends_with(&want) && (protocol == "udp" || *state == "0A") {
+                inodes.push(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    for proc_entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = proc_entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let target = std::fs::read_link(fd.path()).unwrap_or_default();
+            if inodes.iter().any(|i| target.as_os_str() == i.as_str()) {
+                let name = std::fs::read_to_string(proc_entry.path().join("comm"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                return Some((pid, name));
+            }
+        }
+    }
+    None
+}
+
 fn free_port(ip: IpAddr, protocol: &str) -> Result<u16, PortError> {
     let addr = SocketAddr::new(ip, 0);
     let port = if protocol == "udp" {
@@ -183,7 +244,7 @@ fn free_port(ip: IpAddr, protocol: &str) -> Result<u16, PortError> {
             .and_then(|s| s.local_addr())
             .map(|a| a.port())
     };
-    port.map_err(|_| PortError::InUse(ip, 0))
+    port.map_err(|_| PortError::InUse(ip, 0, String::new()))
 }
 
 fn nft(script: &str) -> Result<String, PortError> {
@@ -527,6 +588,11 @@ mod tests {
         let port = held.local_addr().map(|a| a.port()).unwrap_or(0);
         let e = parse_and_reserve(&format!("127.0.0.1:{port}:80"), &[]).expect_err("in use");
         assert!(e.to_string().contains("port is already allocated"), "{e}");
+        assert!(
+            e.to_string()
+                .contains(&format!("held by process {}", std::process::id())),
+            "the holder is named: {e}"
+        );
         assert!(parse_and_reserve("80/sctp", &[]).is_err());
         // A range skips ports other containers publish, and ports taken
         // earlier in the same specification.

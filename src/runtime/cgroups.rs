@@ -12,11 +12,29 @@ use super::spec::Limits;
 
 /// A cgroup operation that failed, with the file it touched.
 #[derive(Debug, thiserror::Error)]
-#[error("cgroup {path}: {source}")]
+#[error("cgroup {path}: {source}{}", controller_hint(.path, .source))]
 pub struct CgroupError {
     pub path: PathBuf,
     #[source]
     pub source: std::io::Error,
+}
+
+/// What to do when a limit's control file is missing: its controller is
+/// not there (not mounted on cgroup v1, not delegated on v2).
+fn controller_hint(path: &Path, e: &std::io::Error) -> String {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default();
+    match (e.kind(), file.split_once('.')) {
+        (std::io::ErrorKind::NotFound, Some((controller, _))) => format!(
+            " (the {controller} cgroup controller is not available on this host: enable it, or run without the limit that needs it)"
+        ),
+        (std::io::ErrorKind::PermissionDenied, _) if !nix::unistd::geteuid().is_root() => {
+            " (berth needs root for cgroups)".to_string()
+        }
+        _ => String::new(),
+    }
 }
 
 type Result<T> = std::result::Result<T, CgroupError>;
@@ -369,6 +387,19 @@ pub fn for_container(id: &str, limits: &Limits) -> Box<dyn Cgroup> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_controller_is_named_with_what_to_do() {
+        let e = CgroupError {
+            path: PathBuf::from("/sys/fs/cgroup/berth/x/memory.max"),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("the memory cgroup controller is not available"),
+            "{text}"
+        );
+    }
 
     fn fixture(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("berth-cg-{}-{name}", std::process::id()));

@@ -58,6 +58,8 @@ pub enum RuntimeError {
     Start { code: i32, message: String },
     #[error("container {0} is not running")]
     NotRunning(String),
+    #[error("berth needs root to {0} (namespaces, cgroups and mounts need it): run it as root, for example with sudo")]
+    NeedsRoot(&'static str),
     #[error("container {0} is running: stop it first or use --force")]
     Running(String),
     #[error("signal {0}: {1}")]
@@ -228,6 +230,9 @@ fn user_db_root(src: &RootfsSource) -> PathBuf {
 /// Creates a container: state directories, `config.json`, `berth.json`,
 /// hosts files and a `created` state. Returns its id.
 pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(RuntimeError::NeedsRoot("create containers"));
+    }
     let id = store::new_id()?;
     let name = match &req.name {
         Some(n) => {
@@ -478,6 +483,9 @@ pub fn resolv_conf(
 /// container's exit code once it ends; in the background it returns once the
 /// container runs (`Ok(None)`).
 pub fn start(store: &Store, id: &str, foreground: bool) -> Result<Option<i32>, RuntimeError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(RuntimeError::NeedsRoot("start containers"));
+    }
     let st = effective_state(store, id)?;
     if !st.can_start() {
         return Err(RuntimeError::Invalid(format!(

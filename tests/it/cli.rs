@@ -533,3 +533,33 @@ fn docker_habits_version_flags_management_groups_and_completions() {
     let (ok, man, _) = run(&dir, &["completion", "man"]);
     assert!(ok && man.contains(".TH berth"), "{man}");
 }
+
+#[test]
+fn first_run_mistakes_say_what_to_do() {
+    let dir = project("mistakes", &[("README", "")]);
+    let root = dir.join("state").display().to_string();
+    // Not root: said at once, with how to get it (setpriv drops root; it
+    // needs root to do so, as CI has).
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_berth"))
+        .args(["--root", &root, "run", "--rootfs", "/", "true"])
+        .env_clear()
+        .output();
+    match out {
+        Ok(o) if !String::from_utf8_lossy(&o.stderr).contains("setresuid") => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(125), "{err}");
+            assert!(
+                err.contains("berth needs root to create containers") && err.contains("sudo"),
+                "{err}"
+            );
+        }
+        _ => {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"skipped: dropping root needs setpriv run as root\n",
+            );
+        }
+    }
+}
