@@ -11,6 +11,7 @@ pub mod images;
 pub mod listing;
 pub mod logging;
 pub mod network;
+pub mod progress;
 pub mod run;
 pub mod system;
 pub mod table;
@@ -54,7 +55,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Define and run multi-container applications.
-    Compose(compose::ComposeArgs),
+    Compose(Box<compose::ComposeArgs>),
     /// Show the berth version information.
     Version(version::VersionArgs),
     #[command(flatten)]
@@ -279,7 +280,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     logging::init(verbose, cli.log_level);
     let store = || Store::from_env(cli.root.as_deref());
     match cli.command {
-        Command::Compose(args) => compose::run(args, &store()),
+        Command::Compose(args) => compose::run(*args, &store()),
         Command::Version(args) => version::run(args),
         Command::Containers(v) => container_verb_run(&store(), *v),
         Command::Ps(a) => container_verb(containers::ps(&store(), a)),

@@ -271,7 +271,7 @@ fn create_makes_containers_without_starting_and_pull_fetches_images() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("web Pulled"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(" web  Pulled"));
     let images = b.host_text(&["images"]);
     assert!(images.contains("stack/tool"), "{images}");
 

@@ -299,3 +299,63 @@ fn run_health_flags_and_no_healthcheck() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--health-interval"));
 }
+
+#[test]
+fn progress_is_redrawn_on_a_terminal_and_plain_elsewhere() {
+    let (b, ns) = setup("progress");
+    let p = ProjectDir::new(
+        "progress",
+        LAST_WORDS.replace("lastwords", "progress").as_str(),
+    );
+    std::fs::create_dir_all(p.0.join("db")).unwrap_or_else(|e| panic!("{e}"));
+    // Under a pseudo-terminal (script(1)): redrawn lines, a final frame.
+    let inner = format!(
+        "nsenter --net=/run/netns/{} {} compose -f {} up -d",
+        ns.0,
+        env!("CARGO_BIN_EXE_berth"),
+        p.file()
+    );
+    let child = b.under_terminal(&inner);
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let screen = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("\x1b[") && screen.contains("A\x1b[2K"),
+        "redrawn in place: {screen:?}"
+    );
+    let last_frame = screen.rsplit("[+] Running").next().unwrap_or("");
+    for name in [
+        "Network progress_default  Created",
+        "Container progress-db-1  Started",
+        "Container progress-app-1  Started",
+    ] {
+        assert!(
+            last_frame
+                .lines()
+                .any(|l| l.contains('✔') && l.contains(name) && l.trim_end().ends_with('s')),
+            "{name} in its final state with its time: {last_frame:?}"
+        );
+    }
+    assert!(screen.contains("[+] Running 3/3"), "{screen:?}");
+    // Through a pipe: plain lines, no marks on states still in progress.
+    let down = ns.berth(&b, &["compose", "-f", &p.file(), "down"]);
+    let plain = String::from_utf8_lossy(&down.stderr).to_string();
+    assert!(down.status.success(), "{plain}");
+    assert!(
+        plain.contains(" Container progress-app-1  Stopping\n"),
+        "{plain}"
+    );
+    assert!(!plain.contains('✔') && !plain.contains('\x1b'), "{plain}");
+    let json = ns.berth(
+        &b,
+        &["compose", "-f", &p.file(), "--progress", "json", "up", "-d"],
+    );
+    let lines = String::from_utf8_lossy(&json.stderr).to_string();
+    let first: serde_json::Value =
+        serde_json::from_str(lines.lines().next().unwrap_or("")).unwrap_or_default();
+    assert!(
+        first["id"].is_string() && first["status"].is_string(),
+        "{lines}"
+    );
+    ok(compose(&ns, &b, &p, &["down", "-v"]));
+}

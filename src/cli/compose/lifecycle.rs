@@ -125,7 +125,7 @@ pub(crate) fn project(
 }
 
 fn progress(line: &str) {
-    eprintln!(" ✔ {line}");
+    crate::cli::progress::report(line);
 }
 
 /// Fails on the first name that is not a service of the project.
@@ -327,7 +327,7 @@ fn stop_all(
                 |c| &c.service,
                 |c| -> anyhow::Result<()> {
                     crate::runtime::stop(store, &c.id, timeout).with_context(|| c.name.clone())?;
-                    eprintln!(" ✔ Container {}  Stopped", c.name);
+                    crate::cli::progress::report(&format!("Container {}  Stopped", c.name));
                     Ok(())
                 },
             );

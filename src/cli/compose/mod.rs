@@ -37,6 +37,14 @@ pub struct ComposeArgs {
     /// Profiles to enable (default: COMPOSE_PROFILES).
     #[arg(long = "profile", value_name = "PROFILE")]
     pub profiles: Vec<String>,
+    /// Progress output: auto, tty, plain, json or quiet.
+    #[arg(long, default_value = "auto", env = "COMPOSE_PROGRESS",
+          value_parser = ["auto", "tty", "plain", "json", "quiet"])]
+    pub progress: String,
+    /// Control characters on the terminal: never, always or auto.
+    #[arg(long, default_value = "auto", env = "COMPOSE_ANSI",
+          value_parser = ["never", "always", "auto"])]
+    pub ansi: String,
     #[command(subcommand)]
     pub command: ComposeCommand,
 }
@@ -167,33 +175,43 @@ impl ComposeArgs {
 }
 
 pub fn run(args: ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::Result<ExitCode> {
+    crate::cli::progress::set_mode(crate::cli::progress::Mode::choose(
+        &args.progress,
+        &args.ansi,
+    ));
+    let result = dispatch(&args, store);
+    crate::cli::progress::finish();
+    result
+}
+
+fn dispatch(args: &ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::Result<ExitCode> {
     match &args.command {
-        ComposeCommand::Config(c) => config::run(&args, c),
-        ComposeCommand::Up(a) => lifecycle::up(&args, store, a),
-        ComposeCommand::Down(a) => lifecycle::down(&args, store, a),
-        ComposeCommand::Ps(a) => lifecycle::ps(&args, store, a),
-        ComposeCommand::Logs(a) => verbs::logs(&args, store, a),
-        ComposeCommand::Stop(a) => verbs::stop(&args, store, a),
-        ComposeCommand::Start(a) => verbs::start(&args, store, a),
-        ComposeCommand::Restart(a) => verbs::restart(&args, store, a),
-        ComposeCommand::Rm(a) => verbs::rm(&args, store, a),
-        ComposeCommand::Kill(a) => verbs::kill(&args, store, a),
-        ComposeCommand::Exec(a) => verbs::exec(&args, store, a),
-        ComposeCommand::Port(a) => verbs::port(&args, store, a),
-        ComposeCommand::Pause(a) => verbs::pause(&args, store, a, true),
-        ComposeCommand::Unpause(a) => verbs::pause(&args, store, a, false),
-        ComposeCommand::Top(a) => verbs::top(&args, store, a),
-        ComposeCommand::Images(a) => verbs::images(&args, store, a),
+        ComposeCommand::Config(c) => config::run(args, c),
+        ComposeCommand::Up(a) => lifecycle::up(args, store, a),
+        ComposeCommand::Down(a) => lifecycle::down(args, store, a),
+        ComposeCommand::Ps(a) => lifecycle::ps(args, store, a),
+        ComposeCommand::Logs(a) => verbs::logs(args, store, a),
+        ComposeCommand::Stop(a) => verbs::stop(args, store, a),
+        ComposeCommand::Start(a) => verbs::start(args, store, a),
+        ComposeCommand::Restart(a) => verbs::restart(args, store, a),
+        ComposeCommand::Rm(a) => verbs::rm(args, store, a),
+        ComposeCommand::Kill(a) => verbs::kill(args, store, a),
+        ComposeCommand::Exec(a) => verbs::exec(args, store, a),
+        ComposeCommand::Port(a) => verbs::port(args, store, a),
+        ComposeCommand::Pause(a) => verbs::pause(args, store, a, true),
+        ComposeCommand::Unpause(a) => verbs::pause(args, store, a, false),
+        ComposeCommand::Top(a) => verbs::top(args, store, a),
+        ComposeCommand::Images(a) => verbs::images(args, store, a),
         ComposeCommand::Ls(a) => verbs::ls(store, a),
-        ComposeCommand::Events(a) => monitor::events(&args, store, a),
-        ComposeCommand::Stats(a) => monitor::stats(&args, store, a),
-        ComposeCommand::Wait(a) => monitor::wait(&args, store, a),
-        ComposeCommand::Cp(a) => verbs::cp(&args, store, a),
-        ComposeCommand::Run(a) => run::run(&args, store, a),
-        ComposeCommand::Create(a) => run::create(&args, store, a),
-        ComposeCommand::Pull(a) => run::pull(&args, store, a),
-        ComposeCommand::Build(a) => run::build(&args, store, a),
-        ComposeCommand::Watch(a) => watch::watch(&args, store, a),
+        ComposeCommand::Events(a) => monitor::events(args, store, a),
+        ComposeCommand::Stats(a) => monitor::stats(args, store, a),
+        ComposeCommand::Wait(a) => monitor::wait(args, store, a),
+        ComposeCommand::Cp(a) => verbs::cp(args, store, a),
+        ComposeCommand::Run(a) => run::run(args, store, a),
+        ComposeCommand::Create(a) => run::create(args, store, a),
+        ComposeCommand::Pull(a) => run::pull(args, store, a),
+        ComposeCommand::Build(a) => run::build(args, store, a),
+        ComposeCommand::Watch(a) => watch::watch(args, store, a),
         ComposeCommand::Version(a) => version(a),
     }
 }

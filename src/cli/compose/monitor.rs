@@ -164,7 +164,7 @@ pub fn wait(compose: &ComposeArgs, store: &Store, args: &WaitArgs) -> anyhow::Re
     };
     if args.down_project {
         engine::down(store, &project, &engine::DownOptions::default(), &|line| {
-            eprintln!(" ✔ {line}")
+            crate::cli::progress::report(line)
         })
         .context("dropping the project")?;
     }

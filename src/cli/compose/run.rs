@@ -65,7 +65,7 @@ pub struct RunArgs {
 }
 
 fn progress(line: &str) {
-    eprintln!(" ✔ {line}");
+    crate::cli::progress::report(line);
 }
 
 /// Runs a one-off command of a service; exits with its exit code.
@@ -110,6 +110,8 @@ pub fn run(compose: &ComposeArgs, store: &Store, args: &RunArgs) -> anyhow::Resu
         println!("{name}");
         return Ok(ExitCode::SUCCESS);
     }
+    // The container has the terminal from here on: the frame is done.
+    crate::cli::progress::finish();
     let code = match crate::runtime::start(store, &id, true) {
         Ok(code) => code.unwrap_or(0),
         Err(e) => {
@@ -246,7 +248,7 @@ pub fn pull(compose: &ComposeArgs, store: &Store, args: &PullArgs) -> anyhow::Re
         match r {
             Ok(_) => {
                 if !quiet {
-                    eprintln!(" ✔ {service} Pulled");
+                    crate::cli::progress::report(&format!("{service}  Pulled"));
                 }
             }
             Err(e) if args.ignore_pull_failures => {

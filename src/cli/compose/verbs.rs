@@ -190,7 +190,7 @@ pub fn stop(compose: &ComposeArgs, store: &Store, args: &ServicesArgs) -> anyhow
                 eprintln!(" ! {line}")
             });
             crate::runtime::stop(store, &c.id, args.timeout).with_context(|| c.name.clone())?;
-            eprintln!(" ✔ Container {}  Stopped", c.name);
+            crate::cli::progress::report(&format!("Container {}  Stopped", c.name));
             Ok(())
         },
     )?;
@@ -213,7 +213,7 @@ pub fn start(
             .collect();
         each(&batch, |c| {
             crate::runtime::start(store, &c.id, false).with_context(|| c.name.clone())?;
-            eprintln!(" ✔ Container {}  Started", c.name);
+            crate::cli::progress::report(&format!("Container {}  Started", c.name));
             Ok(())
         })?;
     }
@@ -253,7 +253,7 @@ pub fn rm(compose: &ComposeArgs, store: &Store, args: &RmArgs) -> anyhow::Result
     }
     each(&doomed, |c| {
         crate::engine::execute::remove_container(store, &c.id, None)?;
-        eprintln!(" ✔ Container {}  Removed", c.name);
+        crate::cli::progress::report(&format!("Container {}  Removed", c.name));
         Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -265,7 +265,7 @@ pub fn kill(compose: &ComposeArgs, store: &Store, args: &KillArgs) -> anyhow::Re
     let running: Vec<ActualContainer> = list.into_iter().filter(|c| c.running()).collect();
     each(&running, |c| {
         crate::runtime::kill_container(store, &c.id, signal).with_context(|| c.name.clone())?;
-        eprintln!(" ✔ Container {}  Killed", c.name);
+        crate::cli::progress::report(&format!("Container {}  Killed", c.name));
         Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -348,11 +348,11 @@ pub fn pause(
     let live: Vec<ActualContainer> = list.into_iter().filter(|c| c.running()).collect();
     each(&live, |c| {
         crate::runtime::pause(store, &c.id, frozen).with_context(|| c.name.clone())?;
-        eprintln!(
-            " ✔ Container {}  {}",
+        crate::cli::progress::report(&format!(
+            "Container {}  {}",
             c.name,
             if frozen { "Paused" } else { "Unpaused" }
-        );
+        ));
         Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

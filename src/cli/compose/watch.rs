@@ -52,7 +52,7 @@ pub fn start_detached(
         crate::watch::run::spawn_detached(store, &project.name, &detached_args(compose, services))
             .context("starting the watcher")?;
     eprintln!(
-        " ✔ Watching in the background (pid {pid}; log: {}); `berth compose down` stops it",
+        " Watching in the background (pid {pid}; log: {}); `berth compose down` stops it",
         crate::watch::log_path(store, &project.name).display()
     );
     Ok(())
@@ -76,7 +76,7 @@ pub fn watch(compose: &ComposeArgs, store: &Store, args: &WatchArgs) -> anyhow::
             },
             ..Default::default()
         };
-        crate::engine::up(store, &project, &opts, &|l| eprintln!(" ✔ {l}"))?;
+        crate::engine::up(store, &project, &opts, &crate::cli::progress::report)?;
     }
     let stop = crate::runtime::count_interrupts();
     let say = |line: &str| eprintln!("{line}");
