@@ -544,7 +544,7 @@ pub struct InspectArgs {
 pub fn inspect(store: &Store, args: InspectArgs) -> anyhow::Result<i32> {
     let mut all = Vec::new();
     for n in &args.names {
-        all.push(container_record(store, &store.resolve(n)?)?);
+        all.push(super::inspect::container(store, &store.resolve(n)?)?);
     }
     super::format::print_inspect(&all, args.format.as_deref())?;
     Ok(0)
@@ -560,7 +560,7 @@ pub fn inspect_any(store: &Store, args: InspectArgs) -> anyhow::Result<i32> {
     let mut failed = false;
     for n in &args.names {
         let found = if let Some(id) = want("container").then(|| store.resolve(n).ok()).flatten() {
-            Some(container_record(store, &id)?)
+            Some(super::inspect::container(store, &id)?)
         } else if let Some(r) = want("image")
             .then(|| super::images::record(store, n).ok())
             .flatten()
@@ -586,72 +586,6 @@ pub fn inspect_any(store: &Store, args: InspectArgs) -> anyhow::Result<i32> {
     Ok(if failed { 1 } else { 0 })
 }
 
-/// A container as `inspect` shows it.
-fn container_record(store: &Store, id: &str) -> anyhow::Result<serde_json::Value> {
-    let id = id.to_string();
-    let cfg = config(store, &id)?;
-    let st = effective_state(store, &id)?;
-    let spec: serde_json::Value = store.read_json(&store.container_dir(&id).join("config.json"))?;
-    let process = &spec["process"];
-    let res = &spec["linux"]["resources"];
-    let mut record = serde_json::json!({
-        "Id": id,
-        "Created": cfg.created,
-        "Path": cfg.command.first(),
-        "Args": cfg.command.iter().skip(1).collect::<Vec<_>>(),
-        "Name": format!("/{}", cfg.name),
-        "RestartCount": st.restart_count,
-        "State": {
-            "Status": st.status.as_str(),
-            "Running": matches!(st.status, Status::Running | Status::Paused),
-            "Paused": st.status == Status::Paused,
-            "Restarting": st.status == Status::Restarting,
-            "OOMKilled": st.oom_killed,
-            "Pid": st.pid,
-            "ExitCode": st.exit_code.unwrap_or(0),
-            "Error": st.error.clone().unwrap_or_default(),
-            "StartedAt": st.started_at.clone().unwrap_or_default(),
-            "FinishedAt": st.finished_at.clone().unwrap_or_default(),
-            "Health": st.health,
-        },
-        "Config": {
-            "Hostname": spec["hostname"],
-            "User": format!("{}:{}", process["user"]["uid"], process["user"]["gid"]),
-            "Env": process["env"],
-            "Cmd": cfg.command,
-            "WorkingDir": process["cwd"],
-            "Labels": cfg.labels,
-            "StopSignal": cfg.stop_signal,
-            "StopTimeout": cfg.stop_timeout,
-            "ExposedPorts": cfg.exposed_ports.iter().map(|p| (p.clone(), serde_json::json!({}))).collect::<serde_json::Map<String, serde_json::Value>>(),
-            "Healthcheck": cfg.healthcheck,
-            "Volumes": cfg.volumes.iter().map(|v| (v.target.clone(), serde_json::json!({}))).collect::<serde_json::Map<String, serde_json::Value>>(),
-        },
-        "Mounts": cfg.volumes.iter().map(|v| serde_json::json!({"Type": "volume", "Source": v.data, "Destination": v.target, "RW": true})).collect::<Vec<_>>(),
-        "HostConfig": {
-            "Init": cfg.init,
-            "AutoRemove": cfg.auto_remove,
-            "RestartPolicy": {"Name": cfg.restart.as_docker()},
-            "NetworkMode": cfg.network.as_docker(),
-            "Memory": res["memory"]["limit"].as_i64().unwrap_or(0),
-            "NanoCpus": res["cpu"]["quota"].as_i64().map_or(0, |q| q * 10_000),
-            "PidsLimit": res["pids"]["limit"],
-            "ReadonlyRootfs": spec["root"]["readonly"].as_bool().unwrap_or(false),
-            "CapAdd": null,
-        },
-        "NetworkSettings": network_settings(store, &id, &cfg),
-        "Rootfs": rootfs_text(&cfg),
-        "LogPath": store.container_dir(&id).join("log.jsonl"),
-    });
-    // Docker shows State.Health only for a container with a check.
-    if st.health.is_none() {
-        if let Some(state) = record["State"].as_object_mut() {
-            state.remove("Health");
-        }
-    }
-    Ok(record)
-}
-
 /// `rename`
 #[derive(Debug, Args)]
 pub struct RenameArgs {
@@ -671,57 +605,6 @@ pub fn rename(store: &Store, args: RenameArgs) -> anyhow::Result<i32> {
     store.write_json(&path, &cfg)?;
     runtime::events::record_for(store, &cfg, "rename", &[]);
     Ok(0)
-}
-
-/// The container's addresses on user networks, as inspect shows them.
-fn network_settings(store: &Store, id: &str, cfg: &ContainerConfig) -> serde_json::Value {
-    let runtime::spec::NetworkMode::Bridge { network: first, .. } = &cfg.network else {
-        return serde_json::json!({"Networks": {}});
-    };
-    let nets = crate::net::store::NetworkStore::new(&store.run);
-    let mut networks = serde_json::Map::new();
-    let mut primary_ip = String::new();
-    let mut primary_ip6 = String::new();
-    for name in std::iter::once(first).chain(cfg.extra_networks.iter()) {
-        let Ok(net) = nets.get(name) else { continue };
-        let member = net.members.get(id);
-        let ip = member.map(|m| m.address.to_string()).unwrap_or_default();
-        let ip6 = member
-            .and_then(|m| m.address6)
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        if name == first {
-            primary_ip6 = ip6.clone();
-        }
-        let dns_names = member.map(|m| m.names.clone()).unwrap_or_default();
-        if name == first {
-            primary_ip = ip.clone();
-        }
-        networks.insert(
-            net.name.clone(),
-            serde_json::json!({
-                "NetworkID": net.id, "IPAddress": ip, "IPPrefixLen": net.pool.subnet.prefix,
-                "Gateway": if net.internal || name != first { String::new() } else { net.pool.gateway.to_string() },
-                "GlobalIPv6Address": ip6,
-                "GlobalIPv6PrefixLen": net.pool6.as_ref().map(|p| p.subnet.prefix).unwrap_or(0),
-                "IPv6Gateway": match &net.pool6 { Some(p) if !net.internal && name == first => p.gateway.to_string(), _ => String::new() },
-                "Aliases": cfg.aliases.get(&net.name).cloned().unwrap_or_default(),
-                "DNSNames": if net.dns { dns_names } else { Vec::new() },
-            }),
-        );
-    }
-    let mut ports = serde_json::Map::new();
-    for p in &cfg.ports {
-        let entry = ports
-            .entry(format!("{}/{}", p.container_port, p.protocol))
-            .or_insert_with(|| serde_json::json!([]));
-        for b in p.bindings() {
-            if let Some(list) = entry.as_array_mut() {
-                list.push(serde_json::json!({"HostIp": b.ip().to_string(), "HostPort": b.port().to_string()}));
-            }
-        }
-    }
-    serde_json::json!({"IPAddress": primary_ip, "GlobalIPv6Address": primary_ip6, "Ports": ports, "Networks": networks})
 }
 
 pub fn stats(store: &Store, args: StatsArgs) -> anyhow::Result<i32> {

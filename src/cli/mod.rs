@@ -8,6 +8,7 @@ pub mod containers;
 pub mod copy;
 pub mod format;
 pub mod images;
+pub mod inspect;
 pub mod listing;
 pub mod logging;
 pub mod network;

@@ -74,6 +74,64 @@ fn assert_same_shape(what: &str, ours: &str, theirs: &str, framing_array: bool) 
     assert_eq!(shape(&mine[0]), shape(&docker[0]), "{what}");
 }
 
+/// `ours` has Docker's fields with Docker's types, recursively (a null of
+/// Docker's, a Go nil, matches any type; maps keyed by names compare their
+/// first entries). Fields Docker prints only when set may be extra.
+fn assert_inspect_shape(path: &str, ours: &serde_json::Value, docker: &serde_json::Value) {
+    // Printed only when set, or (DNSNames) by newer engines than 20.10.
+    const ONLY_WHEN_SET: &[&str] = &[
+        "Health",
+        "Healthcheck",
+        "StopSignal",
+        "StopTimeout",
+        "Init",
+        "DNSNames",
+    ];
+    if docker.is_null() {
+        return;
+    }
+    assert_eq!(
+        kind(ours),
+        kind(docker),
+        "{path}: {ours} vs Docker's {docker}"
+    );
+    match (ours, docker) {
+        (serde_json::Value::Object(o), serde_json::Value::Object(d)) => {
+            let named = path.ends_with(".Networks")
+                || path.ends_with(".Ports")
+                || path.ends_with(".PortBindings")
+                || path.ends_with(".Labels")
+                || path.ends_with(".ExposedPorts")
+                || path.ends_with(".Volumes")
+                || path.ends_with("Config.Config");
+            if named {
+                if let (Some(a), Some(b)) = (o.values().next(), d.values().next()) {
+                    assert_inspect_shape(&format!("{path}.*"), a, b);
+                }
+                return;
+            }
+            for k in d.keys() {
+                assert!(o.contains_key(k), "{path}: Docker's field {k} is missing");
+            }
+            for k in o.keys() {
+                assert!(
+                    d.contains_key(k) || ONLY_WHEN_SET.contains(&k.as_str()),
+                    "{path}: field {k} is not Docker's"
+                );
+            }
+            for (k, v) in d {
+                assert_inspect_shape(&format!("{path}.{k}"), &o[k], v);
+            }
+        }
+        (serde_json::Value::Array(o), serde_json::Value::Array(d)) => {
+            if let (Some(a), Some(b)) = (o.first(), d.first()) {
+                assert_inspect_shape(&format!("{path}[]"), a, b);
+            }
+        }
+        _ => {}
+    }
+}
+
 const PROJECT: &str = r#"
 name: fx
 services:
@@ -109,6 +167,8 @@ fn json_output_has_dockers_fields_and_types() {
             "tier=web",
             "-p",
             "127.0.0.1:18080:80",
+            "-v",
+            "fx-vol:/data",
             "--rootfs",
             &rootfs,
             "httpd",
@@ -201,6 +261,34 @@ fn json_output_has_dockers_fields_and_types() {
         "compose-version.json",
         false,
     );
+
+    // inspect: Docker's record, field for field.
+    let ours: serde_json::Value =
+        serde_json::from_str(&text(&ns, &b, &["inspect", "fx-web"])).unwrap_or_default();
+    let docker = fixture("inspect.json");
+    assert_inspect_shape("inspect", &ours[0], &docker[0]);
+    assert_eq!(
+        text(
+            &ns,
+            &b,
+            &["inspect", "-f", "{{.State.Status}} {{.Name}}", "fx-web"]
+        ),
+        "running /fx-web\n"
+    );
+    assert_eq!(
+        text(
+            &ns,
+            &b,
+            &["inspect", "--format", "{{json .Config.Labels}}", "fx-web"]
+        ),
+        "{\"team\":\"core\",\"tier\":\"web\"}\n"
+    );
+    let vol: serde_json::Value =
+        serde_json::from_str(&text(&ns, &b, &["inspect", "fx-vol"])).unwrap_or_default();
+    assert_eq!(vol[0]["Name"], "fx-vol", "inspect finds volumes too");
+    let missing = ns.berth(&b, &["inspect", "no-such-thing"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such object: no-such-thing"));
 
     // Templates over the same fields, and a table made from one.
     assert_eq!(
