@@ -121,6 +121,21 @@ pub fn print_or(
     Ok(())
 }
 
+/// `print_or` for Compose's verbs that frame `json` as one array
+/// (`compose ls`, `compose images`).
+pub fn print_array_or(
+    format: &Format,
+    items: Vec<serde_json::Value>,
+    headers: &[(&str, &str)],
+    table: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if matches!(format, Format::Json) {
+        println!("{}", serde_json::Value::Array(items));
+        return Ok(());
+    }
+    print_or(format, &items, headers, table)
+}
+
 /// What `inspect` prints: the records as one indented JSON array, or
 /// with `--format` a template run over each (`{{.State.Status}}`).
 pub fn print_inspect(records: &[serde_json::Value], format: Option<&str>) -> anyhow::Result<()> {

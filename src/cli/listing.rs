@@ -101,15 +101,20 @@ pub fn labels_text(labels: &BTreeMap<String, String>) -> String {
     pairs.join(",")
 }
 
+/// A binding's host address as Docker writes it (`::` for IPv6's any).
+fn host_of(b: &std::net::SocketAddr) -> String {
+    match b.ip() {
+        std::net::IpAddr::V6(a) if a.is_unspecified() => "::".to_string(),
+        ip => ip.to_string(),
+    }
+}
+
 /// `127.0.0.1:18080->80/tcp, :::8080->80/tcp`.
 pub fn ports_text(cfg: &ContainerConfig) -> String {
     let mut out = Vec::new();
     for p in &cfg.ports {
         for b in p.bindings() {
-            let host = match b.ip() {
-                std::net::IpAddr::V6(a) if a.is_unspecified() => "::".to_string(),
-                ip => ip.to_string(),
-            };
+            let host = host_of(&b);
             out.push(format!(
                 "{host}:{}->{}/{}",
                 b.port(),
@@ -200,10 +205,7 @@ pub fn publishers(cfg: &ContainerConfig) -> Value {
     let mut out = Vec::new();
     for p in &cfg.ports {
         for b in p.bindings() {
-            let url = match b.ip() {
-                std::net::IpAddr::V6(a) if a.is_unspecified() => "::".to_string(),
-                ip => ip.to_string(),
-            };
+            let url = host_of(&b);
             out.push(json!({"URL": url, "TargetPort": p.container_port,
                 "PublishedPort": b.port(), "Protocol": p.protocol}));
         }

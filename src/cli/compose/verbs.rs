@@ -437,12 +437,7 @@ pub fn images(compose: &ComposeArgs, store: &Store, args: &ImagesArgs) -> anyhow
         return Ok(ExitCode::SUCCESS);
     }
     let format = crate::cli::format::Format::parse(&args.format)?;
-    if matches!(format, crate::cli::format::Format::Json) {
-        // Compose prints its images as one array.
-        println!("{}", serde_json::Value::Array(items));
-        return Ok(ExitCode::SUCCESS);
-    }
-    crate::cli::format::print_or(&format, &items, &[("ContainerName", "CONTAINER")], || {
+    crate::cli::format::print_array_or(&format, items, &[("ContainerName", "CONTAINER")], || {
         crate::cli::table::render(
             &["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"],
             &rows,
@@ -501,12 +496,7 @@ pub fn ls(store: &Store, args: &super::LsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let format = crate::cli::format::Format::parse(&args.format)?;
-    if matches!(format, crate::cli::format::Format::Json) {
-        // Compose prints its projects as one array.
-        println!("{}", serde_json::Value::Array(items));
-        return Ok(ExitCode::SUCCESS);
-    }
-    crate::cli::format::print_or(&format, &items, &[("ConfigFiles", "CONFIG FILES")], || {
+    crate::cli::format::print_array_or(&format, items, &[("ConfigFiles", "CONFIG FILES")], || {
         crate::cli::table::render(&["NAME", "STATUS", "CONFIG FILES"], &rows)
     })?;
     Ok(ExitCode::SUCCESS)
