@@ -511,11 +511,20 @@ fn base(store: &Store, args: &CreateArgs) -> anyhow::Result<Base> {
         if !present {
             eprintln!("Unable to find image '{name}' locally");
         }
-        let progress = |line: &str| eprintln!("{line}");
+        // In the same frame as the rest of the progress: the image as an
+        // object, the layers' lines beside it.
+        let object = format!("Image {name}");
+        super::progress::report(&format!("{object}  Pulling"));
+        let progress = |line: &str| super::progress::report(line);
         let rt = super::images::runtime()?;
-        rt.block_on(crate::image::registry::pull(
+        let pulled = rt.block_on(crate::image::registry::pull(
             &images, name, &progress, false,
-        ))
+        ));
+        super::progress::report(&format!(
+            "{object}  {}",
+            if pulled.is_ok() { "Pulled" } else { "Error" }
+        ));
+        pulled
         .with_context(|| {
             if present {
                 format!("pulling {name}")
