@@ -546,6 +546,28 @@ fn first_run_mistakes_say_what_to_do() {
         .args(["--root", &root, "run", "--rootfs", "/", "true"])
         .env_clear()
         .output();
+    // An image neither here nor reachable (a registry on a closed port of
+    // 127.0.0.1): where images come from.
+    if nix::unistd::geteuid().is_root() {
+        let (ok, _, err) = run(
+            &dir,
+            &[
+                "--root",
+                &root,
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "127.0.0.1:1/none/img:1",
+                "true",
+            ],
+        );
+        assert!(!ok);
+        assert!(
+            err.contains("unable to find image") && err.contains("berth build, load or import"),
+            "{err}"
+        );
+    }
     match out {
         Ok(o) if !String::from_utf8_lossy(&o.stderr).contains("setresuid") => {
             let err = String::from_utf8_lossy(&o.stderr);

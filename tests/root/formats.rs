@@ -339,6 +339,39 @@ fn json_output_has_dockers_fields_and_types() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("template"));
 
+    // The event journal, filtered and templated, as `docker events`.
+    let events = text(
+        &ns,
+        &b,
+        &[
+            "events",
+            "--since",
+            "1h",
+            "--until",
+            "0s",
+            "--filter",
+            "event=start",
+            "--filter",
+            "container=fx-web",
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        ],
+    );
+    assert_eq!(events, "container start fx-web\n");
+    let json = text(
+        &ns,
+        &b,
+        &[
+            "system", "events", "--since", "1h", "--until", "0s", "--format", "json",
+        ],
+    );
+    let first: serde_json::Value =
+        serde_json::from_str(json.lines().next().unwrap_or("")).unwrap_or_default();
+    assert!(
+        first["timeNano"].is_number() && first["Actor"]["ID"].is_string(),
+        "{json}"
+    );
+
     ok(compose(&ns, &b, &p, &["down"]));
     ok(ns.berth(&b, &["rm", "-f", "fx-web"]));
     ok(ns.berth(&b, &["network", "rm", "fx-net"]));
