@@ -80,6 +80,24 @@ fn a_killed_shim_leaves_an_exited_container_that_down_removes_without_a_trace() 
             .contains(&format!("berth:{id}")),
         "published-port rules of the dead container"
     );
+    // `up` brings it back as an exited container of the project.
+    ok(compose(&ns, &b, &p, &["up", "-d"]));
+    let again = inspect(&ns, &b, "deadshim-web-1");
+    assert_eq!(again["State"]["Status"], "running");
+    assert_eq!(
+        crate::network::http_get(&ns, "127.0.0.1:18089"),
+        "hello from berth\n",
+        "its port is published again"
+    );
+    // A second kill, then `down` and `network rm` of what is left.
+    let shim = record(&b, again["Id"].as_str().unwrap_or(""))["shim_pid"]
+        .as_i64()
+        .unwrap_or(0) as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let down = compose(&ns, &b, &p, &["down"]);
     assert!(
         down.status.success(),
