@@ -339,6 +339,13 @@ fn json_output_has_dockers_fields_and_types() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("template"));
 
+    // What berth keeps running, as `info` tells it.
+    let info = text(&ns, &b, &["info"]);
+    assert!(info.contains("Resident Helpers: "), "{info}");
+    assert!(info.contains(" shims: 2 ("), "{info}");
+    assert!(info.contains(" container inits: 2 ("), "{info}");
+    assert!(info.contains(" DNS responders: 2 ("), "{info}");
+
     // The event journal, filtered and templated, as `docker events`.
     let events = text(
         &ns,
