@@ -420,10 +420,6 @@ pub fn ps(store: &Store, args: PsArgs) -> anyhow::Result<i32> {
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|(id, cfg, st)| {
-            let mut cmd = format!("\"{}\"", cfg.command.join(" "));
-            if !args.no_trunc && cmd.chars().count() > 22 {
-                cmd = cmd.chars().take(19).collect::<String>() + "…\"";
-            }
             vec![
                 if args.no_trunc {
                     id.clone()
@@ -431,13 +427,24 @@ pub fn ps(store: &Store, args: PsArgs) -> anyhow::Result<i32> {
                     id[..12].to_string()
                 },
                 cfg.image.clone().unwrap_or_else(|| rootfs_text(cfg)),
-                cmd,
+                super::listing::command_text(cfg, args.no_trunc),
+                super::listing::ago(&cfg.created),
                 status_text(st),
+                super::listing::ports_text(cfg),
                 cfg.name.clone(),
             ]
         })
         .collect();
-    let header = ["CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES"];
+    // Docker's columns.
+    let header = [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ];
     out.write_all(super::table::render(&header, &table).as_bytes())?;
     Ok(0)
 }

@@ -339,6 +339,35 @@ fn json_output_has_dockers_fields_and_types() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("template"));
 
+    // The default table has Docker's columns.
+    let table = text(&ns, &b, &["ps"]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split("  ")
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES"
+        ]
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("127.0.0.1:18080->80/tcp") && l.ends_with("fx-web")),
+        "{table}"
+    );
+
     // What berth keeps running, as `info` tells it.
     let info = text(&ns, &b, &["info"]);
     assert!(info.contains("Resident Helpers: "), "{info}");
