@@ -205,7 +205,7 @@ pub fn container(store: &Store, id: &str) -> anyhow::Result<Value> {
     let config = json!({
         "Hostname": spec["hostname"],
         "Domainname": spec["domainname"].as_str().unwrap_or(""),
-        "User": format!("{}:{}", process["user"]["uid"], process["user"]["gid"]),
+        "User": cfg.user,
         "AttachStdin": false,
         "AttachStdout": false,
         "AttachStderr": false,

@@ -350,6 +350,7 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             },
             dns: req.dns.servers.clone(),
             ip6: req.ip6,
+            user: req.user.clone().unwrap_or_default(),
         };
         store.write_json(&dir.join("config.json"), &oci)?;
         store.write_json(&dir.join("berth.json"), &config)?;

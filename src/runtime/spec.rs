@@ -217,6 +217,9 @@ pub struct ContainerConfig {
     /// The static IPv6 address asked for on the first network (`--ip6`).
     #[serde(default)]
     pub ip6: Option<std::net::IpAddr>,
+    /// The user as given (`-u`, `user:`, the image's USER); "" for none.
+    #[serde(default)]
+    pub user: String,
 }
 
 /// A volume made for an image `VOLUME` path: filled with the image's content

@@ -268,6 +268,15 @@ fn json_output_has_dockers_fields_and_types() {
     let docker = fixture("inspect.json");
     assert_inspect_shape("inspect", &ours[0], &docker[0]);
     assert_eq!(
+        ours[0]["Config"]["User"], docker[0]["Config"]["User"],
+        "no user given: \"\""
+    );
+    assert_eq!(
+        ours[0]["HostConfig"]["PortBindings"],
+        docker[0]["HostConfig"]["PortBindings"]
+    );
+    assert_eq!(ours[0]["Mounts"][0]["Name"], "fx-vol");
+    assert_eq!(
         text(
             &ns,
             &b,
