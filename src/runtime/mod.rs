@@ -552,22 +552,19 @@ pub fn count_interrupts() -> &'static std::sync::atomic::AtomicUsize {
     &INTERRUPTS
 }
 
-fn alive(pid: i32) -> bool {
-    reap::alive(pid)
-}
-
 /// The recorded state, derived from the facts behind it: a container whose
 /// shim is gone (killed, a reboot) is exited, whatever its record says, and
-/// what it held is released (reap.rs).
+/// what it held is released (reap.rs); its recorded health is attached.
 pub fn effective_state(store: &Store, id: &str) -> Result<State, RuntimeError> {
-    let st = store.read_state(id)?;
+    let mut st = store.read_state(id)?;
     if matches!(
         st.status,
         Status::Running | Status::Paused | Status::Restarting
-    ) && !alive(st.shim_pid)
+    ) && !reap::alive(st.shim_pid)
     {
-        return Ok(reap::settle(store, id, st));
+        st = reap::settle(store, id, st);
     }
+    st.health = health::read(store, id);
     Ok(st)
 }
 

@@ -90,7 +90,7 @@ pub struct State {
     #[serde(default)]
     pub error: Option<String>,
     /// The recorded health (`health.json`, the shim's), when the container
-    /// has a check; never part of `state.json`.
+    /// has a check; never part of `state.json`: `effective_state` adds it.
     #[serde(skip)]
     pub health: Option<super::health::Health>,
 }
@@ -265,9 +265,7 @@ impl Store {
         if !path.exists() {
             return Ok(State::created());
         }
-        let mut st: State = self.read_json(&path)?;
-        st.health = super::health::read(self, id);
-        Ok(st)
+        self.read_json(&path)
     }
 
     /// Writes `state.json` (atomically; the run directory is volatile, so no fsync).
