@@ -17,8 +17,7 @@
 //! berth's own tables are ports.rs's.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use super::nft::{self, Chain};
 
@@ -163,28 +162,9 @@ impl Iptables {
     /// `iptables-restore -w --noflush` of a script.
     fn restore(&self, script: &str) -> Result<(), String> {
         let tool = self.tool("restore");
-        let mut child = Command::new(&tool)
-            .args(["-w", "5", "--noflush"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("running {tool} (Debian package iptables): {e}"))?;
-        let written = child
-            .stdin
-            .take()
-            .map(|mut i| i.write_all(script.as_bytes()));
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "{tool}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        if let Some(Err(e)) = written {
-            return Err(format!("writing to {tool}: {e}"));
-        }
-        Ok(())
+        nft::pipe_to(&tool, &["-w", "5", "--noflush"], script, "iptables")
+            .map(|_| ())
+            .map_err(|e| format!("{tool}: {e}"))
     }
 }
 

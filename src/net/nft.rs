@@ -13,31 +13,36 @@ use std::process::{Command, Stdio};
 #[error("nft: {0}")]
 pub struct NftError(pub String);
 
-/// Runs an nft script (`nft -a -f -`); its standard output.
-pub fn run(script: &str) -> Result<String, NftError> {
-    let mut child = Command::new("nft")
-        .args(["-a", "-f", "-"])
+/// Runs `program args…` with `input` on its stdin: its stdout, or why it
+/// failed (`package` names what provides the program). Shared by the
+/// firewall tools berth drives (nft, iptables-restore).
+pub fn pipe_to(program: &str, args: &[&str], input: &str, package: &str) -> Result<String, String> {
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| NftError(format!("running nft (Debian package nftables): {e}")))?;
+        .map_err(|e| format!("running {program} (Debian package {package}): {e}"))?;
     let written = child
         .stdin
         .take()
-        .map(|mut i| i.write_all(script.as_bytes()));
+        .map(|mut i| i.write_all(input.as_bytes()));
     let out = child
         .wait_with_output()
-        .map_err(|e| NftError(e.to_string()))?;
+        .map_err(|e| format!("{program}: {e}"))?;
     if !out.status.success() {
-        return Err(NftError(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
     }
     if let Some(Err(e)) = written {
-        return Err(NftError(format!("writing the script: {e}")));
+        return Err(format!("writing to {program}: {e}"));
     }
     Ok(String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+/// Runs an nft script (`nft -a -f -`); its standard output.
+pub fn run(script: &str) -> Result<String, NftError> {
+    pipe_to("nft", &["-a", "-f", "-"], script, "nftables").map_err(NftError)
 }
 
 /// The whole ruleset with rule handles.
