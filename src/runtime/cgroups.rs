@@ -57,6 +57,21 @@ fn mkdir(path: &Path) -> Result<()> {
     })
 }
 
+/// Removes a group whose processes are dying: the kernel empties it a
+/// moment after PID 1 of the namespace is gone, so this tries for about a
+/// second.
+pub fn remove_once_empty(cg: &dyn Cgroup) -> Result<()> {
+    let mut result = cg.remove();
+    for _ in 0..1000 {
+        if result.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        result = cg.remove();
+    }
+    result
+}
+
 /// What a cgroup reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CgroupStats {

@@ -193,6 +193,28 @@ struct Running {
     deadline: Instant,
 }
 
+impl Running {
+    /// One read of the probe's output, kept up to the limit. Whether
+    /// something came; end of file, an error or an empty pipe say no (and
+    /// the first two close it).
+    fn read_once(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        match nix::unistd::read(self.output.as_raw_fd(), &mut buf) {
+            Ok(n) if n > 0 => {
+                let room = OUTPUT_LIMIT.saturating_sub(self.text.len());
+                self.text.extend_from_slice(&buf[..n.min(room)]);
+                true
+            }
+            Err(nix::Error::EINTR) => true,
+            Err(nix::Error::EAGAIN) => false,
+            _ => {
+                self.open = false;
+                false
+            }
+        }
+    }
+}
+
 /// The shim's prober for one run of a container.
 pub struct Prober {
     store: Store,
@@ -260,19 +282,8 @@ impl Prober {
 
     /// Reads what the probe wrote (its output descriptor was ready).
     pub fn read_output(&mut self) {
-        let Some(r) = self.running.as_mut() else {
-            return;
-        };
-        let mut buf = [0u8; 4096];
-        match nix::unistd::read(r.output.as_raw_fd(), &mut buf) {
-            Ok(n) if n > 0 => {
-                if r.text.len() < OUTPUT_LIMIT {
-                    let room = OUTPUT_LIMIT - r.text.len();
-                    r.text.extend_from_slice(&buf[..n.min(room)]);
-                }
-            }
-            Err(nix::Error::EINTR) | Err(nix::Error::EAGAIN) => {}
-            _ => r.open = false,
+        if let Some(r) = self.running.as_mut() {
+            r.read_once();
         }
     }
 
@@ -333,17 +344,9 @@ impl Prober {
     }
 
     fn finish(&mut self, mut r: Running, code: Option<i32>, timed_out: bool) {
-        // What is left in the pipe belongs to this probe.
-        while r.open {
-            let mut buf = [0u8; 4096];
-            match nix::unistd::read(r.output.as_raw_fd(), &mut buf) {
-                Ok(n) if n > 0 && r.text.len() < OUTPUT_LIMIT => {
-                    let room = OUTPUT_LIMIT - r.text.len();
-                    r.text.extend_from_slice(&buf[..n.min(room)]);
-                }
-                _ => r.open = false,
-            }
-        }
+        // What is left in the pipe belongs to this probe (the pipe does
+        // not block: an empty one ends the loop).
+        while r.open && r.read_once() {}
         let (exit_code, output) = if timed_out {
             (
                 -1,

@@ -83,15 +83,7 @@ pub(crate) fn settle(store: &Store, id: &str, mut st: State) -> State {
     match store.read_json::<oci_spec::runtime::Spec>(&dir.join("config.json")) {
         Ok(spec) => {
             let cg = cgroups::for_container(id, &shim::limits_of(&spec));
-            let mut removed = cg.remove();
-            for _ in 0..200 {
-                if removed.is_ok() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-                removed = cg.remove();
-            }
-            if let Err(e) = removed {
+            if let Err(e) = cgroups::remove_once_empty(&*cg) {
                 tracing::warn!("removing the cgroup of {id}: {e}");
             }
         }

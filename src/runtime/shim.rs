@@ -279,10 +279,6 @@ impl Shim {
         Ok(())
     }
 
-    fn disconnect_network(&self) {
-        super::reap::release_networks(&self.store, &self.id, &self.config);
-    }
-
     fn finish(&self) {
         if self.config.auto_remove {
             if let Err(e) = self.store.remove(&self.id) {
@@ -300,12 +296,8 @@ impl Shim {
             return fail(125, e.to_string());
         }
         let result = self.start_and_wait(&*cg, ready, shim_pid);
-        // The group empties once PID 1 of the namespace is gone.
-        for _ in 0..500 {
-            if cg.remove().is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        if let Err(e) = cgroups::remove_once_empty(&*cg) {
+            tracing::warn!("removing the cgroup of {}: {e}", self.id);
         }
         result
     }
@@ -428,7 +420,7 @@ impl Shim {
         if let Err(e) = self.connect_network(pid.as_raw()) {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
-            self.disconnect_network();
+            super::reap::release_networks(&self.store, &self.id, &self.config);
             return fail(125, e);
         }
         let mut sync_w = std::fs::File::from(sync_w);
@@ -489,7 +481,7 @@ impl Shim {
         let _ = std::fs::remove_file(&socket_path);
         let status = waitpid(pid, None);
         FORWARD_PID.store(0, Ordering::SeqCst);
-        self.disconnect_network();
+        super::reap::release_networks(&self.store, &self.id, &self.config);
         let code = status.ok().and_then(exit_code).unwrap_or(255);
         let oom = cg.oom_kills() > oom_before;
         Outcome::Exited { code, oom }

@@ -124,10 +124,6 @@ pub(crate) fn project(
     crate::spec::load(&options).map_err(anyhow::Error::new)
 }
 
-fn progress(line: &str) {
-    crate::cli::progress::report(line);
-}
-
 /// Fails on the first name that is not a service of the project.
 pub(crate) fn check_services(
     project: &crate::spec::Project,
@@ -199,7 +195,7 @@ pub fn up(compose: &ComposeArgs, store: &Store, args: &UpArgs) -> anyhow::Result
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    if let Err(e) = engine::up(store, &project, &opts, &progress) {
+    if let Err(e) = engine::up(store, &project, &opts, &crate::cli::progress::report) {
         return Err(anyhow::Error::new(e).context(format!(
             "project {}: `up` stopped here; run it again to converge, or `berth compose down` to remove what it made",
             project.name
@@ -367,9 +363,9 @@ pub fn down(compose: &ComposeArgs, store: &Store, args: &DownArgs) -> anyhow::Re
         timeout: args.timeout,
     };
     if crate::watch::stop(store, &project.name) {
-        progress("Watcher  Stopped");
+        crate::cli::progress::report("Watcher  Stopped");
     }
-    engine::down(store, &project, &opts, &progress)?;
+    engine::down(store, &project, &opts, &crate::cli::progress::report)?;
     if let Some(which) = &args.rmi {
         remove_images(store, &project, which == "all")?;
     }
@@ -404,7 +400,7 @@ fn remove_images(store: &Store, project: &crate::spec::Project, all: bool) -> an
         images
             .remove(&name, None, false)
             .with_context(|| format!("removing image {name}"))?;
-        progress(&format!("Image {name}  Removed"));
+        crate::cli::progress::report(&format!("Image {name}  Removed"));
     }
     Ok(())
 }

@@ -64,10 +64,6 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-fn progress(line: &str) {
-    crate::cli::progress::report(line);
-}
-
 /// Runs a one-off command of a service; exits with its exit code.
 pub fn run(compose: &ComposeArgs, store: &Store, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let project = project(compose, std::slice::from_ref(&args.service))?;
@@ -96,7 +92,7 @@ pub fn run(compose: &ComposeArgs, store: &Store, args: &RunArgs) -> anyhow::Resu
         &args.service,
         args.no_deps,
         &overrides,
-        &progress,
+        &crate::cli::progress::report,
         args.pull.as_deref(),
     )
     .with_context(|| {
@@ -167,7 +163,7 @@ pub fn create(compose: &ComposeArgs, store: &Store, args: &CreateArgs) -> anyhow
         ..Default::default()
     };
     super::lifecycle::check_services(&project, &args.services)?;
-    engine::up(store, &project, &opts, &progress).with_context(|| {
+    engine::up(store, &project, &opts, &crate::cli::progress::report).with_context(|| {
         format!(
             "project {}: `create` stopped here; run it again to converge",
             project.name
