@@ -122,7 +122,12 @@ pub fn events(store: &Store, args: EventsArgs) -> anyhow::Result<i32> {
                 return Ok(0);
             }
         }
-        if until.is_some_and(|u| now >= u || batch.is_empty() && until <= Some(now)) {
+        // Everything up to `--until` has been read once the clock is past it.
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(now);
+        if until.is_some_and(|u| clock >= u) {
             return Ok(0);
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
