@@ -232,6 +232,11 @@ pub fn build(
             opts.context.display()
         )));
     }
+    // Absolute, so the RUN mounts made from it name host paths.
+    let root = opts
+        .context
+        .canonicalize()
+        .map_err(|e| BuildError::Other(format!("build context {}: {e}", opts.context.display())))?;
     let file = dockerfile::parse(&text)?;
     let (meta, stages) = dockerfile::stages(&file)?;
     let mut b = Builder {
@@ -240,7 +245,7 @@ pub fn build(
         opts,
         say,
         escape: file.escape,
-        context: Context::new(&opts.context),
+        context: Context::new(&root),
         meta_args: BTreeMap::new(),
         stages,
         built: BTreeMap::new(),

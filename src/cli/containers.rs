@@ -358,10 +358,7 @@ fn matches_filter(filter: &str, id: &str, cfg: &ContainerConfig, st: &State) -> 
             "" => v == "none",
             h => h == v,
         },
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => cfg.labels.get(lk).is_some_and(|x| x == lv),
-            None => cfg.labels.contains_key(v),
-        },
+        "label" => super::listing::label_matches(v, &cfg.labels),
         _ => false,
     }
 }

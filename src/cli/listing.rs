@@ -94,6 +94,35 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{}{}", significant(size, 4), UNITS[unit])
 }
 
+/// One `--filter KEY=VALUE` of `volume ls`/`network ls`, split; an unknown
+/// key is refused by name, as Docker does.
+pub fn filter_pair<'a>(filter: &'a str, known: &[&str]) -> anyhow::Result<(&'a str, &'a str)> {
+    let (k, v) = filter
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value): {filter}"))?;
+    if !known.contains(&k) {
+        anyhow::bail!("invalid filter '{k}' (known: {})", known.join(", "));
+    }
+    Ok((k, v))
+}
+
+/// `label=KEY` or `label=KEY=VALUE` against a set of labels.
+pub fn label_matches(want: &str, labels: &BTreeMap<String, String>) -> bool {
+    match want.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(want),
+    }
+}
+
+/// `true`/`1` or `false`/`0`, as Docker's boolean filters take them.
+pub fn filter_bool(key: &str, v: &str) -> anyhow::Result<bool> {
+    match v {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => anyhow::bail!("invalid filter '{key}={v}': use true or false"),
+    }
+}
+
 /// `k=v,k2=v2`, sorted as Docker sorts them.
 pub fn labels_text(labels: &BTreeMap<String, String>) -> String {
     let mut pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();

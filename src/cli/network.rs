@@ -88,6 +88,9 @@ pub struct NetworkLsArgs {
     /// Only show network ids.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Filter output: name=TEXT, id=PREFIX, label=KEY[=VALUE], driver=bridge, type=custom|builtin, dangling=true|false (all must hold).
+    #[arg(short, long)]
+    pub filter: Vec<String>,
     /// Output format: table, json, table TEMPLATE or a Go template.
     #[arg(long, default_value = "table")]
     pub format: String,
@@ -242,7 +245,38 @@ pub fn run(store: &Store, cmd: NetworkCommand) -> anyhow::Result<i32> {
             println!("{}", net.id);
         }
         NetworkCommand::Ls(a) => {
-            let list = nets.list()?;
+            if a.filter.iter().any(|f| f.starts_with("dangling=")) {
+                // Members no running container stands behind do not count.
+                for n in nets.list()? {
+                    crate::runtime::reap::settle_network(store, &n.name)?;
+                }
+            }
+            let mut list = nets.list()?;
+            for f in &a.filter {
+                let (k, v) = super::listing::filter_pair(
+                    f,
+                    &["name", "id", "label", "driver", "type", "dangling"],
+                )?;
+                let dangling = if k == "dangling" {
+                    super::listing::filter_bool(k, v)?
+                } else {
+                    false
+                };
+                if k == "type" && !matches!(v, "custom" | "builtin") {
+                    anyhow::bail!("invalid filter 'type={v}': use custom or builtin");
+                }
+                list.retain(|n| {
+                    let builtin = n.name == crate::net::store::DEFAULT_NETWORK;
+                    match k {
+                        "name" => n.name.contains(v),
+                        "id" => n.id.starts_with(v),
+                        "label" => super::listing::label_matches(v, &n.labels),
+                        "driver" => n.driver == v,
+                        "type" => builtin == (v == "builtin"),
+                        _ => (n.members.is_empty() && !builtin) == dangling,
+                    }
+                });
+            }
             let format = super::format::Format::parse(&a.format)?;
             if !format.is_table() && !a.quiet {
                 let items: Vec<serde_json::Value> = list

@@ -34,6 +34,9 @@ pub struct VolumeLsArgs {
     /// Only display volume names.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Filter output: name=TEXT, label=KEY[=VALUE], driver=local, dangling=true|false (all must hold).
+    #[arg(short, long)]
+    pub filter: Vec<String>,
     /// Output format: table, json, table TEMPLATE or a Go template.
     #[arg(long, default_value = "table")]
     pub format: String,
@@ -95,7 +98,22 @@ pub fn run(store: &Store, cmd: VolumeCommand) -> anyhow::Result<i32> {
             println!("{name}");
         }
         VolumeCommand::Ls(a) => {
-            let list = volumes::list(store);
+            let mut list = volumes::list(store);
+            for f in &a.filter {
+                let (k, v) =
+                    super::listing::filter_pair(f, &["name", "label", "driver", "dangling"])?;
+                let dangling = if k == "dangling" {
+                    super::listing::filter_bool(k, v)?
+                } else {
+                    false
+                };
+                list.retain(|name, labels| match k {
+                    "name" => name.contains(v),
+                    "label" => super::listing::label_matches(v, labels),
+                    "driver" => v == "local",
+                    _ => users(store, name).is_empty() == dangling,
+                });
+            }
             let format = super::format::Format::parse(&a.format)?;
             if !format.is_table() && !a.quiet {
                 let items: Vec<serde_json::Value> = list

@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use nix::fcntl::{Flock, FlockArg};
 use oci_spec::image::{
     ConfigBuilder, DescriptorBuilder, Digest, ImageConfiguration, ImageConfigurationBuilder,
     ImageManifest, ImageManifestBuilder, MediaType, RootFsBuilder,
@@ -299,6 +300,25 @@ impl ImageStore {
         }
     }
 
+    /// Holds the index's lock for a read-modify-write: concurrent builds,
+    /// pulls and loads each add their tag, and none may lose another's.
+    fn lock_index(&self) -> Result<Flock<std::fs::File>, ImageError> {
+        let p = self.root.join("images/index.lock");
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io(&p))?;
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| ImageError::Io {
+            path: p.clone(),
+            source: e.into(),
+        })
+    }
+
     fn write_index(&self, index: &BTreeMap<String, String>) -> Result<(), ImageError> {
         let p = self.index_path();
         if let Some(parent) = p.parent() {
@@ -312,6 +332,7 @@ impl ImageStore {
     /// Points `name` at a manifest.
     pub fn tag(&self, name: &str, manifest_digest: &str) -> Result<(), ImageError> {
         let r = Reference::parse(name)?;
+        let _lock = self.lock_index()?;
         let mut index = self.read_index()?;
         index.insert(r.full(), manifest_digest.to_string());
         self.write_index(&index)
@@ -595,6 +616,7 @@ impl ImageStore {
         if let (Some(c), false) = (in_use, force) {
             return Err(ImageError::InUse(name.to_string(), c));
         }
+        let _lock = self.lock_index()?;
         let mut index = self.read_index()?;
         let key = Reference::parse(name)
             .map(|r| r.full())

@@ -382,7 +382,11 @@ pub fn rules(t: &Target, ports: &[Published]) -> (String, String) {
             };
             let to = format!("dnat to {ip}:{inner}");
             for chain_rule in [
-                format!("prerouting {daddr}{proto} dport {host} {to}"),
+                // Only what is addressed to this host, as Docker's
+                // `addrtype --dst-type LOCAL`: with br_netfilter, traffic
+                // between two containers meets this hook too, and must not
+                // be turned towards the publisher because its port matches.
+                format!("prerouting {daddr}fib daddr type local {proto} dport {host} {to}"),
                 format!("output {daddr}fib daddr type local {proto} dport {host} {to}"),
                 format!("postrouting ip saddr 127.0.0.0/8 ip daddr {ip} {proto} dport {inner} masquerade"),
                 format!("postrouting ip saddr {subnet} ip daddr {ip} {proto} dport {inner} masquerade"),
@@ -402,7 +406,7 @@ pub fn rules(t: &Target, ports: &[Published]) -> (String, String) {
         };
         let to = format!("dnat to [{ip6}]:{inner}");
         for chain_rule in [
-            format!("prerouting {daddr}{proto} dport {host} {to}"),
+            format!("prerouting {daddr}fib daddr type local {proto} dport {host} {to}"),
             format!(
                 "output {daddr}fib daddr type local ip6 daddr != ::1 {proto} dport {host} {to}"
             ),
@@ -512,7 +516,7 @@ mod tests {
         };
         let (r, r6) = rules(&t, &[p("0.0.0.0")]);
         assert!(
-            r.contains("prerouting tcp dport 8080 dnat to 10.7.0.2:80 comment \"berth:abc\""),
+            r.contains("prerouting fib daddr type local tcp dport 8080 dnat to 10.7.0.2:80 comment \"berth:abc\""),
             "{r}"
         );
         assert!(
@@ -534,7 +538,7 @@ mod tests {
         t.ip6 = Some((ip("fd00::2"), "fd00::/64".into()));
         let (_, r6) = rules(&t, &[p("::"), p("::1")]);
         assert!(
-            r6.contains("prerouting tcp dport 8080 dnat to [fd00::2]:80"),
+            r6.contains("prerouting fib daddr type local tcp dport 8080 dnat to [fd00::2]:80"),
             "{r6}"
         );
         assert!(r6.contains("ip6 daddr != ::1"), "{r6}");

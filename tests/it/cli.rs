@@ -449,6 +449,24 @@ fn volumes_are_created_listed_inspected_and_removed() {
     );
     assert!(root.join("volumes/data/_data").is_dir());
     assert_eq!(berth(&["volume", "ls", "-q"]).1, "data\n");
+    assert_eq!(berth(&["volume", "create", "other"]).1, "other\n");
+    for (filter, want) in [
+        ("label=team", "data\n"),
+        ("label=team=a", "data\n"),
+        ("label=team=b", ""),
+        ("name=oth", "other\n"),
+        ("dangling=true", "data\nother\n"),
+        ("dangling=false", ""),
+    ] {
+        assert_eq!(
+            berth(&["volume", "ls", "-q", "--filter", filter]).1,
+            want,
+            "volume ls --filter {filter}"
+        );
+    }
+    let (ok, _, err) = berth(&["volume", "ls", "--filter", "colour=red"]);
+    assert!(!ok && err.contains("invalid filter 'colour'"), "{err}");
+    assert_eq!(berth(&["volume", "rm", "other"]).1, "other\n");
     let inspect: serde_json::Value =
         serde_json::from_str(&berth(&["volume", "inspect", "data"]).1).unwrap_or_default();
     assert_eq!(inspect[0]["Labels"]["team"], "a");

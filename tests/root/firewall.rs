@@ -356,3 +356,45 @@ fn the_shop_stack_comes_up_and_answers_on_a_docker_engine_host() {
     assert_eq!(firewall_state(&ns), before);
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
 }
+
+/// With br_netfilter on (as on every Docker host), traffic between two
+/// containers meets the nat prerouting hook: a published port's number must
+/// not turn a connection to another container towards the publisher.
+#[test]
+fn a_published_port_does_not_capture_traffic_between_containers() {
+    let b = Berth::new("fw-capture");
+    let ns = NetNs::new("fw-capture");
+    bridge_netfilter_on(&ns);
+    ns.text(&b, &["network", "create", "appnet"]);
+    ns.httpd(
+        &b,
+        &["--name", "publisher", "--network", "appnet", "-p", "80:80"],
+    );
+    let rootfs = crate::support::rootfs().display().to_string();
+    ns.text(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "other",
+            "--network",
+            "appnet",
+            "--rootfs",
+            &rootfs,
+            "sh",
+            "-c",
+            "mkdir -p /o && echo other > /o/index.html && exec httpd -f -p 80 -h /o",
+        ],
+    );
+    let page = ns.wget_from(&b, "appnet", "http://other/");
+    assert_eq!(
+        String::from_utf8_lossy(&page.stdout),
+        "other\n",
+        "a container's port 80 is its own, not the publisher's: {}",
+        String::from_utf8_lossy(&page.stderr)
+    );
+    assert_eq!(http_get(&ns, "127.0.0.1:80"), "hello from berth\n");
+    ns.text(&b, &["rm", "-f", "publisher", "other"]);
+    ns.text(&b, &["network", "rm", "appnet"]);
+}

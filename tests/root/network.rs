@@ -344,10 +344,27 @@ fn containers_on_a_user_network_reach_each_other_and_nothing_else() {
     let rootfs = crate::support::rootfs().display().to_string();
     let id = ns.text(
         &b,
-        &["network", "create", "--subnet", "10.77.0.0/24", "appnet"],
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.77.0.0/24",
+            "--label",
+            "tier=app",
+            "appnet",
+        ],
     );
     assert_eq!(id.trim().len(), 64);
     ns.text(&b, &["network", "create", "othernet"]);
+    let names = |filter: &str| {
+        ns.text(
+            &b,
+            &["network", "ls", "--format", "{{.Name}}", "--filter", filter],
+        )
+    };
+    assert_eq!(names("label=tier=app"), "appnet\n");
+    assert_eq!(names("name=other"), "othernet\n");
+    assert_eq!(names(&format!("id={}", &id.trim()[..12])), "appnet\n");
     let ls = ns.text(&b, &["network", "ls"]);
     assert!(
         ls.contains("appnet") && ls.contains("10.77.0.0/24") && ls.contains("172.18.0.0/16"),
