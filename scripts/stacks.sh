@@ -76,6 +76,9 @@ debs_for() {
   [ -f "$images/$dir/packages" ] || return 0
   [ "$parent" = - ] || mapfile -t -O 0 pkgs < "$images/$parent/packages"
   mapfile -t -O "${#pkgs[@]}" pkgs < "$images/$dir/packages"
+  # Fetched once for a package list (apt's lists are updated once per work
+  # directory); remove $work/debs to fetch again.
+  if [ -f "$out/.packages" ] && [ "$(cat "$out/.packages")" = "${pkgs[*]}" ]; then return 0; fi
   rm -rf "$out.tmp" && mkdir -p "$out.tmp/partial"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --download-only --no-install-recommends \
     -o Dir::State::status="$debian/var/lib/dpkg/status" -o Dir::Cache::archives="$out.tmp" \
@@ -85,6 +88,7 @@ debs_for() {
     local f
     for f in "$work/debs/$parent"/*.deb; do rm -f "$out.tmp/$(basename "$f")"; done
   fi
+  echo "${pkgs[*]}" > "$out.tmp/.packages"
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
@@ -105,7 +109,7 @@ build_images() {
     rm -rf "$ctx" && mkdir -p "$ctx"
     cp -r "$images/$dir/." "$ctx/"
     rm -f "$ctx/packages"
-    [ -d "$work/debs/$dir" ] && cp -al "$work/debs/$dir" "$ctx/debs"
+    [ ! -d "$work/debs/$dir" ] || cp -al "$work/debs/$dir" "$ctx/debs"
     for t in "$@"; do args+=(-t "$t"); done
     if ! "$berth" build -q "${args[@]}" "$ctx" > "$work/build-$dir.log" 2>&1; then
       echo "stacks: building the $dir stand-in failed:" >&2
@@ -217,6 +221,7 @@ engine=berth
 ns=
 trap '[ -z "$ns" ] || ip netns del "$ns" 2>/dev/null || true' EXIT
 failed=()
+: > "$work/results.txt"
 for s in "${samples[@]}"; do
   [ -d "$repo/tests/stacks/$s" ] || { echo "stacks: no sample $s in tests/stacks/" >&2; exit 2; }
   # Each sample in a network namespace of its own: its published ports are
@@ -224,7 +229,33 @@ for s in "${samples[@]}"; do
   ns="berth-stacks-$$-$s"
   ip netns add "$ns"
   in_ns ip link set lo up
-  run_sample "$s" || failed+=("$s")
+  run_sample "$s" | tee -a "$work/results.txt" || failed+=("$s")
   ip netns del "$ns"
   ns=
 done
+
+if [ -n "$vs_docker" ]; then
+  # Docker Compose v2 on Docker Engine, in a network namespace of its own
+  # (bench/lib.sh), with the same stand-in images.
+  # shellcheck source=bench/lib.sh
+  . "$repo/bench/lib.sh"
+  need_packages docker.io python3-pip
+  docker_compose=$(compose_v2 "$work")
+  export DOCKER_BUILDKIT=0 # the legacy builder: no buildx plugin needed
+  engine=docker
+  trap 'bench_netns_down "$work"' EXIT
+  bench_netns "$work"
+  mapfile -t tags < <(awk '!/^#/ && NF { for (i = 3; i <= NF; i++) print $i }' "$images/IMAGES")
+  "$berth" save "${tags[@]}" | docker load >/dev/null
+  for s in "${samples[@]}"; do
+    run_sample "$s" | tee -a "$work/results.txt" || failed+=("$s on docker")
+  done
+  bench_netns_down "$work"
+  trap - EXIT
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "stacks: FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "stacks: ${#samples[@]} samples passed"

@@ -369,7 +369,9 @@ pub fn tmpfs(root: &OwnedFd, target: &str, options: &[String], read_only: bool) 
 
 /// Fills an empty volume directory with what the container's root holds at
 /// `target` (resolved inside the root): files, directories and symlinks with
-/// their modes and owners, as Docker's copy-up does on first use.
+/// their modes and owners, and the volume's own directory takes the owner and
+/// mode of the image's (a server running as its own user writes there), as
+/// Docker's copy-up does on first use.
 pub fn copy_up(root: &OwnedFd, target: &str, data: &Path) -> Result<()> {
     let empty = std::fs::read_dir(data)
         .map(|mut d| d.next().is_none())
@@ -381,11 +383,21 @@ pub fn copy_up(root: &OwnedFd, target: &str, data: &Path) -> Result<()> {
         return Ok(()); // nothing in the image there
     };
     let from = PathBuf::from(fd_path(&src));
-    copy_tree(&from, data).map_err(|e| RootfsError {
-        what: "copying the image content into the volume at",
-        path: target.to_string(),
-        errno: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    })
+    copy_tree(&from, data)
+        .and_then(|()| copy_ownership(&from, data))
+        .map_err(|e| RootfsError {
+            what: "copying the image content into the volume at",
+            path: target.to_string(),
+            errno: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })
+}
+
+/// The owner and mode of `from` onto `to`.
+fn copy_ownership(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(from)?;
+    std::os::unix::fs::chown(to, Some(meta.uid()), Some(meta.gid()))?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
 }
 
 fn open_in_root_existing(root: &OwnedFd, path: &str) -> nix::Result<OwnedFd> {

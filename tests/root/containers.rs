@@ -635,3 +635,34 @@ fn run_takes_named_and_anonymous_volumes_as_docker_does() {
         assert!(err.contains("invalid volume"), "{bad}: {err}");
     }
 }
+
+/// A new named volume takes the owner and mode of the image's directory it
+/// is mounted over, so a server running as its own user can write there
+/// (PostgreSQL's PGDATA under `user: postgres`), as Docker's copy-up does.
+#[test]
+fn a_new_volume_takes_the_owner_and_mode_of_the_image_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = Berth::new("volume-owner");
+    let dir = crate::support::rootfs().join("owned-by-nobody");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1770))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (code, out, err) = b.run(
+        &[
+            "--rm",
+            "--user",
+            "65534:65534",
+            "-v",
+            "pgdata:/owned-by-nobody",
+        ],
+        &[
+            "sh",
+            "-c",
+            "touch /owned-by-nobody/written && stat -c '%u:%g %a' /owned-by-nobody",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "65534:65534 1770\n");
+    assert!(b.root.join("volumes/pgdata/_data/written").is_file());
+}
