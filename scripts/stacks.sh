@@ -156,7 +156,9 @@ page() {
   echo "  $url did not answer: $out" >&2
   return 1
 }
-fail() { echo "  check failed: $*" >&2; return 1; }
+# A check runs in a subshell of its own (run_check): fail ends it.
+fail() { echo "  check failed: $*" >&2; exit 1; }
+run_check() { ( . "$dir/check.sh" "$1" ) ; }
 
 # leftovers: what a project left behind after `down -v` (empty when nothing).
 leftovers() { # project
@@ -199,10 +201,10 @@ run_sample() {
     fi
   }
   t=$(ms); step "up" c up -d --wait --wait-timeout 300 || return 1; first=$(( $(ms) - t ))
-  step "the checks after the first up" . "$dir/check.sh" 1 || return 1
+  step "the checks after the first up" run_check 1 || return 1
   t=$(ms); step "down" c down || return 1; down=$(( $(ms) - t ))
   t=$(ms); step "the second up" c up -d --wait --wait-timeout 300 || return 1; up=$(( $(ms) - t ))
-  step "the checks after down and up" . "$dir/check.sh" 2 || return 1
+  step "the checks after down and up" run_check 2 || return 1
   step "down -v" c down -v || return 1
   # Teardown helpers (a bridge's deletion) may still be finishing: a leak is
   # what is still there after 10 s.

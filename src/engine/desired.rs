@@ -196,6 +196,18 @@ pub struct DesiredService {
     /// Removed when it exits (one-off containers of `compose run --rm`).
     pub auto_remove: bool,
     pub labels: BTreeMap<String, String>,
+    /// `container_name`: the one container's name instead of
+    /// `<project>-<service>-1`.
+    pub container_name: Option<String>,
+}
+
+/// The name of container `number` of service `service`: its
+/// `container_name`, or `<project>-<service>-<n>` as Compose names them.
+pub fn container_name_of(project: &Project, service: &str, number: u32) -> String {
+    project
+        .service(service)
+        .and_then(|s| get_text(s, "container_name"))
+        .unwrap_or_else(|| format!("{}-{service}-{number}", project.name))
 }
 
 /// A scalar as text (strings, numbers, booleans).
@@ -354,6 +366,13 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
         })
         .transpose()?
         .unwrap_or(1);
+    let container_name = get_text(svc, "container_name");
+    if let (Some(c), true) = (&container_name, replicas > 1) {
+        return Err(err(
+            name,
+            format!("container_name {c:?} names one container, but it is scaled to {replicas}: container names must be unique"),
+        ));
+    }
     let limits = deploy
         .and_then(|d| d.get("resources"))
         .and_then(|r| r.get("limits"))
@@ -607,7 +626,7 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
             };
             let container = match source.strip_prefix("container:") {
                 Some(c) => c.to_string(),
-                None => format!("{}-{source}-1", project.name),
+                None => container_name_of(project, &source, 1),
             };
             VolumesFrom {
                 container,
@@ -618,6 +637,7 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
     let mut files = file_mounts(project, svc, "secrets", name)?;
     files.extend(file_mounts(project, svc, "configs", name)?);
     Ok(DesiredService {
+        container_name,
         files,
         volumes_from,
         auto_remove: false,
@@ -632,4 +652,34 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
         volumes,
         labels,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_name_names_the_one_container_and_volumes_from_follows_it() {
+        let p = crate::spec::load_str_for_tests(
+            "name: demo\nservices:\n  db:\n    image: busybox\n    container_name: postgres\n  web:\n    image: busybox\n    volumes_from: [db]\n  app:\n    image: busybox\n",
+        );
+        let db = service(&p, "db").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(db.container_name.as_deref(), Some("postgres"));
+        assert_eq!(container_name_of(&p, "db", 1), "postgres");
+        assert_eq!(container_name_of(&p, "app", 2), "g-app-2");
+        let web = service(&p, "web").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(web.volumes_from[0].container, "postgres");
+    }
+
+    #[test]
+    fn container_name_with_more_than_one_replica_is_refused() {
+        let p = crate::spec::load_str_for_tests(
+            "name: demo\nservices:\n  db:\n    image: busybox\n    container_name: postgres\n    scale: 2\n",
+        );
+        let e = service(&p, "db").map(|_| ()).unwrap_err().to_string();
+        assert!(
+            e.contains("container_name \"postgres\"") && e.contains("scaled to 2"),
+            "{e}"
+        );
+    }
 }

@@ -45,6 +45,15 @@ pub fn container_name(project: &str, service: &str, number: u32) -> String {
     format!("{project}-{service}-{number}")
 }
 
+/// The name of container `number` of `svc`: its `container_name`, or
+/// `<project>-<service>-<n>`.
+pub fn service_container_name(project: &str, svc: &DesiredService, number: u32) -> String {
+    match &svc.container_name {
+        Some(name) => name.clone(),
+        None => container_name(project, &svc.name, number),
+    }
+}
+
 fn create_network(store: &Store, project: &str, n: &DesiredNetwork) -> Result<(), EngineError> {
     if n.external {
         return Err(EngineError::External(format!(
@@ -94,7 +103,7 @@ pub fn create_container(
     number: u32,
     inherited: Vec<crate::runtime::spec::AnonymousVolume>,
 ) -> Result<String, EngineError> {
-    let name = container_name(&cx.project.name, &svc.name, number);
+    let name = service_container_name(&cx.project.name, svc, number);
     create_named(cx, svc, number, &name, inherited)
 }
 
@@ -122,7 +131,10 @@ pub fn create_named(
         }
         mode => {
             f.network = match mode.strip_prefix("service:") {
-                Some(other) => format!("container:{}", container_name(&cx.project.name, other, 1)),
+                Some(other) => format!(
+                    "container:{}",
+                    super::desired::container_name_of(cx.project, other, 1)
+                ),
                 None => mode.to_string(),
             };
         }
@@ -359,7 +371,7 @@ fn run_service(cx: &Context, service: &str, actions: &[&Action]) -> Result<(), E
                 start(&id, &old.name)?;
             }
             Action::Create { number, .. } => {
-                let name = container_name(&cx.project.name, service, *number);
+                let name = service_container_name(&cx.project.name, svc, *number);
                 (cx.progress)(&format!("Container {name}  Creating"));
                 let id = create_container(cx, svc, *number, Vec::new())?;
                 (cx.progress)(&format!("Container {name}  Created"));

@@ -630,6 +630,19 @@ pub fn wait_exit(
 /// Stops a container: its stop signal, then SIGKILL after `timeout` seconds.
 pub fn stop(store: &Store, id: &str, timeout: Option<u64>) -> Result<(), RuntimeError> {
     let st = effective_state(store, id)?;
+    if st.status == Status::Restarting && st.pid == 0 {
+        // Between two runs: the shim wakes from its back-off on the mark and
+        // records the exit. One that was already starting the process again
+        // sees the mark too late: that process is stopped as any other.
+        mark_stop(store, id);
+        if wait_exit(store, id, Some(Duration::from_secs(2)))?.is_some() {
+            return Ok(());
+        }
+        if effective_state(store, id)?.can_kill() {
+            return stop(store, id, timeout);
+        }
+        return Ok(());
+    }
     if !st.can_kill() {
         mark_stop(store, id);
         return Ok(());

@@ -213,10 +213,18 @@ impl Shim {
             if started.elapsed() > Duration::from_secs(10) {
                 backoff = Duration::from_millis(100);
             }
-            std::thread::sleep(backoff);
+            // The back-off ends early when a stop is asked for: `stop` and
+            // `down` of a restarting container do not wait it out.
+            let until = Instant::now() + backoff;
+            while Instant::now() < until && !self.stop_requested() {
+                std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
+            }
             backoff = (backoff * 2).min(Duration::from_secs(60));
             if self.stop_requested() {
-                self.update(|st| st.status = Status::Exited);
+                self.update(|st| {
+                    st.status = Status::Exited;
+                    st.shim_pid = 0;
+                });
                 self.finish();
                 return code;
             }

@@ -560,7 +560,15 @@ pub fn build_spec(req: &SpecRequest) -> Result<Spec, SpecBuildError> {
     if let Some(p) = l.pids {
         resources = resources.pids(LinuxPidsBuilder::default().limit(p).build()?);
     }
-    let sysctl: HashMap<String, String> = req.sysctls.clone().into_iter().collect();
+    let mut sysctl: HashMap<String, String> = req.sysctls.clone().into_iter().collect();
+    // As Docker (20.10 on): in a network namespace of its own, any user may
+    // bind any port, so a server dropped to its own user still listens on
+    // 80 (pgAdmin, nginx as non-root). A --sysctl of the user's wins.
+    if matches!(req.network, NetworkMode::None | NetworkMode::Bridge { .. }) {
+        sysctl
+            .entry("net.ipv4.ip_unprivileged_port_start".into())
+            .or_insert_with(|| "0".into());
+    }
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .resources(resources.build()?)

@@ -666,3 +666,51 @@ fn a_new_volume_takes_the_owner_and_mode_of_the_image_directory() {
     assert_eq!(out, "65534:65534 1770\n");
     assert!(b.root.join("volumes/pgdata/_data/written").is_file());
 }
+
+/// As Docker: a container with a network namespace of its own lets any user
+/// bind any port (a server that drops to its own user still listens on 80);
+/// a --sysctl of the user's wins.
+#[test]
+fn a_non_root_server_may_listen_on_a_low_port() {
+    let b = Berth::new("low-port");
+    let (code, out, err) = b.run(
+        &["--rm", "--user", "65534:65534"],
+        &[
+            "sh",
+            "-c",
+            "cat /proc/sys/net/ipv4/ip_unprivileged_port_start; httpd -p 80 -h /www && echo listening",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "0\nlistening\n");
+    let (_, out, _) = b.run(
+        &[
+            "--rm",
+            "--sysctl",
+            "net.ipv4.ip_unprivileged_port_start=1024",
+        ],
+        &["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"],
+    );
+    assert_eq!(out, "1024\n");
+}
+
+/// `stop` of a container between two runs of its restart policy ends it at
+/// once: it does not wait out the back-off, nor start again after.
+#[test]
+fn stopping_a_restarting_container_ends_it_at_once() {
+    let b = Berth::new("stop-restarting");
+    let id = b.detached(&["--restart", "always"], &["sh", "-c", "exit 3"]);
+    // Exits every time: after a few runs the back-off is over a second.
+    assert!(
+        b.until(std::time::Duration::from_secs(20), || {
+            b.inspect(&id)["RestartCount"].as_u64().unwrap_or(0) >= 4
+        }),
+        "the restart policy never ran it again"
+    );
+    b.text(&["stop", &id]);
+    assert_eq!(b.status(&id), "exited", "when stop returns");
+    let count = b.inspect(&id)["RestartCount"].as_u64();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(b.status(&id), "exited", "it started again");
+    assert_eq!(b.inspect(&id)["RestartCount"].as_u64(), count);
+}

@@ -3,7 +3,7 @@
 # default account and its query tool reaching the server by the container
 # name `postgres`: a table written through pgAdmin is read back with psql.
 round=$1
-login=$(in_ns curl -sS -c - -d email=your@email.com -d password=changeit http://127.0.0.1:5050/authenticate/login) \
+login=$(page http://127.0.0.1:5050/authenticate/login -c - -d email=your@email.com -d password=changeit) \
   || fail "pgadmin login"
 cookie=$(printf '%s\n' "$login" | awk '$6 == "pga4_session" { print $7 }')
 [ -n "$cookie" ] || fail "pgadmin gave no session"
