@@ -47,10 +47,14 @@ samples_dir=$(cd "$shared/external/awesome-compose" && pwd)
 debian="${BERTH_DEBIAN_ROOTFS:-$repo/target/fixtures/debian}"
 [ -x "$debian/bin/bash" ] || { echo "stacks: no debootstrap root at $debian: scripts/test.sh makes it" >&2; exit 1; }
 
-for p in curl iproute2 util-linux; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl iproute2 util-linux >/dev/null; break; }
+# curl and psql for the checks, nsenter and ip for the namespaces.
+need=()
+for p in curl iproute2 util-linux postgresql-client; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 
 work="${BERTH_STACKS_WORK:-$repo/target/stacks}"
 mkdir -p "$work"
@@ -158,7 +162,9 @@ page() {
 }
 # A check runs in a subshell of its own (run_check): fail ends it.
 fail() { echo "  check failed: $*" >&2; exit 1; }
-run_check() { ( . "$dir/check.sh" "$1" ) ; }
+# Pipes there are judged by their last command (`page … | grep -q` may
+# close the pipe early).
+run_check() { ( set +o pipefail; . "$dir/check.sh" "$1" ) ; }
 
 # leftovers: what a project left behind after `down -v` (empty when nothing).
 leftovers() { # project
@@ -196,7 +202,7 @@ run_sample() {
       echo "stacks: $s on $engine: $what failed; the last of $log:" >&2
       tail -n 40 "$log" >&2
       c logs --no-color >>"$log" 2>&1 || true
-      c down -v >/dev/null 2>&1 || true
+      c down -v --rmi local >/dev/null 2>&1 || true
       return 1
     fi
   }
@@ -205,7 +211,9 @@ run_sample() {
   t=$(ms); step "down" c down || return 1; down=$(( $(ms) - t ))
   t=$(ms); step "the second up" c up -d --wait --wait-timeout 300 || return 1; up=$(( $(ms) - t ))
   step "the checks after down and up" run_check 2 || return 1
-  step "down -v" c down -v || return 1
+  # -v: its volumes; --rmi local: the images its builds made (the next run
+  # builds them again from the build cache, on the stand-ins as they are).
+  step "down -v" c down -v --rmi local || return 1
   # Teardown helpers (a bridge's deletion) may still be finishing: a leak is
   # what is still there after 10 s.
   local deadline=$(( $(date +%s) + 10 ))

@@ -9,5 +9,6 @@ if [ "$round" = 1 ]; then
     -d user_name=admin -d admin_password=stack-pw-1234 -d admin_password2=stack-pw-1234 -d pw_weak=on \
     -d admin_email=admin@example.com -d Submit=Install | grep -q 'Success' || fail "the installation"
 fi
-page http://127.0.0.1/ | grep -q '<title>Berth Stack' || fail "the front page has no title"
+front=$(page http://127.0.0.1/) || fail "the front page"
+grep -q "<title>Berth Stack" <<<"$front" || fail "the front page has no title: $(head -c 300 <<<"$front")"
 page http://127.0.0.1/wp-login.php | grep -q 'user_login' || fail "the login page"
