@@ -56,3 +56,8 @@ if cargo clippy --version >/dev/null 2>&1; then
   cargo clippy --locked --all-targets -- -D warnings
 fi
 cargo test --locked
+
+# Real stacks: awesome-compose samples on real servers (PostgreSQL, MariaDB,
+# Redis, nginx, Apache/PHP, Node.js, Python, Prometheus), from stand-in
+# images berth builds from Debian's packages (built once, then cached).
+./scripts/stacks.sh
