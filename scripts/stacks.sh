@@ -113,7 +113,10 @@ build_images() {
     rm -rf "$ctx" && mkdir -p "$ctx"
     cp -r "$images/$dir/." "$ctx/"
     rm -f "$ctx/packages"
-    [ ! -d "$work/debs/$dir" ] || cp -al "$work/debs/$dir" "$ctx/debs"
+    if [ -d "$work/debs/$dir" ]; then
+      cp -al "$work/debs/$dir" "$ctx/debs"
+      cp "$images/install-debs" "$ctx/debs/install-debs"
+    fi
     for t in "$@"; do args+=(-t "$t"); done
     if ! "$berth" build -q "${args[@]}" "$ctx" > "$work/build-$dir.log" 2>&1; then
       echo "stacks: building the $dir stand-in failed:" >&2
@@ -160,6 +163,20 @@ page() {
   echo "  $url did not answer: $out" >&2
   return 1
 }
+# visits URL FIRST AGAIN: a page that answers "Visits: N" counts two
+# requests one after the other; the first is FIRST after the first up and
+# AGAIN after down and up (the database kept its volume). $round is the
+# check's argument.
+visits() {
+  local n m
+  n=$(page "$1" | sed -n 's/^Visits: //p')
+  m=$(page "$1" | sed -n 's/^Visits: //p')
+  [ -n "$n" ] && [ "$m" = $((n + 1)) ] || fail "$1: visits $n then $m"
+  if [ "$round" = 1 ] && [ "$n" != "$2" ]; then fail "$1: the first visit was counted $n"; fi
+  if [ "$round" = 2 ] && [ "$n" != "$3" ]; then fail "$1: after down and up the count is $n, not $3"; fi
+  return 0
+}
+
 # A check runs in a subshell of its own (run_check): fail ends it.
 fail() { echo "  check failed: $*" >&2; exit 1; }
 # Pipes there are judged by their last command (`page … | grep -q` may

@@ -714,6 +714,26 @@ mod tests {
         ImageStore::new(&d)
     }
 
+    #[test]
+    fn concurrent_tags_are_all_kept() {
+        // Parallel builds and pulls each tag their image; the index is one
+        // file, and no writer may lose another's name.
+        let s = store("concurrent-tags");
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        std::thread::scope(|scope| {
+            for i in 0..16 {
+                let (s, digest) = (&s, &digest);
+                scope.spawn(move || {
+                    for j in 0..8 {
+                        s.tag(&format!("img{i}:t{j}"), digest)
+                            .unwrap_or_else(|e| panic!("{e}"));
+                    }
+                });
+            }
+        });
+        assert_eq!(s.read_index().map(|i| i.len()).unwrap_or(0), 128);
+    }
+
     fn rootfs_tar(files: &[(&str, &str)]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         for (p, data) in files {

@@ -499,3 +499,44 @@ fn builds_on_a_gzip_base_pulled_from_a_registry() {
 fn builds_on_a_zstd_base_pulled_from_a_registry() {
     built_on_a_pulled_base("zstd", "tar+zstd");
 }
+
+/// A context named relative to the working directory: RUN's bind mount of
+/// a context directory is a host path all the same.
+#[test]
+fn a_relative_context_with_a_run_bind_mount() {
+    let b = with_busybox("build-relative");
+    let ctx = Ctx::new(
+        "relative",
+        &[
+            ("files/greeting", "hello from the context\n"),
+            (
+                "Dockerfile",
+                "FROM busybox:latest\nRUN --mount=type=bind,source=files,target=/mnt cp /mnt/greeting /greeting\n",
+            ),
+        ],
+    );
+    let parent = ctx.0.parent().unwrap_or_else(|| panic!("no parent"));
+    let name = ctx
+        .0
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string();
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--net", "--"])
+        .arg(env!("CARGO_BIN_EXE_berth"))
+        .args(["build", "-q", "-t", "rel:1", &name])
+        .current_dir(parent)
+        .env("BERTH_ROOT", &b.root)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        run_image(&b, "rel:1", &["cat", "/greeting"]),
+        "hello from the context\n"
+    );
+}
