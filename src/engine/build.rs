@@ -107,8 +107,8 @@ pub fn options(project: &Project, service: &str) -> Result<Option<BuildOptions>,
         })
         .collect();
     let mut labels = map_of(b.get("labels"));
-    labels.insert("com.docker.compose.project".into(), project.name.clone());
-    labels.insert("com.docker.compose.service".into(), service.to_string());
+    labels.insert(crate::spec::labels::PROJECT.into(), project.name.clone());
+    labels.insert(crate::spec::labels::SERVICE.into(), service.to_string());
     Ok(Some(BuildOptions {
         context,
         dockerfile,

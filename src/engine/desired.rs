@@ -586,14 +586,14 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
         attachments = listed.into_iter().map(|(_, _, a)| a).collect();
     }
     let mut labels = string_map(svc.get("labels"));
-    labels.insert("com.docker.compose.project".into(), project.name.clone());
-    labels.insert("com.docker.compose.service".into(), name.to_string());
+    labels.insert(crate::spec::labels::PROJECT.into(), project.name.clone());
+    labels.insert(crate::spec::labels::SERVICE.into(), name.to_string());
     labels.insert(
-        "com.docker.compose.project.working_dir".into(),
+        crate::spec::labels::WORKING_DIR.into(),
         project.working_dir.display().to_string(),
     );
     labels.insert(
-        "com.docker.compose.project.config_files".into(),
+        crate::spec::labels::CONFIG_FILES.into(),
         project
             .config_files
             .iter()
@@ -601,16 +601,16 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
             .collect::<Vec<_>>()
             .join(","),
     );
-    labels.insert("com.docker.compose.oneoff".into(), "False".into());
-    labels.insert("com.docker.compose.version".into(), "2.40.3".into());
+    labels.insert(crate::spec::labels::ONEOFF.into(), "False".into());
+    labels.insert(crate::spec::labels::VERSION.into(), "2.40.3".into());
     let hash = crate::spec::hash::service_hash(project, name).unwrap_or_default();
-    labels.insert("com.docker.compose.config-hash".into(), hash.clone());
+    labels.insert(crate::spec::labels::CONFIG_HASH.into(), hash.clone());
     let depends: Vec<String> = project
         .dependencies(name)
         .iter()
         .map(|d| format!("{}:{}:{}", d.service.0, d.condition.as_str(), d.restart))
         .collect();
-    labels.insert("com.docker.compose.depends_on".into(), depends.join(","));
+    labels.insert(crate::spec::labels::DEPENDS_ON.into(), depends.join(","));
     let mut command = strings(svc.get("command"));
     if entrypoint.len() > 1 {
         let mut c = entrypoint[1..].to_vec();

@@ -76,8 +76,8 @@ fn create_network(store: &Store, project: &str, n: &DesiredNetwork) -> Result<()
     };
     let gateway = n.gateway.as_deref().and_then(|g| g.parse().ok());
     let mut labels = n.labels.clone();
-    labels.insert("com.docker.compose.project".into(), project.to_string());
-    labels.insert("com.docker.compose.network".into(), n.key.clone());
+    labels.insert(crate::spec::labels::PROJECT.into(), project.to_string());
+    labels.insert(crate::spec::labels::NETWORK.into(), n.key.clone());
     let opts = crate::net::store::CreateOptions {
         subnet: v4,
         gateway: gateway.filter(|g: &std::net::IpAddr| g.is_ipv4()),
@@ -141,7 +141,7 @@ pub fn create_named(
     }
     let mut labels = svc.labels.clone();
     labels.insert(
-        "com.docker.compose.container-number".into(),
+        crate::spec::labels::CONTAINER_NUMBER.into(),
         number.to_string(),
     );
 
@@ -169,7 +169,7 @@ pub fn create_named(
     // As Compose: the image's id (the name is the container's own record).
     let image_id = super::image_id(store, &svc.image);
     req.labels
-        .insert("com.docker.compose.image".into(), image_id.clone());
+        .insert(crate::spec::labels::IMAGE.into(), image_id.clone());
     req.labels
         .insert(super::observe::IMAGE_ID_LABEL.into(), image_id);
     req.inherited_volumes = inherited;
@@ -411,7 +411,7 @@ pub fn execute(cx: &Context, plan: &Plan) -> Result<(), EngineError> {
             }
             Action::CreateVolume(name) => {
                 let mut labels = BTreeMap::new();
-                labels.insert("com.docker.compose.project".into(), cx.project.name.clone());
+                labels.insert(crate::spec::labels::PROJECT.into(), cx.project.name.clone());
                 super::volumes::create(cx.store, name, &labels)
                     .map_err(|e| EngineError::Volume(e.to_string()))?;
                 (cx.progress)(&format!("Volume {name}  Created"));

@@ -20,7 +20,7 @@ pub mod volumes;
 
 use std::collections::BTreeMap;
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 
 use crate::graph::ServiceGraph;
 use crate::runtime::store::Store;
@@ -61,15 +61,7 @@ pub fn lock(store: &Store, project: &str) -> Result<ProjectLock, EngineError> {
         path: path.display().to_string(),
         message,
     };
-    std::fs::create_dir_all(&dir).map_err(|e| lock_err(e.to_string()))?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| lock_err(e.to_string()))?;
-    let lock =
-        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| lock_err(e.to_string()))?;
+    let lock = crate::state::lock_exclusive(&path).map_err(|e| lock_err(e.to_string()))?;
     Ok(ProjectLock { _lock: lock })
 }
 
@@ -341,7 +333,7 @@ pub fn down(
     )?;
     let nets = crate::net::store::NetworkStore::new(&store.run);
     for (name, labels) in &actual.networks {
-        if labels.get("com.docker.compose.project") == Some(&project.name) {
+        if labels.get(crate::spec::labels::PROJECT) == Some(&project.name) {
             crate::runtime::reap::settle_network(store, name)
                 .and_then(|_| nets.remove(name))
                 .map_err(|e| EngineError::Network(format!("removing network {name}: {e}")))?;

@@ -69,7 +69,7 @@ pub fn containers(store: &Store, project: &str) -> Vec<ActualContainer> {
         };
         if cfg
             .labels
-            .get("com.docker.compose.project")
+            .get(crate::spec::labels::PROJECT)
             .map(String::as_str)
             != Some(project)
         {
@@ -79,16 +79,16 @@ pub fn containers(store: &Store, project: &str) -> Vec<ActualContainer> {
         let st = crate::runtime::effective_state(store, &id).ok();
         containers.push(ActualContainer {
             name: cfg.name.clone(),
-            service: label("com.docker.compose.service"),
-            number: label("com.docker.compose.container-number")
+            service: label(crate::spec::labels::SERVICE),
+            number: label(crate::spec::labels::CONTAINER_NUMBER)
                 .parse()
                 .unwrap_or(0),
-            hash: label("com.docker.compose.config-hash"),
+            hash: label(crate::spec::labels::CONFIG_HASH),
             status: st.as_ref().map(|s| s.status).unwrap_or(Status::Exited),
             exit_code: st.and_then(|s| s.exit_code),
             image: cfg.image.clone().unwrap_or_default(),
             image_id: label(IMAGE_ID_LABEL),
-            oneoff: label("com.docker.compose.oneoff") == "True",
+            oneoff: label(crate::spec::labels::ONEOFF) == "True",
             id,
         });
     }

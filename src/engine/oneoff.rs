@@ -73,7 +73,7 @@ pub fn apply(mut svc: DesiredService, o: &Overrides) -> DesiredService {
     // A one-off is never restarted by a policy.
     svc.flags.restart = "no".into();
     svc.labels
-        .insert("com.docker.compose.oneoff".into(), "True".into());
+        .insert(crate::spec::labels::ONEOFF.into(), "True".into());
     for l in &o.labels {
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
         svc.labels.insert(k.to_string(), v.to_string());
@@ -172,7 +172,7 @@ mod tests {
         assert!(svc.flags.publish.is_empty());
         assert_eq!(svc.flags.restart, "no");
         assert_eq!(svc.flags.env, ["A=one", "A=two"]);
-        assert_eq!(svc.labels["com.docker.compose.oneoff"], "True");
+        assert_eq!(svc.labels[crate::spec::labels::ONEOFF], "True");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use oci_spec::image::{
     ConfigBuilder, DescriptorBuilder, Digest, ImageConfiguration, ImageConfigurationBuilder,
     ImageManifest, ImageManifestBuilder, MediaType, RootFsBuilder,
@@ -304,19 +304,7 @@ impl ImageStore {
     /// pulls and loads each add their tag, and none may lose another's.
     fn lock_index(&self) -> Result<Flock<std::fs::File>, ImageError> {
         let p = self.root.join("images/index.lock");
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(io(&p))?;
-        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| ImageError::Io {
-            path: p.clone(),
-            source: e.into(),
-        })
+        crate::state::lock_exclusive(&p).map_err(io(&p))
     }
 
     fn write_index(&self, index: &BTreeMap<String, String>) -> Result<(), ImageError> {

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use super::ipam::{host_routes, pick_subnet, IpamError, Pool, Subnet};
@@ -208,19 +207,8 @@ impl NetworkStore {
 
     /// Holds the lock while `f` runs.
     fn locked<T>(&self, f: impl FnOnce() -> Result<T, NetworkError>) -> Result<T, NetworkError> {
-        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         let lock_path = self.dir.join(".lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        let _guard =
-            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| NetworkError::Io {
-                path: lock_path.clone(),
-                source: std::io::Error::from(e),
-            })?;
+        let _guard = crate::state::lock_exclusive(&lock_path).map_err(io(&lock_path))?;
         f()
     }
 

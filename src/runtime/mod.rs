@@ -811,7 +811,7 @@ pub fn attach(store: &Store, id: &str) -> Result<i32, RuntimeError> {
 /// name, short id, compose service and aliases there.
 pub fn endpoint(cfg: &ContainerConfig, network: &str) -> crate::net::store::Endpoint {
     let mut names = vec![cfg.name.clone(), cfg.id[..12.min(cfg.id.len())].to_string()];
-    if let Some(service) = cfg.labels.get("com.docker.compose.service") {
+    if let Some(service) = cfg.labels.get(crate::spec::labels::SERVICE) {
         names.push(service.clone());
     }
     names.extend(cfg.aliases.get(network).into_iter().flatten().cloned());

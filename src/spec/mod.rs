@@ -15,6 +15,7 @@ pub mod dotenv;
 pub mod error;
 pub mod hash;
 pub mod interpolate;
+pub mod labels;
 pub mod loader;
 #[cfg(test)]
 mod loader_tests;

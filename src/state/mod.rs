@@ -1,10 +1,26 @@
-//! On-disk state helpers. For now: atomic file writes (temp file in the same
-//! directory, fsync, rename), so a crash never leaves a half-written file.
+//! On-disk state helpers: atomic file writes (temp file in the same
+//! directory, fsync, rename), so a crash never leaves a half-written file,
+//! and exclusive lock files for read-modify-write of shared records.
 //!
-//! Owns how files are written; must not decide what goes in them.
+//! Owns how files are written and locked; must not decide what goes in them.
 
 use std::io::Write;
 use std::path::Path;
+
+/// Takes an exclusive lock on `path` (made, with its directory, when
+/// missing), waiting for its holder; released when the guard drops.
+pub fn lock_exclusive(path: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs::File>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| std::io::Error::from(e))
+}
 
 /// Writes `bytes` to `path` atomically and durably: readers see the old file
 /// or the new one, never a mix, and the new one survives a crash.

@@ -91,12 +91,12 @@ pub fn events(compose: &ComposeArgs, store: &Store, args: &EventsArgs) -> anyhow
         let (batch, next) = crate::runtime::events::read_from(store, offset);
         offset = next;
         for e in &batch {
-            if e.attributes.get("com.docker.compose.project") != Some(&project.name) {
+            if e.attributes.get(crate::spec::labels::PROJECT) != Some(&project.name) {
                 continue;
             }
             let service = e
                 .attributes
-                .get("com.docker.compose.service")
+                .get(crate::spec::labels::SERVICE)
                 .cloned()
                 .unwrap_or_default();
             if !args.services.is_empty() && !args.services.contains(&service) {

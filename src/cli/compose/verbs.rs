@@ -456,7 +456,7 @@ pub fn ls(store: &Store, args: &super::LsArgs) -> anyhow::Result<ExitCode> {
         ) else {
             continue;
         };
-        let Some(project) = cfg.labels.get("com.docker.compose.project") else {
+        let Some(project) = cfg.labels.get(crate::spec::labels::PROJECT) else {
             continue;
         };
         let status = crate::runtime::effective_state(store, &id)
@@ -466,7 +466,7 @@ pub fn ls(store: &Store, args: &super::LsArgs) -> anyhow::Result<ExitCode> {
         entry.0.push(status);
         entry.1 = cfg
             .labels
-            .get("com.docker.compose.project.config_files")
+            .get(crate::spec::labels::CONFIG_FILES)
             .cloned()
             .unwrap_or_default();
     }
