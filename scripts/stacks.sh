@@ -192,7 +192,14 @@ leftovers() { # project
     "$berth" network ls -q --filter "label=com.docker.compose.project=$p"
     in_ns ip -o link show | awk -F': ' '$2 != "lo" { print "link " $2 }'
     grep -F "$BERTH_ROOT/" /proc/self/mountinfo | awk '{ print "mount " $5 }' || true
-    pgrep -f "__berth_.*$p" | sed 's/^/helper /' || true
+    # berth's helpers (shims, DNS responders, port proxies, watchers) of
+    # this state root: after down -v of the only project, none.
+    local pid
+    for pid in $(pgrep -f '__berth_(shim|dns|proxy|watch|net_down)' || true); do
+      if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qxF "BERTH_RUN=$BERTH_RUN"; then
+        echo "helper $pid $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)"
+      fi
+    done
   else
     docker ps -a -q --filter "label=com.docker.compose.project=$p"
     docker volume ls -q --filter "label=com.docker.compose.project=$p"
