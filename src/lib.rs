@@ -5,13 +5,18 @@
 
 // Docker's inspect record is one large `serde_json::json!` (cli/inspect.rs).
 #![recursion_limit = "256"]
+// `unsafe` lives in the runtime and the networks only (system calls with no
+// safe wrapper); each block there carries its `// SAFETY:` note.
+#![deny(unsafe_code)]
 
 pub mod build;
 pub mod cli;
 pub mod engine;
 pub mod graph;
 pub mod image;
+#[allow(unsafe_code)]
 pub mod net;
+#[allow(unsafe_code)]
 pub mod runtime;
 pub mod spec;
 pub mod state;

@@ -1,5 +1,6 @@
 //! The `berth` binary: parses the command line, sets up logging, dispatches,
 //! and prints `error: …` with each cause once.
+#![deny(unsafe_code)]
 
 use std::process::ExitCode;
 
