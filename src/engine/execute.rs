@@ -279,12 +279,16 @@ pub fn remove_container(store: &Store, id: &str, timeout: Option<u64>) -> Result
         .map_err(|e| EngineError::Container(format!("{id}: {e}")))
 }
 
-fn ids_of(store: &Store, project: &str, service: &str) -> Vec<(String, Status, Option<i32>)> {
-    super::observe::containers(store, project)
+fn ids_of(
+    store: &Store,
+    project: &str,
+    service: &str,
+) -> Result<Vec<(String, Status, Option<i32>)>, EngineError> {
+    Ok(super::observe::containers(store, project)?
         .into_iter()
         .filter(|c| c.service == service && !c.oneoff)
         .map(|c| (c.id, c.status, c.exit_code))
-        .collect()
+        .collect())
 }
 
 /// Waits for what `service` depends on, as its `depends_on` conditions say.
@@ -297,7 +301,7 @@ pub(super) fn wait_dependencies(cx: &Context, service: &str) -> Result<(), Engin
         match dep.condition {
             Condition::Started => {}
             Condition::CompletedSuccessfully => loop {
-                let states = ids_of(cx.store, &cx.project.name, name);
+                let states = ids_of(cx.store, &cx.project.name, name)?;
                 if states.iter().all(|(_, s, _)| *s == Status::Exited) {
                     if let Some((_, _, code)) = states.iter().find(|(_, _, c)| c.unwrap_or(0) != 0)
                     {
@@ -314,7 +318,7 @@ pub(super) fn wait_dependencies(cx: &Context, service: &str) -> Result<(), Engin
                 std::thread::sleep(Duration::from_millis(50));
             },
             Condition::Healthy => {
-                for (id, _, _) in ids_of(cx.store, &cx.project.name, name) {
+                for (id, _, _) in ids_of(cx.store, &cx.project.name, name)? {
                     super::health::wait_healthy(cx.store, name, &id)
                         .map_err(|e| fail(service, format!("dependency failed to start: {e}")))?;
                 }
@@ -515,7 +519,7 @@ pub fn wait_ready(
 ) -> Result<(), EngineError> {
     let deadline = Instant::now() + timeout;
     for service in services {
-        for (id, _, _) in ids_of(store, &project.name, service) {
+        for (id, _, _) in ids_of(store, &project.name, service)? {
             loop {
                 let st =
                     crate::runtime::effective_state(store, &id).map_err(|e| fail(service, e))?;

@@ -180,7 +180,7 @@ fn prepare(
         .into_iter()
         .filter(|v| used_volumes.contains(&v.name))
         .collect();
-    let actual = observe::observe(store, &project.name);
+    let actual = observe::observe(store, &project.name)?;
     if let Some(v) = volumes
         .iter()
         .find(|v| v.external && !actual.volumes.contains_key(&v.name))
@@ -308,7 +308,7 @@ pub fn down(
     progress: execute::Progress,
 ) -> Result<(), EngineError> {
     let _lock = lock(store, &project.name)?;
-    let actual = observe::observe(store, &project.name);
+    let actual = observe::observe(store, &project.name)?;
     let in_project = |s: &str| project.service(s).is_some();
     let doomed: Vec<&observe::ActualContainer> = actual
         .containers

@@ -3,6 +3,7 @@
 //!
 //! Owns reading state for the engine; changes nothing.
 
+use super::EngineError;
 use std::collections::BTreeMap;
 
 use crate::runtime::spec::ContainerConfig;
@@ -43,25 +44,30 @@ pub struct Actual {
     pub volumes: BTreeMap<String, BTreeMap<String, String>>,
 }
 
-/// Reads the containers, networks and volumes of `project`.
-pub fn observe(store: &Store, project: &str) -> Actual {
+/// Reads the containers, networks and volumes of `project`. A store that
+/// cannot be listed is an error: read as empty, `up` would create again
+/// what exists and `down` would leave it.
+pub fn observe(store: &Store, project: &str) -> Result<Actual, EngineError> {
     let networks = crate::net::store::NetworkStore::new(&store.run)
         .list()
-        .unwrap_or_default()
+        .map_err(|e| EngineError::Network(format!("listing networks: {e}")))?
         .into_iter()
         .map(|n| (n.name, n.labels))
         .collect();
-    Actual {
-        containers: containers(store, project),
+    Ok(Actual {
+        containers: containers(store, project)?,
         networks,
         volumes: super::volumes::list(store),
-    }
+    })
 }
 
 /// The containers of `project`, by service and number.
-pub fn containers(store: &Store, project: &str) -> Vec<ActualContainer> {
+pub fn containers(store: &Store, project: &str) -> Result<Vec<ActualContainer>, EngineError> {
     let mut containers = Vec::new();
-    for id in store.ids().unwrap_or_default() {
+    let ids = store
+        .ids()
+        .map_err(|e| EngineError::Container(format!("listing containers: {e}")))?;
+    for id in ids {
         let Ok(cfg) =
             store.read_json::<ContainerConfig>(&store.container_dir(&id).join("berth.json"))
         else {
@@ -76,7 +82,13 @@ pub fn containers(store: &Store, project: &str) -> Vec<ActualContainer> {
             continue;
         }
         let label = |k: &str| cfg.labels.get(k).cloned().unwrap_or_default();
-        let st = crate::runtime::effective_state(store, &id).ok();
+        let st = match crate::runtime::effective_state(store, &id) {
+            Ok(st) => Some(st),
+            Err(e) => {
+                tracing::warn!("container {}: its state cannot be read: {e}", cfg.name);
+                None
+            }
+        };
         containers.push(ActualContainer {
             name: cfg.name.clone(),
             service: label(crate::spec::labels::SERVICE),
@@ -93,5 +105,29 @@ pub fn containers(store: &Store, project: &str) -> Vec<ActualContainer> {
         });
     }
     containers.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
-    containers
+    Ok(containers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_network_store_that_cannot_be_read_is_an_error_not_an_empty_project() {
+        let dir = std::env::temp_dir().join(format!("berth-observe-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store {
+            root: dir.join("root"),
+            run: dir.join("run"),
+        };
+        std::fs::create_dir_all(&store.run).unwrap_or_else(|e| panic!("{e}"));
+        // Before any network or container exists: an empty project.
+        let empty = observe(&store, "p").unwrap_or_else(|e| panic!("{e}"));
+        assert!(empty.networks.is_empty() && empty.containers.is_empty());
+        // Where the networks' directory should be, a file: not readable.
+        std::fs::write(store.run.join("networks"), "").unwrap_or_else(|e| panic!("{e}"));
+        let e = observe(&store, "p").map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("listing networks"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

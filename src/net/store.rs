@@ -232,13 +232,23 @@ impl NetworkStore {
     }
 
     /// Every network, by name.
+    /// Every network (none before the first is made). A directory that
+    /// cannot be read is an error, not an empty list; a record that cannot
+    /// be read is skipped with a warning naming it.
     pub fn list(&self) -> Result<Vec<Network>, NetworkError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&self.dir)(e)),
+        };
         let mut out = Vec::new();
-        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+        for e in entries {
+            let e = e.map_err(io(&self.dir))?;
             let name = e.file_name().to_string_lossy().to_string();
             if let Some(n) = name.strip_suffix(".json") {
-                if let Ok(net) = self.read(n) {
-                    out.push(net);
+                match self.read(n) {
+                    Ok(net) => out.push(net),
+                    Err(err) => tracing::warn!("network record {}: {err}", e.path().display()),
                 }
             }
         }

@@ -52,12 +52,13 @@ pub fn classify<'r>(
 }
 
 /// The running containers of a service.
-fn running(store: &Store, project: &str, service: &str) -> Vec<String> {
-    crate::engine::observe::containers(store, project)
+fn running(store: &Store, project: &str, service: &str) -> Result<Vec<String>, ActionError> {
+    Ok(crate::engine::observe::containers(store, project)
+        .map_err(|e| fail(service, e))?
         .into_iter()
         .filter(|c| c.service == service && !c.oneoff && c.status == Status::Running)
         .map(|c| c.id)
-        .collect()
+        .collect())
 }
 
 /// The uid and gid the container's process runs as.
@@ -139,7 +140,7 @@ pub fn apply(
         ));
         return rebuild(store, project, service, say);
     }
-    let ids = running(store, project.name.as_str(), service);
+    let ids = running(store, project.name.as_str(), service)?;
     let mut restart = false;
     let mut execs = Vec::new();
     for (rule, rels) in &changes.rules {

@@ -246,7 +246,7 @@ fn attached(
     started: i64,
 ) -> anyhow::Result<ExitCode> {
     let interrupts = crate::runtime::count_interrupts();
-    let containers = engine::observe::containers(store, &project.name);
+    let containers = engine::observe::containers(store, &project.name)?;
     let chosen: Vec<_> = containers
         .iter()
         .filter(|c| !c.oneoff && (args.services.is_empty() || args.services.contains(&c.service)))
@@ -407,7 +407,7 @@ fn remove_images(store: &Store, project: &crate::spec::Project, all: bool) -> an
 
 pub fn ps(compose: &ComposeArgs, store: &Store, args: &PsArgs) -> anyhow::Result<ExitCode> {
     let project = project(compose, &[])?;
-    let containers = engine::observe::containers(store, &project.name);
+    let containers = engine::observe::containers(store, &project.name)?;
     let mut rows = Vec::new();
     for c in &containers {
         if !args.service_names.is_empty() && !args.service_names.contains(&c.service) {

@@ -117,7 +117,7 @@ pub fn events(compose: &ComposeArgs, store: &Store, args: &EventsArgs) -> anyhow
 /// `berth stats` over the project's containers.
 pub fn stats(compose: &ComposeArgs, store: &Store, args: &StatsArgs) -> anyhow::Result<ExitCode> {
     let project = project_with(compose, &args.services)?;
-    let ids: Vec<String> = engine::observe::containers(store, &project.name)
+    let ids: Vec<String> = engine::observe::containers(store, &project.name)?
         .into_iter()
         .filter(|c| args.services.is_empty() || args.services.contains(&c.service))
         .filter(|c| c.running())
@@ -140,7 +140,7 @@ pub fn stats(compose: &ComposeArgs, store: &Store, args: &StatsArgs) -> anyhow::
 /// Blocks until the first container of `services` stops; exits with its code.
 pub fn wait(compose: &ComposeArgs, store: &Store, args: &WaitArgs) -> anyhow::Result<ExitCode> {
     let project = project_with(compose, &args.services)?;
-    let chosen: Vec<_> = engine::observe::containers(store, &project.name)
+    let chosen: Vec<_> = engine::observe::containers(store, &project.name)?
         .into_iter()
         .filter(|c| !c.oneoff && args.services.contains(&c.service))
         .collect();

@@ -127,7 +127,7 @@ fn containers(
 ) -> anyhow::Result<(crate::spec::Project, Vec<ActualContainer>)> {
     let project = project(compose, &[])?;
     super::lifecycle::check_services(&project, services)?;
-    let list = crate::engine::observe::containers(store, &project.name)
+    let list = crate::engine::observe::containers(store, &project.name)?
         .into_iter()
         .filter(|c| !c.oneoff && (services.is_empty() || services.contains(&c.service)))
         .collect();
