@@ -40,20 +40,6 @@ fn fail(service: &str, message: impl std::fmt::Display) -> EngineError {
     }
 }
 
-/// `<project>-<service>-<n>`, as Compose names containers.
-pub fn container_name(project: &str, service: &str, number: u32) -> String {
-    format!("{project}-{service}-{number}")
-}
-
-/// The name of container `number` of `svc`: its `container_name`, or
-/// `<project>-<service>-<n>`.
-pub fn service_container_name(project: &str, svc: &DesiredService, number: u32) -> String {
-    match &svc.container_name {
-        Some(name) => name.clone(),
-        None => container_name(project, &svc.name, number),
-    }
-}
-
 fn create_network(store: &Store, project: &str, n: &DesiredNetwork) -> Result<(), EngineError> {
     if n.external {
         return Err(EngineError::External(format!(
@@ -103,7 +89,7 @@ pub fn create_container(
     number: u32,
     inherited: Vec<crate::runtime::spec::AnonymousVolume>,
 ) -> Result<String, EngineError> {
-    let name = service_container_name(&cx.project.name, svc, number);
+    let name = super::desired::container_name_of(cx.project, &svc.name, number);
     create_named(cx, svc, number, &name, inherited)
 }
 
@@ -375,7 +361,7 @@ fn run_service(cx: &Context, service: &str, actions: &[&Action]) -> Result<(), E
                 start(&id, &old.name)?;
             }
             Action::Create { number, .. } => {
-                let name = service_container_name(&cx.project.name, svc, *number);
+                let name = super::desired::container_name_of(cx.project, service, *number);
                 (cx.progress)(&format!("Container {name}  Creating"));
                 let id = create_container(cx, svc, *number, Vec::new())?;
                 (cx.progress)(&format!("Container {name}  Created"));

@@ -522,14 +522,7 @@ fn a_relative_context_with_a_run_bind_mount() {
         .unwrap_or_default()
         .to_string_lossy()
         .to_string();
-    let out = std::process::Command::new("unshare")
-        .args(["--mount", "--net", "--"])
-        .arg(env!("CARGO_BIN_EXE_berth"))
-        .args(["build", "-q", "-t", "rel:1", &name])
-        .current_dir(parent)
-        .env("BERTH_ROOT", &b.root)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = b.cmd_in(parent, &["build", "-q", "-t", "rel:1", &name]);
     assert!(
         out.status.success(),
         "{}",

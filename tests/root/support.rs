@@ -82,10 +82,16 @@ impl Berth {
 
     /// Runs berth in a fresh mount and network namespace.
     pub fn cmd(&self, args: &[&str]) -> Output {
+        self.cmd_in(Path::new("."), args)
+    }
+
+    /// `cmd` with `dir` as the working directory (relative paths in `args`).
+    pub fn cmd_in(&self, dir: &Path, args: &[&str]) -> Output {
         Command::new("unshare")
             .args(["--mount", "--net", "--"])
             .arg(env!("CARGO_BIN_EXE_berth"))
             .args(args)
+            .current_dir(dir)
             .env("BERTH_ROOT", &self.root)
             .stdin(Stdio::null())
             .output()
