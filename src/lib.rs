@@ -14,6 +14,7 @@ pub mod cli;
 pub mod engine;
 pub mod graph;
 pub mod image;
+pub mod intent;
 #[allow(unsafe_code)]
 pub mod net;
 #[allow(unsafe_code)]

@@ -21,6 +21,7 @@ use super::context::Context;
 use super::dockerfile::{self, Args, Instruction, Stage};
 use super::layers::{self, Attrs, LayerTar, Ownership};
 use crate::image::store::{chain_ids, ImageStore, LayerBlob};
+use crate::intent::{Attachment, ContainerIntent, Mount, Networking, Source};
 use crate::runtime::store::Store;
 
 /// Why a build failed.
@@ -1168,7 +1169,7 @@ impl Builder<'_> {
                 "RUN needs a base image with a shell (FROM scratch has none)",
             ));
         }
-        let mut command = match &ins.args {
+        let command = match &ins.args {
             Args::Json(w) => w.clone(),
             Args::Shell(s) => {
                 let mut sh = state.shell();
@@ -1196,27 +1197,35 @@ impl Builder<'_> {
         if command.is_empty() {
             return Err(self.fail(ins, "RUN needs a command"));
         }
-        let mut f = crate::cli::run::CreateArgs::for_engine();
-        f.layers = layers_now.clone();
-        f.network = self.opts.network.clone().unwrap_or_else(|| "host".into());
-        f.env = state.env();
+        let mut f = ContainerIntent::new(Source::Layers(layers_now.clone()));
+        f.networking = match self.opts.network.as_deref().unwrap_or("host") {
+            "host" => Networking::Host,
+            "none" => Networking::None,
+            other => Networking::Networks(vec![Attachment {
+                network: other.to_string(),
+                ..Attachment::default()
+            }]),
+        };
+        for kv in state.env() {
+            let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+            f.set_env(k, v);
+        }
         for (k, v) in args {
             if let Some(v) = v {
                 if state.env_value(k).is_none() {
-                    f.env.push(format!("{k}={v}"));
+                    f.set_env(k, v);
                 }
             }
         }
         for p in PREDEFINED_ARGS {
             if let Some(v) = self.opts.build_args.get(*p) {
-                f.env.push(format!("{p}={v}"));
+                f.set_env(p, v);
             }
         }
         f.user = state.text("User");
         f.workdir = Some(state.workdir());
         f.init = false;
-        f.restart = "no".into();
-        f.labels = vec!["berth.build=1".into()];
+        f.labels = [("berth.build".to_string(), "1".to_string())].into();
         // Mounts: their targets are the runtime's, not the layer's.
         let mut mount_targets: Vec<String> = Vec::new();
         for m in ins.flags_named("mount") {
@@ -1244,7 +1253,12 @@ impl Builder<'_> {
                         .join("build-cache/mounts")
                         .join(hash(&[&id]).trim_start_matches("sha256:"));
                     std::fs::create_dir_all(&dir).map_err(|e| self.fail(ins, e.to_string()))?;
-                    f.volumes.push(format!("{}:{target}", dir.display()));
+                    f.mounts.push(Mount::Bind {
+                        source: dir,
+                        target: target.clone(),
+                        read_only: false,
+                        create_source: false,
+                    });
                     mount_targets.push(target);
                 }
                 "bind" => {
@@ -1267,11 +1281,12 @@ impl Builder<'_> {
                         .root
                         .join(rel.first().cloned().unwrap_or_default());
                     let rw = kv.contains_key("rw") || kv.contains_key("readwrite");
-                    f.volumes.push(format!(
-                        "{}:{target}{}",
-                        abs.display(),
-                        if rw { "" } else { ":ro" }
-                    ));
+                    f.mounts.push(Mount::Bind {
+                        source: abs,
+                        target: target.clone(),
+                        read_only: !rw,
+                        create_source: false,
+                    });
                     mount_targets.push(target);
                 }
                 "secret" => {
@@ -1279,7 +1294,12 @@ impl Builder<'_> {
                     let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
                     match self.opts.secrets.get(&id) {
                         Some(src) => {
-                            f.volumes.push(format!("{}:{target}:ro", src.display()));
+                            f.mounts.push(Mount::Bind {
+                                source: src.clone(),
+                                target: target.clone(),
+                                read_only: true,
+                                create_source: false,
+                            });
                             mount_targets.push(target);
                         }
                         None if kv.get("required") == Some(&"true") => {
@@ -1291,7 +1311,10 @@ impl Builder<'_> {
                 "tmpfs" => {
                     let target = target
                         .ok_or_else(|| self.fail(ins, "--mount=type=tmpfs needs a target"))?;
-                    f.tmpfs.push(target.clone());
+                    f.mounts.push(Mount::Tmpfs {
+                        target: target.clone(),
+                        options: Vec::new(),
+                    });
                     mount_targets.push(target);
                 }
                 other => {
@@ -1299,10 +1322,9 @@ impl Builder<'_> {
                 }
             }
         }
-        f.entrypoint = Some(command.remove(0));
-        f.args = command;
-        let req = crate::cli::run::request(self.store, &f, false)
-            .map_err(|e| self.fail(ins, format!("{e:#}")))?;
+        f.entrypoint = Some(command);
+        let req = crate::intent::realize(self.store, &f, &|_: &str| {})
+            .map_err(|e| self.fail(ins, e.to_string()))?;
         let id =
             crate::runtime::create(self.store, req).map_err(|e| self.fail(ins, e.to_string()))?;
         let outcome = self.run_container(&id);

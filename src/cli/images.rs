@@ -43,11 +43,7 @@ pub struct PushArgs {
 
 /// The async runtime registry transfers run on.
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
+    crate::image::registry::blocking_runtime().context("starting the async runtime")
 }
 
 pub fn pull(store: &Store, args: PullArgs) -> anyhow::Result<i32> {

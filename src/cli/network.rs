@@ -145,6 +145,9 @@ fn connect(store: &Store, nets: &NetworkStore, a: &NetworkConnectArgs) -> anyhow
     if !a.aliases.is_empty() {
         cfg.aliases.insert(net.name.clone(), a.aliases.clone());
     }
+    if let Some(ip) = a.ip {
+        cfg.addresses.insert(net.name.clone(), ip);
+    }
     let st = crate::runtime::effective_state(store, &id)?;
     if st.status == crate::runtime::store::Status::Running {
         // The first free eth<n>: after a disconnect the numbers have gaps
@@ -178,6 +181,8 @@ fn disconnect(store: &Store, nets: &NetworkStore, a: &NetworkConnectArgs) -> any
     }
     nets.detach(&net.name, &id)?;
     cfg.extra_networks.remove(pos);
+    cfg.aliases.remove(&net.name);
+    cfg.addresses.remove(&net.name);
     store.write_json(&config_path(store, &id), &cfg)?;
     Ok(())
 }

@@ -1,16 +1,20 @@
-//! `berth run` and `berth create`: Docker's flags turned into a container
-//! request for the runtime. Parsing and defaults only; the runtime does the rest.
+//! `berth run` and `berth create`: Docker's flags parsed into a container
+//! intent (intent/), which makes the container. Parsing only: images,
+//! volumes, networks and ports are the intent's to resolve.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::runtime::spec::{
-    Limits, MountRequest, NetworkMode, RestartPolicy, RootfsSource, SpecRequest,
+use crate::intent::{
+    Attachment, ContainerIntent, HealthOverride, HostAddress, Mount, Networking, PortRequest,
+    Security, Source, Ulimit,
 };
-use crate::runtime::{self, process::DEFAULT_PATH, store::Store, CreateRequest};
+use crate::runtime::spec::{Limits, MountKind, MountRequest};
+use crate::runtime::{self, store::Store};
 use crate::spec::units::parse_bytes;
 
 /// Flags shared by `run` and `create`.
@@ -167,127 +171,39 @@ pub struct CreateArgs {
     /// IMAGE [COMMAND] [ARG...], or with --rootfs: COMMAND [ARG...].
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
-    /// Host directories a compose bind mount creates when missing.
-    #[arg(skip)]
-    pub bind_dirs_to_create: Vec<PathBuf>,
-    /// Anonymous volumes at these targets (compose `volumes: [/path]`).
-    #[arg(skip)]
-    pub anonymous_volumes: Vec<String>,
-    /// Unpacked layer directories (lowest first) to run on instead of an
-    /// image: a build's RUN steps; `args` is then the command.
-    #[arg(skip)]
-    pub layers: Vec<PathBuf>,
-    /// A health check over the image's, as Docker's `Healthcheck` JSON
-    /// (compose's `healthcheck:`); the `--health-*` flags go over it.
-    #[arg(skip)]
-    pub healthcheck: Option<serde_json::Value>,
 }
 
 impl CreateArgs {
-    /// The health check these flags (and the engine's `healthcheck`) put
-    /// over the image's, as Docker's `Healthcheck` JSON.
-    fn healthcheck_over(&self) -> anyhow::Result<Option<serde_json::Value>> {
+    /// The health check the `--health-*` flags lay over the image's.
+    fn health_override(&self) -> anyhow::Result<Option<HealthOverride>> {
         if self.no_healthcheck {
-            return Ok(Some(serde_json::json!({"Test": ["NONE"]})));
+            return Ok(Some(HealthOverride {
+                disable: true,
+                ..HealthOverride::default()
+            }));
         }
-        let mut h = self
-            .healthcheck
-            .as_ref()
-            .and_then(|v| v.as_object().cloned())
-            .unwrap_or_default();
-        if let Some(cmd) = &self.health_cmd {
-            h.insert("Test".into(), serde_json::json!(["CMD-SHELL", cmd]));
-        }
-        for (flag, key, value) in [
-            ("--health-interval", "Interval", &self.health_interval),
-            ("--health-timeout", "Timeout", &self.health_timeout),
-            (
-                "--health-start-period",
-                "StartPeriod",
-                &self.health_start_period,
-            ),
-            (
-                "--health-start-interval",
-                "StartInterval",
-                &self.health_start_interval,
-            ),
-        ] {
-            if let Some(text) = value {
-                let ns = crate::spec::units::parse_duration(text)
-                    .filter(|n| *n >= 0)
-                    .ok_or_else(|| {
-                        anyhow::anyhow!("invalid {flag} {text:?}: a duration such as 30s or 1m30s")
-                    })?;
-                h.insert(key.into(), serde_json::json!(ns as u64));
-            }
-        }
-        if let Some(r) = self.health_retries {
-            h.insert("Retries".into(), serde_json::json!(r));
-        }
-        Ok((!h.is_empty()).then_some(serde_json::Value::Object(h)))
-    }
-}
-
-impl CreateArgs {
-    /// The flags as `run` defaults them, for callers that fill them in code
-    /// (the compose engine).
-    pub fn for_engine() -> CreateArgs {
-        CreateArgs {
-            name: None,
-            env: Vec::new(),
-            env_file: Vec::new(),
-            volumes: Vec::new(),
-            mounts: Vec::new(),
-            tmpfs: Vec::new(),
-            workdir: None,
-            user: None,
-            hostname: None,
-            entrypoint: None,
-            init: true,
-            memory: None,
-            memory_reservation: None,
-            memory_swap: None,
-            cpus: None,
-            cpu_shares: None,
-            cpuset_cpus: None,
-            pids_limit: None,
-            cap_add: Vec::new(),
-            cap_drop: Vec::new(),
-            privileged: false,
-            read_only: false,
-            restart: "no".into(),
-            stop_signal: None,
-            stop_timeout: 10,
-            network: "bridge".into(),
-            network_aliases: Vec::new(),
-            publish: Vec::new(),
-            dns: Vec::new(),
-            dns_search: Vec::new(),
-            dns_options: Vec::new(),
-            domainname: None,
-            ip: None,
-            ip6: None,
-            ulimits: Vec::new(),
-            health_cmd: None,
-            health_interval: None,
-            health_timeout: None,
-            health_retries: None,
-            health_start_period: None,
-            health_start_interval: None,
-            no_healthcheck: false,
-            healthcheck: None,
-            sysctls: Vec::new(),
-            add_hosts: Vec::new(),
-            labels: Vec::new(),
-            interactive: false,
-            tty: false,
-            rootfs: None,
-            pull: "missing".into(),
-            args: Vec::new(),
-            bind_dirs_to_create: Vec::new(),
-            anonymous_volumes: Vec::new(),
-            layers: Vec::new(),
-        }
+        let duration = |flag: &str, value: &Option<String>| -> anyhow::Result<Option<Duration>> {
+            let Some(text) = value else { return Ok(None) };
+            let ns = crate::spec::units::parse_duration(text)
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("invalid {flag} {text:?}: a duration such as 30s or 1m30s")
+                })?;
+            Ok(Some(Duration::from_nanos(ns as u64)))
+        };
+        let h = HealthOverride {
+            disable: false,
+            test: self
+                .health_cmd
+                .as_ref()
+                .map(|cmd| vec!["CMD-SHELL".to_string(), cmd.clone()]),
+            interval: duration("--health-interval", &self.health_interval)?,
+            timeout: duration("--health-timeout", &self.health_timeout)?,
+            start_period: duration("--health-start-period", &self.health_start_period)?,
+            start_interval: duration("--health-start-interval", &self.health_start_interval)?,
+            retries: self.health_retries,
+        };
+        Ok((!h.is_empty()).then_some(h))
     }
 }
 
@@ -306,29 +222,16 @@ fn key_value(flag: &str, s: &str, sep: char) -> anyhow::Result<(String, String)>
         .with_context(|| format!("invalid {flag} {s:?}: use KEY{sep}VALUE"))
 }
 
-/// What a `-v` or `--mount` asks for.
-#[derive(Debug, PartialEq)]
-enum Wanted {
-    /// A host path (bind) or a tmpfs.
-    Mount(MountRequest),
-    /// A named volume, made when missing and filled from the image unless
-    /// `nocopy`.
-    Named {
-        name: String,
-        target: String,
-        read_only: bool,
-        nocopy: bool,
-    },
-    /// A new anonymous volume at this target.
-    Anonymous(String),
-}
-
 /// `-v /path` (anonymous), `-v NAME:/path[:ro,nocopy]` (named) or
 /// `-v HOST:/path[:ro]` (a bind: a source starting with `/`, `.` or `~`).
-fn parse_volume_flag(spec: &str, cwd: &std::path::Path) -> anyhow::Result<Wanted> {
+pub(crate) fn parse_volume_flag(spec: &str, cwd: &std::path::Path) -> anyhow::Result<Mount> {
     let parts: Vec<&str> = spec.split(':').collect();
     match parts.as_slice() {
-        [target] if target.starts_with('/') => return Ok(Wanted::Anonymous(target.to_string())),
+        [target] if target.starts_with('/') => {
+            return Ok(Mount::Anonymous {
+                target: target.to_string(),
+            })
+        }
         [source, target, ..] if !source.starts_with(['/', '.', '~']) && !source.is_empty() => {
             if !crate::runtime::store::valid_name(source) {
                 bail!("invalid volume {spec:?}: {source:?} is neither a host path (/…, ./…) nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)");
@@ -351,11 +254,12 @@ fn parse_volume_flag(spec: &str, cwd: &std::path::Path) -> anyhow::Result<Wanted
                     other => bail!("invalid volume {spec:?}: unknown option {other:?}"),
                 }
             }
-            return Ok(Wanted::Named {
+            return Ok(Mount::Volume {
                 name: source.to_string(),
                 target: target.to_string(),
                 read_only,
                 nocopy,
+                subpath: None,
             });
         }
         _ => {}
@@ -364,11 +268,28 @@ fn parse_volume_flag(spec: &str, cwd: &std::path::Path) -> anyhow::Result<Wanted
         Some(rest) => format!("{}/{rest}", std::env::var("HOME").unwrap_or_default()),
         None => spec.to_string(),
     };
-    Ok(Wanted::Mount(MountRequest::parse_volume(&expanded, cwd)?))
+    bind(MountRequest::parse_volume(&expanded, cwd)?)
+}
+
+/// A parsed bind or tmpfs as the intent's mount.
+fn bind(m: MountRequest) -> anyhow::Result<Mount> {
+    Ok(match (m.kind, m.source) {
+        (MountKind::Bind, Some(source)) => Mount::Bind {
+            source,
+            target: m.target,
+            read_only: m.read_only,
+            create_source: false,
+        },
+        (MountKind::Bind, None) => bail!("bind mount {}: no source", m.target),
+        (MountKind::Tmpfs, _) => Mount::Tmpfs {
+            target: m.target,
+            options: m.options,
+        },
+    })
 }
 
 /// `--mount type=bind|volume|tmpfs,src=…,dst=…[,readonly][,volume-nocopy]`.
-fn parse_mount(spec: &str) -> anyhow::Result<Wanted> {
+fn parse_mount(spec: &str) -> anyhow::Result<Mount> {
     let mut kind = "volume";
     let (mut source, mut target, mut ro, mut nocopy, mut opts) =
         (None, None, false, false, Vec::new());
@@ -397,43 +318,40 @@ fn parse_mount(spec: &str) -> anyhow::Result<Wanted> {
         bail!("mount {spec:?}: the target must be absolute");
     }
     Ok(match kind {
-        "tmpfs" => Wanted::Mount(MountRequest {
-            kind: crate::runtime::spec::MountKind::Tmpfs,
-            source: None,
+        "tmpfs" => Mount::Tmpfs {
             target,
-            read_only: ro,
             options: opts,
-        }),
+        },
         "bind" => {
             let Some(source) = source else {
                 bail!("bind mount {spec:?} needs a source");
             };
-            Wanted::Mount(MountRequest {
-                kind: crate::runtime::spec::MountKind::Bind,
-                source: Some(PathBuf::from(source)),
+            Mount::Bind {
+                source: PathBuf::from(source),
                 target,
                 read_only: ro,
-                options: Vec::new(),
-            })
+                create_source: false,
+            }
         }
         _ => match source.filter(|s| !s.is_empty()) {
-            None => Wanted::Anonymous(target),
+            None => Mount::Anonymous { target },
             Some(name) => {
                 if !crate::runtime::store::valid_name(&name) {
                     bail!("mount {spec:?}: invalid volume name {name:?}");
                 }
-                Wanted::Named {
+                Mount::Volume {
                     name,
                     target,
                     read_only: ro,
                     nocopy,
+                    subpath: None,
                 }
             }
         },
     })
 }
 
-fn parse_ulimit(s: &str) -> anyhow::Result<(String, u64, u64)> {
+fn parse_ulimit(s: &str) -> anyhow::Result<Ulimit> {
     let (name, vals) = key_value("--ulimit", s, '=')?;
     let (soft, hard) = vals
         .split_once(':')
@@ -442,391 +360,156 @@ fn parse_ulimit(s: &str) -> anyhow::Result<(String, u64, u64)> {
         v.parse::<u64>()
             .with_context(|| format!("invalid --ulimit {s:?}"))
     };
-    Ok((
-        format!("RLIMIT_{}", name.to_ascii_uppercase()),
-        n(soft)?,
-        n(hard)?,
-    ))
+    Ok(Ulimit {
+        name: format!("RLIMIT_{}", name.to_ascii_uppercase()),
+        soft: n(soft)?,
+        hard: n(hard)?,
+    })
 }
 
-fn read_env_file(path: &Path) -> anyhow::Result<Vec<String>> {
+fn read_env_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading env file {}", path.display()))?;
     let pairs = crate::spec::dotenv::parse(&text, crate::spec::dotenv::Format::Raw, &|k| {
         std::env::var(k).ok()
     })
     .with_context(|| format!("env file {}", path.display()))?;
-    Ok(pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+    Ok(pairs)
 }
 
-/// The root filesystem and the image defaults a request starts from.
-struct Base {
-    rootfs: RootfsSource,
-    image: Option<String>,
-    entrypoint: Vec<String>,
-    cmd: Vec<String>,
-    env: Vec<String>,
-    workdir: Option<String>,
-    user: Option<String>,
-    stop_signal: Option<String>,
-    labels: BTreeMap<String, String>,
-    exposed_ports: Vec<String>,
-    healthcheck: Option<serde_json::Value>,
-    volumes: Vec<String>,
-    /// The command-line arguments after the image name.
-    args: Vec<String>,
-}
-
-fn base(store: &Store, args: &CreateArgs) -> anyhow::Result<Base> {
-    if args.rootfs.is_some() || !args.layers.is_empty() {
-        let rootfs = match &args.rootfs {
-            Some(dir) => RootfsSource::Dir(
-                dir.canonicalize()
-                    .with_context(|| format!("rootfs {}", dir.display()))?,
-            ),
-            None => RootfsSource::Layers(args.layers.clone()),
-        };
-        return Ok(Base {
-            rootfs,
-            image: None,
-            entrypoint: Vec::new(),
-            cmd: Vec::new(),
-            env: Vec::new(),
-            workdir: None,
-            user: None,
-            stop_signal: None,
-            labels: BTreeMap::new(),
-            exposed_ports: Vec::new(),
-            healthcheck: None,
-            volumes: Vec::new(),
-            args: args.args.clone(),
-        });
-    }
-    let Some((name, rest)) = args.args.split_first() else {
-        bail!("give an image (berth run IMAGE [COMMAND...]) or a root filesystem (--rootfs DIR)");
-    };
-    let images = crate::image::store::ImageStore::new(&store.root);
-    let present = images.lookup(name).is_ok();
-    if args.pull == "always" || (args.pull == "missing" && !present) {
-        if !present {
-            eprintln!("Unable to find image '{name}' locally");
-        }
-        // In the same frame as the rest of the progress: the image as an
-        // object, the layers' lines beside it.
-        let object = format!("Image {name}");
-        super::progress::report(&format!("{object}  Pulling"));
-        let progress = |line: &str| super::progress::report(line);
-        let rt = super::images::runtime()?;
-        let pulled = rt.block_on(crate::image::registry::pull(
-            &images, name, &progress, false,
-        ));
-        super::progress::report(&format!(
-            "{object}  {}",
-            if pulled.is_ok() { "Pulled" } else { "Error" }
-        ));
-        pulled
-        .with_context(|| {
-            if present {
-                format!("pulling {name}")
-            } else {
-                format!(
-                    "unable to find image {name:?} locally, and pulling it failed (pull it where its registry can be reached, or make it here with berth build, load or import)"
-                )
-            }
-        })?;
-    }
-    let image = images.resolve(name).with_context(|| {
-        format!("unable to find image {name:?} locally (berth pull, berth load or berth import make one)")
-    })?;
-    let cfg = image.config.config().clone().unwrap_or_default();
-    let mut labels: BTreeMap<String, String> = cfg
-        .labels()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    labels.insert("berth.image.manifest".into(), image.manifest_digest.clone());
-    // Docker's HEALTHCHECK is not in the OCI config type: read it from the raw blob.
-    let raw: serde_json::Value = crate::image::store::ImageStore::new(&store.root)
-        .read_blob(&image.config_digest)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    let healthcheck = raw["config"]
-        .get("Healthcheck")
-        .filter(|h| !h.is_null())
-        .cloned();
-    Ok(Base {
-        rootfs: RootfsSource::Layers(image.layers.clone()),
-        image: Some(image.reference.clone()),
-        entrypoint: cfg.entrypoint().clone().unwrap_or_default(),
-        cmd: cfg.cmd().clone().unwrap_or_default(),
-        env: cfg.env().clone().unwrap_or_default(),
-        workdir: cfg.working_dir().clone().filter(|w| !w.is_empty()),
-        user: cfg.user().clone().filter(|u| !u.is_empty()),
-        stop_signal: cfg.stop_signal().clone(),
-        labels,
-        exposed_ports: cfg.exposed_ports().clone().unwrap_or_default(),
-        healthcheck,
-        volumes: cfg.volumes().clone().unwrap_or_default(),
-        args: rest.to_vec(),
-    })
-}
-
-/// Docker's precedence: `--entrypoint` replaces the image's entrypoint and
-/// drops its cmd; arguments replace the cmd.
-fn command_of(entrypoint_flag: &Option<String>, base: &Base) -> Vec<String> {
-    let mut command: Vec<String> = match entrypoint_flag {
-        Some(ep) if ep.is_empty() => Vec::new(),
-        Some(ep) => vec![ep.clone()],
-        None => base.entrypoint.clone(),
-    };
-    if !base.args.is_empty() {
-        command.extend(base.args.iter().cloned());
-    } else if entrypoint_flag.is_none() {
-        command.extend(base.cmd.iter().cloned());
-    }
-    command
-}
-
-/// Builds the runtime request from the flags (and the image, when one is named).
-pub fn request(
-    store: &Store,
-    args: &CreateArgs,
-    auto_remove: bool,
-) -> anyhow::Result<CreateRequest> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err(crate::runtime::RuntimeError::NeedsRoot("create containers").into());
-    }
-    let base = base(store, args)?;
-    let command = command_of(&args.entrypoint, &base);
-    if command.is_empty() {
-        bail!(
-            "no command specified: give one after the image or --rootfs DIR (e.g. sh -c 'echo hi')"
-        );
-    }
-    // The mode, and for bridge networks their record (read once here).
-    let nets = crate::net::store::NetworkStore::new(&store.run);
-    let (network, bridge) = match args.network.as_str() {
-        "none" => (NetworkMode::None, None),
-        "host" => (NetworkMode::Host, None),
-        "bridge" | "default" => {
-            let net = nets
-                .ensure_default()
-                .context("the default bridge network")?;
-            let mode = NetworkMode::Bridge {
-                network: net.name.clone(),
-                ip: args.ip,
-            };
-            (mode, Some(net))
-        }
-        other => match other.strip_prefix("container:") {
-            Some(name) if !name.is_empty() => (NetworkMode::Container(name.to_string()), None),
-            Some(_) => bail!("network {other:?}: give a container after container:"),
+impl CreateArgs {
+    /// The container these flags describe. `auto_remove` is `run --rm`.
+    pub fn intent(&self, auto_remove: bool) -> anyhow::Result<ContainerIntent> {
+        let mut args = self.args.iter();
+        let source = match &self.rootfs {
+            Some(dir) => Source::Rootfs(dir.clone()),
             None => {
-                // A user network: it must exist now.
-                let net = nets
-                    .get(other)
-                    .with_context(|| format!("network {other}"))?;
-                let mode = NetworkMode::Bridge {
-                    network: other.to_string(),
-                    ip: args.ip,
+                let Some(reference) = args.next() else {
+                    bail!("give an image (berth run IMAGE [COMMAND...]) or a root filesystem (--rootfs DIR)");
                 };
-                (mode, Some(net))
+                Source::Image {
+                    reference: reference.clone(),
+                    pull: self.pull.parse().map_err(anyhow::Error::msg)?,
+                }
             }
-        },
-    };
-    let user_network = bridge
-        .as_ref()
-        .is_some_and(|n| n.name != crate::net::store::DEFAULT_NETWORK);
-    if !args.network_aliases.is_empty() && !user_network {
-        bail!("network-scoped aliases are supported only for containers on user-defined networks (create one with `berth network create NAME`)");
-    }
-    if (args.ip.is_some() || args.ip6.is_some()) && !user_network {
-        bail!("--ip is supported only on user-defined networks (create one with `berth network create --subnet CIDR NAME`)");
-    }
-    for d in &args.dns {
-        if crate::net::dns::parse_upstream(d).is_none() {
-            bail!("invalid --dns {d:?}: give an IP address");
-        }
-    }
-    let cwd = std::env::current_dir().context("finding the current directory")?;
-    let mut mounts = Vec::new();
-    let mut named_volumes = Vec::new();
-    let mut anonymous = args.anonymous_volumes.clone();
-    let wanted: Vec<Wanted> = args
-        .volumes
-        .iter()
-        .map(|v| parse_volume_flag(v, &cwd))
-        .chain(args.mounts.iter().map(|m| parse_mount(m)))
-        .collect::<anyhow::Result<_>>()?;
-    for w in wanted {
-        match w {
-            Wanted::Mount(m) => mounts.push(m),
-            Wanted::Anonymous(target) => anonymous.push(target),
-            Wanted::Named {
-                name,
-                target,
-                read_only,
-                nocopy,
-            } => {
-                // As Docker: a volume named and missing is made.
-                crate::engine::volumes::create(store, &name, &BTreeMap::new())
-                    .with_context(|| format!("volume {name}"))?;
-                named_volumes.push(crate::runtime::NamedVolumeMount {
-                    data: crate::engine::volumes::data_path(store, &name),
-                    target,
-                    read_only,
-                    nocopy,
-                });
-            }
-        }
-    }
-    for t in &args.tmpfs {
-        mounts.push(MountRequest::parse_tmpfs(t)?);
-    }
-    let hostname = args.hostname.clone().unwrap_or_default();
-    let mut env: Vec<String> = vec![format!("PATH={DEFAULT_PATH}")];
-    let mut set = |kv: String| {
-        let key = kv.split('=').next().unwrap_or("").to_string();
-        env.retain(|e| e.split('=').next() != Some(key.as_str()));
-        env.push(kv);
-    };
-    for kv in &base.env {
-        set(kv.clone());
-    }
-    for f in &args.env_file {
-        for kv in read_env_file(f)? {
-            set(kv);
-        }
-    }
-    for e in &args.env {
-        if e.contains('=') {
-            set(e.clone());
-        } else if let Ok(v) = std::env::var(e) {
-            set(format!("{e}={v}"));
-        }
-    }
-    let mut sysctls = BTreeMap::new();
-    for s in &args.sysctls {
-        let (k, v) = key_value("--sysctl", s, '=')?;
-        sysctls.insert(k, v);
-    }
-    let mut labels = base.labels.clone();
-    for l in &args.labels {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        labels.insert(k.to_string(), v.to_string());
-    }
-    let mut extra_hosts = Vec::new();
-    for h in &args.add_hosts {
-        let (host, ip) = h
-            .split_once(':')
-            .or_else(|| h.split_once('='))
-            .with_context(|| format!("invalid --add-host {h:?}: use HOST:IP"))?;
-        let ip = if ip == "host-gateway" {
-            // The host as the container sees it: its network's gateway.
-            match (&network, &bridge) {
-                (_, Some(net)) => net.pool.gateway.to_string(),
-                (NetworkMode::Host, _) => "127.0.0.1".to_string(),
-                _ => bail!("--add-host {h}: host-gateway needs a bridge network (or host)"),
-            }
-        } else {
-            ip.parse::<std::net::IpAddr>()
-                .with_context(|| format!("invalid --add-host {h:?}: {ip} is not an IP address"))?;
-            ip.to_string()
         };
-        extra_hosts.push((host.to_string(), ip));
+        let mut i = ContainerIntent::new(source);
+        i.name = self.name.clone();
+        i.command = args.cloned().collect();
+        i.entrypoint = self.entrypoint.as_ref().map(|ep| {
+            if ep.is_empty() {
+                Vec::new()
+            } else {
+                vec![ep.clone()]
+            }
+        });
+        for f in &self.env_file {
+            for (k, v) in read_env_file(f)? {
+                i.set_env(&k, &v);
+            }
+        }
+        for (k, v) in env_pairs(&self.env) {
+            i.set_env(&k, &v);
+        }
+        i.workdir = self.workdir.clone();
+        i.user = self.user.clone();
+        i.hostname = self.hostname.clone();
+        i.domainname = self.domainname.clone();
+        i.init = self.init;
+        i.limits = Limits {
+            memory: bytes("--memory", &self.memory)?,
+            memory_reservation: bytes("--memory-reservation", &self.memory_reservation)?,
+            memory_swap: bytes("--memory-swap", &self.memory_swap)?,
+            cpus: self.cpus,
+            cpu_shares: self.cpu_shares,
+            cpuset: self.cpuset_cpus.clone(),
+            pids: self.pids_limit.filter(|p| *p > 0),
+        };
+        i.security = Security {
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            privileged: self.privileged,
+            read_only: self.read_only,
+        };
+        i.restart = self.restart.parse()?;
+        i.auto_remove = auto_remove;
+        i.stop_signal = self.stop_signal.clone();
+        i.stop_timeout = self.stop_timeout;
+        i.networking = match self.network.as_str() {
+            "none" => Networking::None,
+            "host" => Networking::Host,
+            other => match other.strip_prefix("container:") {
+                Some(c) => Networking::Container(c.to_string()),
+                None => Networking::Networks(vec![Attachment {
+                    network: other.to_string(),
+                    aliases: self.network_aliases.clone(),
+                    ipv4: self.ip,
+                    ipv6: self.ip6,
+                }]),
+            },
+        };
+        if !self.network_aliases.is_empty() && !matches!(i.networking, Networking::Networks(_)) {
+            bail!("network-scoped aliases are supported only for containers on user-defined networks (create one with `berth network create NAME`)");
+        }
+        for p in &self.publish {
+            i.ports.extend(PortRequest::parse(p)?);
+        }
+        let cwd = std::env::current_dir().context("finding the current directory")?;
+        for v in &self.volumes {
+            i.mounts.push(parse_volume_flag(v, &cwd)?);
+        }
+        for m in &self.mounts {
+            i.mounts.push(parse_mount(m)?);
+        }
+        for t in &self.tmpfs {
+            i.mounts.push(bind(MountRequest::parse_tmpfs(t)?)?);
+        }
+        i.dns = runtime::DnsConfig {
+            servers: self.dns.clone(),
+            search: self.dns_search.clone(),
+            options: self.dns_options.clone(),
+        };
+        for h in &self.add_hosts {
+            let (host, ip) = h
+                .split_once(':')
+                .or_else(|| h.split_once('='))
+                .with_context(|| format!("invalid --add-host {h:?}: use HOST:IP"))?;
+            let address = if ip == "host-gateway" {
+                HostAddress::Gateway
+            } else {
+                HostAddress::Ip(ip.parse().with_context(|| {
+                    format!("invalid --add-host {h:?}: {ip} is not an IP address")
+                })?)
+            };
+            i.extra_hosts.push((host.to_string(), address));
+        }
+        for s in &self.sysctls {
+            let (k, v) = key_value("--sysctl", s, '=')?;
+            i.sysctls.insert(k, v);
+        }
+        i.ulimits = self
+            .ulimits
+            .iter()
+            .map(|u| parse_ulimit(u))
+            .collect::<anyhow::Result<_>>()?;
+        i.health = self.health_override()?;
+        i.labels = key_values(&self.labels);
+        i.interactive = self.interactive;
+        i.tty = self.tty;
+        Ok(i)
     }
-    let ulimits = args
-        .ulimits
+}
+
+/// `-e KEY=VALUE` flags as pairs; `-e KEY` passes this process's value
+/// through, and is left out when it has none (as Docker).
+pub(crate) fn env_pairs(flags: &[String]) -> Vec<(String, String)> {
+    flags
         .iter()
-        .map(|u| parse_ulimit(u))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut ports = Vec::new();
-    if !args.publish.is_empty() {
-        if !matches!(network, NetworkMode::Bridge { .. }) {
-            bail!("publishing ports needs a bridge network: run with --network bridge (the default) or a network made with `berth network create NAME`");
-        }
-        let mut taken = published_by_others(store)?;
-        let default_ip = bridge.as_ref().and_then(|n| n.host_binding());
-        for p in &args.publish {
-            let mine = crate::net::ports::parse_and_reserve_on(p, &taken, default_ip)?;
-            taken.extend(mine.iter().cloned());
-            ports.extend(mine);
-        }
-    }
-    let restart: RestartPolicy = args.restart.parse()?;
-    if auto_remove && restart != RestartPolicy::No {
-        bail!("conflicting options: --restart and --rm");
-    }
-    let spec = SpecRequest {
-        rootfs: PathBuf::new(),
-        args: command,
-        env,
-        cwd: args
-            .workdir
-            .clone()
-            .or(base.workdir.clone())
-            .unwrap_or_else(|| "/".into()),
-        uid: 0,
-        gid: 0,
-        additional_gids: Vec::new(),
-        hostname,
-        domainname: args.domainname.clone().unwrap_or_default(),
-        cap_add: args.cap_add.clone(),
-        cap_drop: args.cap_drop.clone(),
-        privileged: args.privileged,
-        read_only: args.read_only,
-        tty: args.tty,
-        limits: Limits {
-            memory: bytes("--memory", &args.memory)?,
-            memory_reservation: bytes("--memory-reservation", &args.memory_reservation)?,
-            memory_swap: bytes("--memory-swap", &args.memory_swap)?,
-            cpus: args.cpus,
-            cpu_shares: args.cpu_shares,
-            cpuset: args.cpuset_cpus.clone(),
-            pids: args.pids_limit.filter(|p| *p > 0),
-        },
-        mounts,
-        sysctls,
-        ulimits,
-        network,
-    };
-    Ok(CreateRequest {
-        name: args.name.clone(),
-        rootfs: base.rootfs,
-        image: base.image,
-        user: args.user.clone().or(base.user),
-        spec,
-        init: args.init,
-        restart,
-        auto_remove,
-        stop_signal: args
-            .stop_signal
-            .clone()
-            .or(base.stop_signal)
-            .unwrap_or_else(|| "SIGTERM".into()),
-        stop_timeout: args.stop_timeout,
-        interactive: args.interactive,
-        labels,
-        extra_hosts,
-        ports,
-        exposed_ports: base.exposed_ports,
-        healthcheck: crate::runtime::health::merge(
-            base.healthcheck.as_ref(),
-            args.healthcheck_over()?.as_ref(),
-        ),
-        image_volumes: base.volumes.into_iter().chain(anonymous).collect(),
-        aliases: args.network_aliases.clone(),
-        ip6: args.ip6,
-        named_volumes,
-        inherited_volumes: Vec::new(),
-        dns: crate::runtime::DnsConfig {
-            servers: args.dns.clone(),
-            search: args.dns_search.clone(),
-            options: args.dns_options.clone(),
-        },
-    })
+        .filter_map(|e| match e.split_once('=') {
+            Some((k, v)) => Some((k.to_string(), v.to_string())),
+            None => std::env::var(e).ok().map(|v| (e.clone(), v)),
+        })
+        .collect()
 }
 
 /// `KEY=VALUE` list items as a map (a bare `KEY` maps to "").
@@ -837,25 +520,6 @@ pub(crate) fn key_values(list: &[String]) -> BTreeMap<String, String> {
             (k.to_string(), v.to_string())
         })
         .collect()
-}
-
-/// The ports containers that are not exited publish.
-fn published_by_others(store: &Store) -> anyhow::Result<Vec<crate::net::ports::Published>> {
-    let mut taken = Vec::new();
-    for id in store.ids()? {
-        let Ok(st) = crate::runtime::effective_state(store, &id) else {
-            continue;
-        };
-        if st.status == crate::runtime::store::Status::Exited {
-            continue;
-        }
-        if let Ok(other) = store.read_json::<crate::runtime::spec::ContainerConfig>(
-            &store.container_dir(&id).join("berth.json"),
-        ) {
-            taken.extend(other.ports);
-        }
-    }
-    Ok(taken)
 }
 
 /// Arguments of `berth run`.
@@ -873,8 +537,8 @@ pub struct RunArgs {
 
 /// `berth run`: create, start, and (in the foreground) wait for the exit code.
 pub fn run(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
-    let req = request(store, &args.create, args.rm)?;
-    let id = runtime::create(store, req)?;
+    let intent = args.create.intent(args.rm)?;
+    let id = crate::intent::create(store, &intent, &super::progress::report)?;
     match runtime::start(store, &id, !args.detach) {
         Ok(Some(code)) => Ok(code),
         Ok(None) => {
@@ -892,8 +556,8 @@ pub fn run(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
 
 /// `berth create`.
 pub fn create(store: &Store, args: CreateArgs) -> anyhow::Result<i32> {
-    let req = request(store, &args, false)?;
-    let id = runtime::create(store, req)?;
+    let intent = args.intent(false)?;
+    let id = crate::intent::create(store, &intent, &super::progress::report)?;
     println!("{id}");
     Ok(0)
 }

@@ -167,10 +167,10 @@ pub fn df(store: &Store, args: DfArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|id| dir_usage(&store.container_dir(id).join("upper")))
         .sum();
-    let volumes = crate::engine::volumes::list(store);
+    let volumes = crate::runtime::volumes::list(store);
     let volume_bytes: u64 = volumes
         .keys()
-        .map(|n| dir_usage(&crate::engine::volumes::data_path(store, n)))
+        .map(|n| dir_usage(&crate::runtime::volumes::data_path(store, n)))
         .sum();
     let cache = store.root.join("build-cache");
     let cache_entries = std::fs::read_dir(&cache)

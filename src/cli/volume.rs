@@ -3,8 +3,8 @@
 
 use clap::{Args, Subcommand};
 
-use crate::engine::volumes;
 use crate::runtime::store::Store;
+use crate::runtime::volumes;
 
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {

@@ -10,65 +10,39 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde_yaml::{Mapping, Value};
-
 use super::EngineError;
 use crate::build::builder::BuildOptions;
 use crate::runtime::store::Store;
 use crate::spec::Project;
 
-use super::desired::{string_map as map_of, text};
-
 /// The image a service runs: `image:`, or `<project>-<service>` when it
 /// is built.
 pub fn image_name(project: &Project, service: &str) -> Option<String> {
-    let svc = project.service(service)?;
-    svc.get("image").and_then(text).or_else(|| {
-        svc.contains_key("build")
-            .then(|| format!("{}-{service}", project.name))
-    })
+    project.image_of(service)
 }
 
 /// How to build `service`, if it has `build:`.
 pub fn options(project: &Project, service: &str) -> Result<Option<BuildOptions>, EngineError> {
-    let Some(svc) = project.service(service) else {
-        return Ok(None);
-    };
-    let Some(build) = svc.get("build") else {
+    let Some(b) = project.service(service).and_then(|s| s.build.as_ref()) else {
         return Ok(None);
     };
     let fail = |m: String| EngineError::Service {
         service: service.to_string(),
         message: m,
     };
-    let b: Mapping = match build {
-        Value::Mapping(m) => m.clone(),
-        Value::String(s) => {
-            let mut m = Mapping::new();
-            m.insert("context".into(), Value::String(s.clone()));
-            m
-        }
-        _ => return Err(fail("`build` must be a path or a mapping".into())),
-    };
-    let context = PathBuf::from(
-        b.get("context")
-            .and_then(text)
-            .unwrap_or_else(|| ".".into()),
-    );
+    let given = b.context.clone().unwrap_or_else(|| ".".into());
+    if given.contains("://") {
+        return Err(fail(
+            "build contexts from URLs (git, http) need the network; give a local directory".into(),
+        ));
+    }
+    let context = PathBuf::from(given);
     let context = if context.is_absolute() {
         context
     } else {
         project.working_dir.join(context)
     };
-    if b.get("context")
-        .and_then(text)
-        .is_some_and(|c| c.contains("://"))
-    {
-        return Err(fail(
-            "build contexts from URLs (git, http) need the network; give a local directory".into(),
-        ));
-    }
-    let dockerfile = b.get("dockerfile").and_then(text).map(|d| {
+    let dockerfile = b.dockerfile.as_ref().map(|d| {
         let p = PathBuf::from(d);
         if p.is_absolute() {
             p
@@ -78,48 +52,43 @@ pub fn options(project: &Project, service: &str) -> Result<Option<BuildOptions>,
     });
     let image = image_name(project, service).unwrap_or_default();
     let mut tags = vec![image];
-    for t in b
-        .get("tags")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-        .filter_map(text)
-    {
-        if !tags.contains(&t) {
-            tags.push(t);
+    for t in &b.tags {
+        if !tags.contains(t) {
+            tags.push(t.clone());
         }
     }
-    let secrets: BTreeMap<String, PathBuf> = b
-        .get("secrets")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-        .filter_map(|s| match s {
-            Value::Mapping(m) => m.get("source").and_then(text),
-            other => text(other),
-        })
-        .filter_map(|name| {
-            let file = project
-                .resource("secrets", &name)
-                .and_then(|d| d.get("file"))
-                .and_then(text)?;
-            Some((name, PathBuf::from(file)))
-        })
-        .collect();
-    let mut labels = map_of(b.get("labels"));
+    let mut secrets: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for r in &b.secrets {
+        match project.secrets.get(&r.source).and_then(|d| d.file.as_ref()) {
+            Some(file) => {
+                secrets.insert(r.source.clone(), PathBuf::from(file));
+            }
+            None => {
+                return Err(fail(format!(
+                    "build secret {} is not a secret with a file",
+                    r.source
+                )))
+            }
+        }
+    }
+    let mut labels = b.labels.clone();
     labels.insert(crate::spec::labels::PROJECT.into(), project.name.clone());
     labels.insert(crate::spec::labels::SERVICE.into(), service.to_string());
     Ok(Some(BuildOptions {
         context,
         dockerfile,
-        dockerfile_inline: b.get("dockerfile_inline").and_then(text),
+        dockerfile_inline: b.dockerfile_inline.clone(),
         tags,
-        build_args: map_of(b.get("args")),
-        target: b.get("target").and_then(text),
-        no_cache: b.get("no_cache").and_then(Value::as_bool).unwrap_or(false),
-        pull: b.get("pull").and_then(Value::as_bool).unwrap_or(false),
+        build_args: b
+            .args
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+            .collect(),
+        target: b.target.clone(),
+        no_cache: b.no_cache,
+        pull: b.pull,
         labels,
-        network: b.get("network").and_then(text),
+        network: b.network.clone(),
         secrets,
         quiet: false,
     }))
@@ -150,12 +119,11 @@ pub fn ensure_built(
             continue;
         };
         let image = opts.tags.first().cloned().unwrap_or_default();
-        let policy = project
+        let always = project
             .service(s)
-            .and_then(|m| m.get("pull_policy"))
-            .and_then(text);
+            .is_some_and(|m| m.pull_policy == crate::spec::service::PullPolicy::Build);
         let present = !super::image_id(store, &image).is_empty();
-        if present && !req.force && policy.as_deref() != Some("build") {
+        if present && !req.force && !always {
             continue;
         }
         opts.no_cache |= req.no_cache;

@@ -1,16 +1,19 @@
 //! What a project asks for, in berth's terms: per service, its replicas,
-//! configuration hash and the `run` flags that create one of its containers;
-//! the project's networks and volumes with their real names. Pure: reads the
-//! normalized model only.
+//! configuration hash and the container intent that creates one of its
+//! containers; the project's networks and volumes with their real names.
+//! Pure: reads the typed model only.
 //!
 //! Owns the translation of service keys; never touches the system.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde_yaml::{Mapping, Value};
-
-use crate::spec::Project;
+use crate::intent::{
+    Attachment, ContainerIntent, DnsConfig, HealthOverride, HostAddress, Limits, Mount, Networking,
+    PortRequest, PullPolicy, RestartPolicy, Security, Source, Ulimit,
+};
+use crate::spec::service::{self as spec, FileReference, MountType, Service};
+use crate::spec::{labels, Project};
 
 /// Why a service cannot be turned into containers.
 #[derive(Debug, thiserror::Error)]
@@ -52,26 +55,6 @@ pub struct DesiredVolume {
     pub labels: BTreeMap<String, String>,
 }
 
-/// A service's attachment to one network.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attachment {
-    /// The network's real name.
-    pub network: String,
-    pub aliases: Vec<String>,
-    pub ipv4_address: Option<String>,
-}
-
-/// A named volume mounted by a service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeUse {
-    pub volume: String,
-    pub target: String,
-    pub read_only: bool,
-    pub nocopy: bool,
-    /// A directory inside the volume mounted instead of its root.
-    pub subpath: Option<String>,
-}
-
 /// A `volumes_from` entry: whose mounts, and whether read-only is forced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumesFrom {
@@ -100,48 +83,36 @@ pub struct FileMount {
     pub mode: u32,
 }
 
-/// Octal mode as compose writes it (`"0400"`, or a number).
-fn mode_of(v: Option<&Value>) -> Option<u32> {
-    match v? {
-        Value::String(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8).ok(),
-        Value::Number(n) => n.as_u64().map(|m| m as u32),
-        _ => None,
-    }
-}
-
 /// The `secrets:` or `configs:` of a service as files.
 fn file_mounts(
     project: &Project,
-    svc: &Mapping,
+    refs: &[FileReference],
     kind: &str,
     service: &str,
 ) -> Result<Vec<FileMount>, DesiredError> {
-    let mut out = Vec::new();
-    let Some(Value::Sequence(list)) = svc.get(kind) else {
-        return Ok(out);
+    let defs = if kind == "secrets" {
+        &project.secrets
+    } else {
+        &project.configs
     };
-    for item in list {
-        let (source, m) = match item {
-            Value::Mapping(m) => (get_text(m, "source"), m.clone()),
-            other => (text(other), Mapping::new()),
-        };
-        let source =
-            source.ok_or_else(|| err(service, format!("a {kind} entry without source")))?;
-        let def = project
-            .resource(kind, &source)
+    let mut out = Vec::new();
+    for r in refs {
+        let source = r.source.clone();
+        let def = defs
+            .get(&source)
             .ok_or_else(|| err(service, format!("{kind} {source} is not defined")))?;
-        let content = if let Some(f) = get_text(def, "file") {
+        let content = if let Some(f) = &def.file {
             FileSource::Path(PathBuf::from(f))
-        } else if let Some(var) = get_text(def, "environment") {
-            FileSource::Text(project.environment.get(&var).cloned().ok_or_else(|| {
+        } else if let Some(var) = &def.environment {
+            FileSource::Text(project.environment.get(var).cloned().ok_or_else(|| {
                 err(
                     service,
                     format!("{kind} {source}: variable {var} is not set"),
                 )
             })?)
-        } else if let Some(c) = get_text(def, "content") {
-            FileSource::Text(c)
-        } else if def.get("external").and_then(Value::as_bool) == Some(true) {
+        } else if let Some(c) = &def.content {
+            FileSource::Text(c.clone())
+        } else if def.external {
             return Err(err(
                 service,
                 format!(
@@ -154,7 +125,7 @@ fn file_mounts(
                 format!("{kind} {source} has no file, environment or content"),
             ));
         };
-        let target = get_text(&m, "target").unwrap_or_else(|| source.clone());
+        let target = r.target.clone().unwrap_or_else(|| source.clone());
         let target = if target.starts_with('/') {
             target
         } else if kind == "secrets" {
@@ -166,9 +137,9 @@ fn file_mounts(
             name: source,
             source: content,
             target,
-            uid: get_text(&m, "uid").and_then(|u| u.parse().ok()),
-            gid: get_text(&m, "gid").and_then(|g| g.parse().ok()),
-            mode: mode_of(m.get("mode")).unwrap_or(0o444),
+            uid: r.uid,
+            gid: r.gid,
+            mode: r.mode.unwrap_or(0o444),
         });
     }
     Ok(out)
@@ -181,24 +152,45 @@ pub struct DesiredService {
     pub replicas: u32,
     pub hash: String,
     pub image: String,
-    /// `run` flags (without name, network, labels and the image).
-    pub flags: crate::cli::run::CreateArgs,
-    /// The command after the image (empty: the image's).
-    pub command: Vec<String>,
-    /// Networks in priority order; the first is eth0. Empty with network_mode.
-    pub attachments: Vec<Attachment>,
-    /// `host`, `none`, `container:ID`, `service:NAME`, or empty for networks.
-    pub network_mode: String,
-    pub volumes: Vec<VolumeUse>,
+    /// The container to make, but for what differs per container: its
+    /// name and number, its secrets' and configs' files, the mounts of
+    /// `volumes_from` and the anonymous volumes it takes over.
+    pub intent: ContainerIntent,
     /// Secrets and configs, as files.
     pub files: Vec<FileMount>,
     pub volumes_from: Vec<VolumesFrom>,
-    /// Removed when it exits (one-off containers of `compose run --rm`).
-    pub auto_remove: bool,
-    pub labels: BTreeMap<String, String>,
     /// `container_name`: the one container's name instead of
     /// `<project>-<service>-1`.
     pub container_name: Option<String>,
+}
+
+impl DesiredService {
+    /// The networks its containers join, by real name.
+    pub fn networks(&self) -> Vec<String> {
+        match &self.intent.networking {
+            Networking::Networks(list) => list.iter().map(|a| a.network.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The named volumes its containers mount, by real name.
+    pub fn named_volumes(&self) -> Vec<String> {
+        self.intent
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                Mount::Volume { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `up --pull` over the service's policy.
+    pub fn set_pull(&mut self, policy: PullPolicy) {
+        if let Source::Image { pull, .. } = &mut self.intent.source {
+            *pull = policy;
+        }
+    }
 }
 
 /// The name of container `number` of service `service`: its
@@ -206,62 +198,16 @@ pub struct DesiredService {
 pub fn container_name_of(project: &Project, service: &str, number: u32) -> String {
     project
         .service(service)
-        .and_then(|s| get_text(s, "container_name"))
+        .and_then(|s| s.container_name.clone())
         .unwrap_or_else(|| format!("{}-{service}-{number}", project.name))
 }
 
-/// A scalar as text (strings, numbers, booleans).
-pub(crate) fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-pub(crate) fn get_text(m: &Mapping, key: &str) -> Option<String> {
-    m.get(key).and_then(text)
-}
-
-/// A list of words (a sequence, or a string split as a shell would).
-pub(crate) fn strings(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::Sequence(s)) => s.iter().filter_map(text).collect(),
-        Some(Value::String(s)) => crate::spec::units::split_shell_words(s).unwrap_or_default(),
-        _ => Vec::new(),
-    }
-}
-
-/// A mapping or a `KEY=VALUE` list as a map.
-pub(crate) fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
-    match v {
-        Some(Value::Mapping(m)) => m
-            .iter()
-            .filter_map(|(k, v)| Some((text(k)?, text(v).unwrap_or_default())))
-            .collect(),
-        Some(Value::Sequence(s)) => s
-            .iter()
-            .filter_map(text)
-            .map(|kv| match kv.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (kv, String::new()),
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    }
-}
-
 /// A named volume's `volume.subpath`: relative, never leaving the volume.
-fn subpath(v: &Mapping, service: &str) -> Result<Option<String>, DesiredError> {
-    let Some(sub) = v
-        .get("volume")
-        .and_then(|o| o.get("subpath"))
-        .and_then(text)
-    else {
+fn subpath(sub: Option<&String>, service: &str) -> Result<Option<String>, DesiredError> {
+    let Some(sub) = sub else {
         return Ok(None);
     };
-    let path = std::path::Path::new(&sub);
+    let path = std::path::Path::new(sub);
     if path.is_absolute()
         || path
             .components()
@@ -272,61 +218,47 @@ fn subpath(v: &Mapping, service: &str) -> Result<Option<String>, DesiredError> {
             format!("volume subpath {sub:?} must be a relative path inside the volume"),
         ));
     }
-    Ok(Some(sub))
-}
-
-/// Seconds of a compose duration (`10s`, `1m30s`, `500ms`), rounded up.
-fn seconds(s: &str) -> Option<u64> {
-    crate::spec::units::parse_duration(s).map(|ns| (ns.max(0) as u64).div_ceil(1_000_000_000))
+    Ok(Some(sub.clone()))
 }
 
 /// The project's networks that services use (plus `default` when one does).
 pub fn networks(project: &Project) -> Vec<DesiredNetwork> {
-    let mut out = Vec::new();
-    for key in project.resource_names("networks") {
-        let Some(m) = project.resource("networks", &key) else {
-            continue;
-        };
-        let ipam_config = m
-            .get("ipam")
-            .and_then(|i| i.get("config"))
-            .and_then(Value::as_sequence)
-            .and_then(|c| c.first())
-            .and_then(Value::as_mapping)
-            .cloned()
-            .unwrap_or_default();
-        out.push(DesiredNetwork {
-            name: get_text(m, "name").unwrap_or_else(|| format!("{}_{key}", project.name)),
-            key,
-            external: m.get("external").and_then(Value::as_bool).unwrap_or(false),
-            internal: m.get("internal").and_then(Value::as_bool).unwrap_or(false),
-            ipv6: m
-                .get("enable_ipv6")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            subnet: get_text(&ipam_config, "subnet"),
-            gateway: get_text(&ipam_config, "gateway"),
-            ip_range: get_text(&ipam_config, "ip_range"),
-            driver_opts: string_map(m.get("driver_opts")),
-            labels: string_map(m.get("labels")),
-        });
-    }
-    out
+    project
+        .networks
+        .iter()
+        .map(|(key, n)| {
+            let pool = n
+                .ipam
+                .as_ref()
+                .and_then(|i| i.config.first())
+                .cloned()
+                .unwrap_or_default();
+            DesiredNetwork {
+                name: project.network_name(key),
+                key: key.clone(),
+                external: n.external,
+                internal: n.internal,
+                ipv6: n.enable_ipv6,
+                subnet: pool.subnet,
+                gateway: pool.gateway,
+                ip_range: pool.ip_range,
+                driver_opts: n.driver_opts.clone(),
+                labels: n.labels.clone(),
+            }
+        })
+        .collect()
 }
 
 /// The project's named volumes.
 pub fn volumes(project: &Project) -> Vec<DesiredVolume> {
     project
-        .resource_names("volumes")
-        .into_iter()
-        .filter_map(|key| {
-            let m = project.resource("volumes", &key)?;
-            Some(DesiredVolume {
-                name: get_text(m, "name").unwrap_or_else(|| format!("{}_{key}", project.name)),
-                external: m.get("external").and_then(Value::as_bool).unwrap_or(false),
-                labels: string_map(m.get("labels")),
-                key,
-            })
+        .volumes
+        .iter()
+        .map(|(key, v)| DesiredVolume {
+            name: project.volume_name(key),
+            external: v.external,
+            labels: v.labels.clone(),
+            key: key.clone(),
         })
         .collect()
 }
@@ -345,255 +277,181 @@ const NOT_YET: &[(&str, &str)] = &[
     ("gpus", "GPUs are not supported"),
 ];
 
-/// Turns service `name` of `project` into what creates its containers.
-pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredError> {
-    let svc = project
-        .service(name)
-        .ok_or_else(|| err(name, "not in the project"))?;
-    for (key, why) in NOT_YET {
-        if svc.contains_key(*key) {
-            return Err(err(name, format!("`{key}`: {why}")));
-        }
-    }
-    let image = super::build::image_name(project, name)
-        .ok_or_else(|| err(name, "neither an image nor a build section"))?;
-    let deploy = svc.get("deploy").and_then(Value::as_mapping);
-    let replicas = get_text(svc, "scale")
-        .or_else(|| deploy.and_then(|d| get_text(d, "replicas")))
-        .map(|r| {
-            r.parse::<u32>()
-                .map_err(|_| err(name, format!("invalid scale {r:?}")))
-        })
-        .transpose()?
-        .unwrap_or(1);
-    let container_name = get_text(svc, "container_name");
-    if let (Some(c), true) = (&container_name, replicas > 1) {
-        return Err(err(
-            name,
-            format!("container_name {c:?} names one container, but it is scaled to {replicas}: container names must be unique"),
-        ));
-    }
-    let limits = deploy
-        .and_then(|d| d.get("resources"))
-        .and_then(|r| r.get("limits"))
-        .and_then(Value::as_mapping);
-    let reservations = deploy
-        .and_then(|d| d.get("resources"))
-        .and_then(|r| r.get("reservations"))
-        .and_then(Value::as_mapping);
-
-    let mut f = crate::cli::run::CreateArgs::for_engine();
-    if svc.contains_key("build") && !svc.contains_key("image") {
+/// How a service's pull policy reads for its image.
+fn pull_of(svc: &Service) -> PullPolicy {
+    if svc.build.is_some() && svc.image.is_none() {
         // `<project>-<service>` is made by the build, never pulled.
-        f.pull = "never".into();
+        return PullPolicy::Never;
     }
-    f.env = string_map(svc.get("environment"))
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    f.workdir = get_text(svc, "working_dir");
-    f.user = get_text(svc, "user");
-    f.hostname = get_text(svc, "hostname");
-    f.domainname = get_text(svc, "domainname");
-    let entrypoint = strings(svc.get("entrypoint"));
-    if svc.contains_key("entrypoint") {
-        // berth's --entrypoint takes one word; the rest goes before the command.
-        f.entrypoint = Some(entrypoint.first().cloned().unwrap_or_default());
-    }
-    f.init = svc.get("init").and_then(Value::as_bool).unwrap_or(true);
-    f.memory = get_text(svc, "mem_limit").or_else(|| limits.and_then(|l| get_text(l, "memory")));
-    f.memory_reservation = get_text(svc, "mem_reservation")
-        .or_else(|| reservations.and_then(|l| get_text(l, "memory")));
-    f.memory_swap = get_text(svc, "memswap_limit");
-    f.cpus = get_text(svc, "cpus")
-        .or_else(|| limits.and_then(|l| get_text(l, "cpus")))
-        .map(|c| {
-            c.parse()
-                .map_err(|_| err(name, format!("invalid cpus {c:?}")))
-        })
-        .transpose()?;
-    f.cpu_shares = get_text(svc, "cpu_shares").and_then(|c| c.parse().ok());
-    f.cpuset_cpus = get_text(svc, "cpuset");
-    f.pids_limit = get_text(svc, "pids_limit")
-        .or_else(|| limits.and_then(|l| get_text(l, "pids")))
-        .and_then(|p| p.parse().ok());
-    f.cap_add = strings(svc.get("cap_add"));
-    f.cap_drop = strings(svc.get("cap_drop"));
-    f.privileged = svc
-        .get("privileged")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    f.read_only = svc
-        .get("read_only")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    f.restart = get_text(svc, "restart").unwrap_or_else(|| "no".into());
-    f.stop_signal = get_text(svc, "stop_signal");
-    f.healthcheck = svc
-        .get("healthcheck")
-        .and_then(Value::as_mapping)
-        .map(super::health::docker_json);
-    f.stop_timeout = get_text(svc, "stop_grace_period")
-        .and_then(|d| seconds(&d))
-        .unwrap_or(10);
-    f.pull = match get_text(svc, "pull_policy").as_deref() {
-        None | Some("missing") | Some("if_not_present") => "missing".into(),
-        Some("always") => "always".into(),
+    match &svc.pull_policy {
+        spec::PullPolicy::Always => PullPolicy::Always,
+        spec::PullPolicy::Missing => PullPolicy::Missing,
         // Built ones are made before containers are created (engine/build).
-        Some("never") | Some("build") => "never".into(),
+        spec::PullPolicy::Never | spec::PullPolicy::Build => PullPolicy::Never,
         // A refresh period: berth has no record of when it last pulled, so
         // a present image is used as `missing` would.
-        Some(p) if p == "daily" || p == "weekly" || p.starts_with("every_") => "missing".into(),
-        Some(other) => return Err(err(name, format!("unknown pull_policy {other:?}"))),
-    };
-    f.tty = svc.get("tty").and_then(Value::as_bool).unwrap_or(false);
-    f.interactive = svc
-        .get("stdin_open")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    f.sysctls = string_map(svc.get("sysctls"))
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    if let Some(Value::Mapping(u)) = svc.get("ulimits") {
-        for (k, v) in u {
-            let Some(k) = text(k) else { continue };
-            let limit = match v {
-                Value::Mapping(m) => format!(
-                    "{k}={}:{}",
-                    get_text(m, "soft").unwrap_or_default(),
-                    get_text(m, "hard").unwrap_or_default()
-                ),
-                other => format!("{k}={}", text(other).unwrap_or_default()),
-            };
-            f.ulimits.push(limit);
+        spec::PullPolicy::Refresh(_) => PullPolicy::Missing,
+    }
+}
+
+fn restart_of(r: spec::Restart) -> RestartPolicy {
+    match r {
+        spec::Restart::No => RestartPolicy::No,
+        spec::Restart::Always => RestartPolicy::Always,
+        spec::Restart::UnlessStopped => RestartPolicy::UnlessStopped,
+        spec::Restart::OnFailure(max) => RestartPolicy::OnFailure(max),
+    }
+}
+
+/// A compose `healthcheck:` over the image's: absent fields stay the
+/// image's; `disable: true` or `test: ["NONE"]` turn the check off.
+pub fn health_of(h: &spec::Healthcheck) -> HealthOverride {
+    HealthOverride {
+        disable: h.disable,
+        test: h.test.clone(),
+        interval: h.interval,
+        timeout: h.timeout,
+        start_period: h.start_period,
+        start_interval: h.start_interval,
+        retries: h.retries,
+    }
+}
+
+/// The service's network namespace and networks, the first being eth0
+/// (highest `priority` first, then by key).
+fn networking_of(project: &Project, svc: &Service, name: &str) -> Result<Networking, DesiredError> {
+    Ok(match &svc.network_mode {
+        Some(spec::NetworkMode::None) => Networking::None,
+        Some(spec::NetworkMode::Host) => Networking::Host,
+        Some(spec::NetworkMode::Bridge) => Networking::default(),
+        Some(spec::NetworkMode::Container(c)) => Networking::Container(c.clone()),
+        Some(spec::NetworkMode::Service(other)) => {
+            Networking::Container(container_name_of(project, other, 1))
         }
-    }
-    f.add_hosts = match svc.get("extra_hosts") {
-        Some(Value::Mapping(m)) => m
-            .iter()
-            .filter_map(|(k, v)| Some(format!("{}:{}", text(k)?, text(v)?)))
-            .collect(),
-        other => strings(other)
-            .into_iter()
-            .map(|h| h.replacen('=', ":", 1))
-            .collect(),
-    };
-    f.dns = strings(svc.get("dns"));
-    f.dns_search = strings(svc.get("dns_search"));
-    f.dns_options = strings(svc.get("dns_opt"));
-    if let Some(Value::Sequence(ports)) = svc.get("ports") {
-        for p in ports.iter().filter_map(Value::as_mapping) {
-            let target = get_text(p, "target").ok_or_else(|| err(name, "a port without target"))?;
-            let published = get_text(p, "published").unwrap_or_default();
-            let host_ip = get_text(p, "host_ip");
-            let proto = get_text(p, "protocol").unwrap_or_else(|| "tcp".into());
-            let host = match host_ip {
-                Some(ip) if ip.contains(':') => format!("[{ip}]:{published}:"),
-                Some(ip) => format!("{ip}:{published}:"),
-                None if published.is_empty() => String::new(),
-                None => format!("{published}:"),
-            };
-            f.publish.push(format!("{host}{target}/{proto}"));
-        }
-    }
-    for t in strings(svc.get("tmpfs")) {
-        f.tmpfs.push(t);
-    }
-    let mut volumes = Vec::new();
-    if let Some(Value::Sequence(vs)) = svc.get("volumes") {
-        for v in vs.iter().filter_map(Value::as_mapping) {
-            let kind = get_text(v, "type").unwrap_or_else(|| "volume".into());
-            let target =
-                get_text(v, "target").ok_or_else(|| err(name, "a volume without target"))?;
-            let ro = v.get("read_only").and_then(Value::as_bool).unwrap_or(false);
-            let source = get_text(v, "source");
-            match (kind.as_str(), source) {
-                ("bind", Some(src)) => {
-                    let create = v
-                        .get("bind")
-                        .and_then(|b| b.get("create_host_path"))
-                        .and_then(Value::as_bool)
-                        .unwrap_or(true);
-                    if create && !std::path::Path::new(&src).exists() {
-                        f.bind_dirs_to_create.push(PathBuf::from(&src));
-                    }
-                    f.volumes
-                        .push(format!("{src}:{target}{}", if ro { ":ro" } else { "" }));
-                }
-                ("volume", Some(key)) => {
-                    let vname = project
-                        .resource("volumes", &key)
-                        .and_then(|m| get_text(m, "name"))
-                        .unwrap_or_else(|| format!("{}_{key}", project.name));
-                    volumes.push(VolumeUse {
-                        volume: vname,
-                        target,
-                        read_only: ro,
-                        nocopy: v
-                            .get("volume")
-                            .and_then(|o| o.get("nocopy"))
-                            .and_then(Value::as_bool)
-                            .unwrap_or(false),
-                        subpath: subpath(v, name)?,
-                    });
-                }
-                ("volume", None) => {
-                    f.anonymous_volumes.push(target);
-                }
-                ("tmpfs", _) => {
-                    let size = v
-                        .get("tmpfs")
-                        .and_then(|t| t.get("size"))
-                        .and_then(text)
-                        .map(|s| format!(":size={s}"))
-                        .unwrap_or_default();
-                    f.tmpfs.push(format!("{target}{size}"));
-                }
-                (other, _) => {
-                    return Err(err(name, format!("volume type {other:?} is not supported")))
-                }
-            }
-        }
-    }
-    let network_mode = get_text(svc, "network_mode").unwrap_or_default();
-    let mut attachments = Vec::new();
-    if network_mode.is_empty() {
-        let mut listed: Vec<(i64, String, Attachment)> = Vec::new();
-        if let Some(Value::Mapping(nets)) = svc.get("networks") {
-            for (k, v) in nets {
-                let Some(key) = text(k) else { continue };
-                let real = project
-                    .resource("networks", &key)
-                    .and_then(|m| get_text(m, "name"))
-                    .unwrap_or_else(|| format!("{}_{key}", project.name));
-                let m = v.as_mapping().cloned().unwrap_or_default();
-                let priority = get_text(&m, "priority")
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(0);
+        Some(spec::NetworkMode::Network(n)) => Networking::Networks(vec![Attachment {
+            network: n.clone(),
+            ..Attachment::default()
+        }]),
+        None => {
+            let mut listed: Vec<(i64, &String, Attachment)> = Vec::new();
+            for (key, opts) in &svc.networks {
+                let o = opts.clone().unwrap_or_default();
+                let ip = |text: &Option<String>, what: &str| {
+                    text.as_deref()
+                        .map(|a| {
+                            a.parse().map_err(|_| {
+                                err(
+                                    name,
+                                    format!("networks.{key}.{what}: {a:?} is not an IP address"),
+                                )
+                            })
+                        })
+                        .transpose()
+                };
                 listed.push((
-                    -priority,
+                    -o.priority.unwrap_or(0),
                     key,
                     Attachment {
-                        network: real,
-                        aliases: strings(m.get("aliases")),
-                        ipv4_address: get_text(&m, "ipv4_address"),
+                        network: project.network_name(key),
+                        aliases: o.aliases.clone(),
+                        ipv4: ip(&o.ipv4_address, "ipv4_address")?,
+                        ipv6: ip(&o.ipv6_address, "ipv6_address")?,
                     },
                 ));
             }
+            listed.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            if listed.is_empty() {
+                Networking::None
+            } else {
+                Networking::Networks(listed.into_iter().map(|(_, _, a)| a).collect())
+            }
         }
-        listed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        attachments = listed.into_iter().map(|(_, _, a)| a).collect();
+    })
+}
+
+/// The service's `volumes:` and `tmpfs:` as mounts.
+fn mounts_of(project: &Project, svc: &Service, name: &str) -> Result<Vec<Mount>, DesiredError> {
+    let mut out = Vec::new();
+    for t in &svc.tmpfs {
+        let m = crate::runtime::spec::MountRequest::parse_tmpfs(t)
+            .map_err(|e| err(name, format!("tmpfs {t:?}: {e}")))?;
+        out.push(Mount::Tmpfs {
+            target: m.target,
+            options: m.options,
+        });
     }
-    let mut labels = string_map(svc.get("labels"));
-    labels.insert(crate::spec::labels::PROJECT.into(), project.name.clone());
-    labels.insert(crate::spec::labels::SERVICE.into(), name.to_string());
+    for v in &svc.volumes {
+        let target = v.target.clone();
+        let read_only = v.read_only;
+        out.push(match (v.kind, &v.source) {
+            (MountType::Bind, Some(src)) => Mount::Bind {
+                source: PathBuf::from(src),
+                target,
+                read_only,
+                create_source: v.bind.as_ref().is_none_or(|b| b.create_host_path),
+            },
+            (MountType::Volume, Some(key)) => {
+                let opts = v.volume.clone().unwrap_or_default();
+                Mount::Volume {
+                    name: project.volume_name(key),
+                    target,
+                    read_only,
+                    nocopy: opts.nocopy,
+                    subpath: subpath(opts.subpath.as_ref(), name)?,
+                }
+            }
+            (MountType::Volume, None) => Mount::Anonymous { target },
+            (MountType::Tmpfs, _) => {
+                let t = v.tmpfs.clone().unwrap_or_default();
+                let mut options: Vec<String> =
+                    t.size.map(|s| format!("size={s}")).into_iter().collect();
+                options.extend(t.mode.map(|m| format!("mode={m:o}")));
+                Mount::Tmpfs { target, options }
+            }
+            (MountType::Bind, None) => {
+                return Err(err(name, format!("bind mount at {target} has no source")))
+            }
+            (other, _) => {
+                return Err(err(
+                    name,
+                    format!(
+                        "volume type {:?} is not supported",
+                        format!("{other:?}").to_lowercase()
+                    ),
+                ))
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// The service's `ports:` as requests.
+fn ports_of(svc: &Service, name: &str) -> Result<Vec<PortRequest>, DesiredError> {
+    svc.ports
+        .iter()
+        .map(|p| {
+            PortRequest::new(
+                p.host_ip.as_deref(),
+                p.published.as_deref(),
+                p.target.into(),
+                &p.protocol,
+            )
+            .map_err(|e| err(name, format!("port {}: {e}", p.target)))
+        })
+        .collect()
+}
+
+/// The labels every container of the service carries.
+fn labels_of(project: &Project, svc: &Service, name: &str, hash: &str) -> BTreeMap<String, String> {
+    let mut labels = svc.labels.clone();
+    labels.insert(labels::PROJECT.into(), project.name.clone());
+    labels.insert(labels::SERVICE.into(), name.to_string());
     labels.insert(
-        crate::spec::labels::WORKING_DIR.into(),
+        labels::WORKING_DIR.into(),
         project.working_dir.display().to_string(),
     );
     labels.insert(
-        crate::spec::labels::CONFIG_FILES.into(),
+        labels::CONFIG_FILES.into(),
         project
             .config_files
             .iter()
@@ -601,24 +459,117 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
             .collect::<Vec<_>>()
             .join(","),
     );
-    labels.insert(crate::spec::labels::ONEOFF.into(), "False".into());
-    labels.insert(crate::spec::labels::VERSION.into(), "2.40.3".into());
-    let hash = crate::spec::hash::service_hash(project, name).unwrap_or_default();
-    labels.insert(crate::spec::labels::CONFIG_HASH.into(), hash.clone());
+    labels.insert(labels::ONEOFF.into(), "False".into());
+    labels.insert(labels::VERSION.into(), "2.40.3".into());
+    labels.insert(labels::CONFIG_HASH.into(), hash.to_string());
     let depends: Vec<String> = project
         .dependencies(name)
         .iter()
         .map(|d| format!("{}:{}:{}", d.service.0, d.condition.as_str(), d.restart))
         .collect();
-    labels.insert(crate::spec::labels::DEPENDS_ON.into(), depends.join(","));
-    let mut command = strings(svc.get("command"));
-    if entrypoint.len() > 1 {
-        let mut c = entrypoint[1..].to_vec();
-        c.append(&mut command);
-        command = c;
+    labels.insert(labels::DEPENDS_ON.into(), depends.join(","));
+    labels
+}
+
+/// Turns service `name` of `project` into what creates its containers.
+pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredError> {
+    let svc = project
+        .service(name)
+        .ok_or_else(|| err(name, "not in the project"))?;
+    for (key, why) in NOT_YET {
+        if svc.other.contains_key(*key) {
+            return Err(err(name, format!("`{key}`: {why}")));
+        }
     }
-    let volumes_from = strings(svc.get("volumes_from"))
-        .into_iter()
+    let image = project
+        .image_of(name)
+        .ok_or_else(|| err(name, "neither an image nor a build section"))?;
+    let deploy = svc.deploy.clone().unwrap_or_default();
+    let replicas = svc.scale.or(deploy.replicas).unwrap_or(1);
+    if let (Some(c), true) = (&svc.container_name, replicas > 1) {
+        return Err(err(
+            name,
+            format!("container_name {c:?} names one container, but it is scaled to {replicas}: container names must be unique"),
+        ));
+    }
+    let resources = deploy.resources.unwrap_or_default();
+    let limits = resources.limits.unwrap_or_default();
+    let reservations = resources.reservations.unwrap_or_default();
+    let mut i = ContainerIntent::new(Source::Image {
+        reference: image.clone(),
+        pull: pull_of(svc),
+    });
+    for (k, v) in &svc.environment {
+        i.set_env(k, v.as_deref().unwrap_or(""));
+    }
+    i.workdir = svc.working_dir.clone();
+    i.user = svc.user.clone();
+    i.hostname = svc.hostname.clone();
+    i.domainname = svc.domainname.clone();
+    i.entrypoint = svc.entrypoint.clone();
+    i.command = svc.command.clone().unwrap_or_default();
+    i.init = svc.init.unwrap_or(true);
+    i.limits = Limits {
+        memory: svc.mem_limit.or(limits.memory),
+        memory_reservation: svc.mem_reservation.or(reservations.memory),
+        memory_swap: svc.memswap_limit,
+        cpus: svc.cpus.or(limits.cpus),
+        cpu_shares: svc.cpu_shares,
+        cpuset: svc.cpuset.clone(),
+        pids: svc.pids_limit.or(limits.pids).filter(|p| *p > 0),
+    };
+    i.security = Security {
+        cap_add: svc.cap_add.clone(),
+        cap_drop: svc.cap_drop.clone(),
+        privileged: svc.privileged,
+        read_only: svc.read_only,
+    };
+    i.restart = restart_of(svc.restart);
+    i.stop_signal = svc.stop_signal.clone();
+    i.stop_timeout = svc
+        .stop_grace_period
+        .map(|d| d.as_nanos().div_ceil(1_000_000_000) as u64)
+        .unwrap_or(10);
+    i.health = svc.healthcheck.as_ref().map(health_of);
+    i.tty = svc.tty;
+    i.interactive = svc.stdin_open;
+    i.sysctls = svc.sysctls.clone();
+    for (k, u) in &svc.ulimits {
+        let n = |v: i64| {
+            u64::try_from(v).map_err(|_| err(name, format!("ulimits.{k}: {v} is not a limit")))
+        };
+        i.ulimits.push(Ulimit {
+            name: format!("RLIMIT_{}", k.to_ascii_uppercase()),
+            soft: n(u.soft)?,
+            hard: n(u.hard)?,
+        });
+    }
+    for (host, ip) in &svc.extra_hosts {
+        let address = if ip == "host-gateway" {
+            HostAddress::Gateway
+        } else {
+            HostAddress::Ip(ip.parse().map_err(|_| {
+                err(
+                    name,
+                    format!("extra_hosts {host}: {ip:?} is not an IP address"),
+                )
+            })?)
+        };
+        i.extra_hosts.push((host.clone(), address));
+    }
+    i.dns = DnsConfig {
+        servers: svc.dns.clone(),
+        search: svc.dns_search.clone(),
+        options: svc.dns_opt.clone(),
+    };
+    i.ports = ports_of(svc, name)?;
+    i.mounts = mounts_of(project, svc, name)?;
+    i.networking = networking_of(project, svc, name)?;
+    let hash = crate::spec::hash::service_hash(project, name).unwrap_or_default();
+    i.labels = labels_of(project, svc, name, &hash);
+    let volumes_from = svc
+        .volumes_from
+        .iter()
         .map(|entry| {
             let (source, mode) = match entry.rsplit_once(':') {
                 Some((s, m)) if m == "ro" || m == "rw" => (s.to_string(), Some(m == "ro")),
@@ -634,29 +585,432 @@ pub fn service(project: &Project, name: &str) -> Result<DesiredService, DesiredE
             }
         })
         .collect();
-    let mut files = file_mounts(project, svc, "secrets", name)?;
-    files.extend(file_mounts(project, svc, "configs", name)?);
+    let mut files = file_mounts(project, &svc.secrets, "secrets", name)?;
+    files.extend(file_mounts(project, &svc.configs, "configs", name)?);
     Ok(DesiredService {
-        container_name,
+        container_name: svc.container_name.clone(),
         files,
         volumes_from,
-        auto_remove: false,
         name: name.to_string(),
         replicas,
         hash,
         image,
-        flags: f,
-        command,
-        attachments,
-        network_mode,
-        volumes,
-        labels,
+        intent: i,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    /// The desired service `web` of a project whose `web` has `body`
+    /// (indented under it), beside a `db` service.
+    fn web(body: &str) -> DesiredService {
+        let mut yaml = String::from("services:\n  web:\n    image: busybox\n");
+        for line in body.lines() {
+            yaml.push_str("    ");
+            yaml.push_str(line);
+            yaml.push('\n');
+        }
+        yaml.push_str("  db:\n    image: busybox\n");
+        yaml.push_str("networks:\n  back:\n  front:\n    name: shared-front\n");
+        yaml.push_str("volumes:\n  data:\n  named:\n    name: real-name\n");
+        yaml.push_str("secrets:\n  token:\n    environment: COMPOSE_PROJECT_NAME\n");
+        yaml.push_str("configs:\n  site:\n    content: hello\n");
+        let p = crate::spec::load_str_for_tests(&yaml);
+        service(&p, "web").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn refused(body: &str) -> String {
+        let yaml =
+            format!("services:\n  web:\n    image: busybox\n    {body}\nvolumes:\n  data:\n");
+        let p = crate::spec::load_str_for_tests(&yaml);
+        match service(&p, "web") {
+            Ok(_) => panic!("{body} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn image_and_pull_policy() {
+        let w = web("");
+        assert_eq!(w.image, "busybox");
+        assert_eq!(
+            w.intent.source,
+            Source::Image {
+                reference: "busybox".into(),
+                pull: PullPolicy::Missing
+            }
+        );
+        for (policy, want) in [
+            ("always", PullPolicy::Always),
+            ("never", PullPolicy::Never),
+            ("build", PullPolicy::Never),
+            ("if_not_present", PullPolicy::Missing),
+            ("daily", PullPolicy::Missing),
+        ] {
+            let w = web(&format!("pull_policy: {policy}"));
+            assert!(
+                matches!(&w.intent.source, Source::Image { pull, .. } if *pull == want),
+                "{policy}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_built_service_without_image_is_never_pulled() {
+        let p = crate::spec::load_str_for_tests("services:\n  app:\n    build: .\n");
+        let s = service(&p, "app").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.image, "g-app");
+        assert!(matches!(
+            s.intent.source,
+            Source::Image {
+                pull: PullPolicy::Never,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn environment_in_order_and_bare_keys_empty() {
+        let w = web("environment:\n  B: two\n  A: one\n  EMPTY:");
+        assert_eq!(
+            w.intent.env,
+            [
+                ("A".to_string(), "one".to_string()),
+                ("B".to_string(), "two".to_string()),
+                ("EMPTY".to_string(), String::new())
+            ]
+        );
+    }
+
+    #[test]
+    fn command_entrypoint_and_process_keys() {
+        let w = web("entrypoint: [/bin/sh, -c]\ncommand: echo hi\nworking_dir: /srv\nuser: \"1000:1000\"\nhostname: h\ndomainname: example.test\ninit: false\ntty: true\nstdin_open: true\nstop_signal: SIGINT\nstop_grace_period: 1m30s");
+        let i = &w.intent;
+        assert_eq!(i.entrypoint, Some(vec!["/bin/sh".into(), "-c".into()]));
+        assert_eq!(i.command, ["echo", "hi"]);
+        assert_eq!(i.workdir.as_deref(), Some("/srv"));
+        assert_eq!(i.user.as_deref(), Some("1000:1000"));
+        assert_eq!(i.hostname.as_deref(), Some("h"));
+        assert_eq!(i.domainname.as_deref(), Some("example.test"));
+        assert!(!i.init && i.tty && i.interactive);
+        assert_eq!(i.stop_signal.as_deref(), Some("SIGINT"));
+        assert_eq!(i.stop_timeout, 90);
+        let d = web("");
+        assert!(d.intent.init, "berth's init by default");
+        assert_eq!(d.intent.stop_timeout, 10);
+        assert_eq!(d.intent.entrypoint, None);
+        assert!(d.intent.command.is_empty(), "the image's");
+        // Rounded up to whole seconds.
+        assert_eq!(web("stop_grace_period: 1500ms").intent.stop_timeout, 2);
+    }
+
+    #[test]
+    fn limits_from_short_keys_and_deploy() {
+        let w = web("mem_limit: 64m\nmem_reservation: 32m\nmemswap_limit: -1\ncpus: 0.5\ncpu_shares: 512\ncpuset: 0-1\npids_limit: 100");
+        let l = &w.intent.limits;
+        assert_eq!(l.memory, Some(64 << 20));
+        assert_eq!(l.memory_reservation, Some(32 << 20));
+        assert_eq!(l.memory_swap, Some(-1));
+        assert_eq!(l.cpus, Some(0.5));
+        assert_eq!(l.cpu_shares, Some(512));
+        assert_eq!(l.cpuset.as_deref(), Some("0-1"));
+        assert_eq!(l.pids, Some(100));
+        let d = web("deploy:\n  replicas: 3\n  resources:\n    limits: {cpus: '0.25', memory: 16M, pids: 7}\n    reservations: {memory: 8M}");
+        assert_eq!(d.replicas, 3);
+        let l = &d.intent.limits;
+        assert_eq!(
+            (l.cpus, l.memory, l.pids, l.memory_reservation),
+            (Some(0.25), Some(16 << 20), Some(7), Some(8 << 20))
+        );
+        assert_eq!(web("scale: 2").replicas, 2);
+        assert_eq!(web("pids_limit: -1").intent.limits.pids, None, "unlimited");
+    }
+
+    #[test]
+    fn security_keys() {
+        let w = web("cap_add: [NET_ADMIN]\ncap_drop: [ALL]\nprivileged: true\nread_only: true");
+        assert_eq!(
+            w.intent.security,
+            Security {
+                cap_add: vec!["NET_ADMIN".into()],
+                cap_drop: vec!["ALL".into()],
+                privileged: true,
+                read_only: true
+            }
+        );
+    }
+
+    #[test]
+    fn restart_policies() {
+        for (text, want) in [
+            ("no", RestartPolicy::No),
+            ("always", RestartPolicy::Always),
+            ("unless-stopped", RestartPolicy::UnlessStopped),
+            ("on-failure", RestartPolicy::OnFailure(None)),
+            ("on-failure:3", RestartPolicy::OnFailure(Some(3))),
+        ] {
+            assert_eq!(web(&format!("restart: {text}")).intent.restart, want);
+        }
+        assert_eq!(web("").intent.restart, RestartPolicy::No);
+    }
+
+    #[test]
+    fn healthcheck_over_the_image() {
+        let w = web("healthcheck:\n  test: [\"CMD-SHELL\", \"test -f /ready\"]\n  interval: 2s\n  retries: 5\n  start_period: 1s");
+        let h = w.intent.health.clone().unwrap_or_default();
+        let j = h.to_docker();
+        assert_eq!(
+            j["Test"],
+            serde_json::json!(["CMD-SHELL", "test -f /ready"])
+        );
+        assert_eq!(j["Interval"], 2_000_000_000u64);
+        assert_eq!(j["Retries"], 5);
+        assert_eq!(j["StartPeriod"], 1_000_000_000u64);
+        assert!(j.get("Timeout").is_none(), "absent: the image's");
+        let c = crate::runtime::health::Check::from_docker(&j).unwrap_or_else(|| panic!("a check"));
+        assert_eq!(c.timeout, Duration::from_secs(30));
+        let off = web("healthcheck:\n  test: [\"CMD\", \"true\"]\n  disable: true");
+        let j = off.intent.health.unwrap_or_default().to_docker();
+        assert_eq!(crate::runtime::health::Check::from_docker(&j), None);
+        let none = web("healthcheck:\n  test: [\"NONE\"]");
+        let j = none.intent.health.unwrap_or_default().to_docker();
+        assert_eq!(crate::runtime::health::Check::from_docker(&j), None);
+        let interval_only = web("healthcheck:\n  interval: 1s");
+        let j = interval_only.intent.health.unwrap_or_default().to_docker();
+        assert!(j.get("Test").is_none());
+        assert_eq!(web("").intent.health, None);
+    }
+
+    #[test]
+    fn kernel_and_resolver_keys() {
+        let w = web("sysctls: [net.core.somaxconn=1024]\nulimits:\n  nofile: {soft: 10, hard: 20}\n  nproc: 5\ndns: [192.0.2.53]\ndns_search: [example.test]\ndns_opt: [ndots:2]\nextra_hosts: [\"h:192.0.2.1\", \"gw:host-gateway\"]");
+        let i = &w.intent;
+        assert_eq!(i.sysctls["net.core.somaxconn"], "1024");
+        assert_eq!(
+            i.ulimits,
+            [
+                Ulimit {
+                    name: "RLIMIT_NOFILE".into(),
+                    soft: 10,
+                    hard: 20
+                },
+                Ulimit {
+                    name: "RLIMIT_NPROC".into(),
+                    soft: 5,
+                    hard: 5
+                }
+            ]
+        );
+        assert_eq!(i.dns.servers, ["192.0.2.53"]);
+        assert_eq!(i.dns.search, ["example.test"]);
+        assert_eq!(i.dns.options, ["ndots:2"]);
+        assert_eq!(
+            i.extra_hosts,
+            [
+                ("gw".to_string(), HostAddress::Gateway),
+                (
+                    "h".to_string(),
+                    HostAddress::Ip("192.0.2.1".parse().unwrap_or_else(|e| panic!("{e}")))
+                )
+            ],
+            "sorted by host, as Compose normalizes them"
+        );
+        assert!(refused("extra_hosts: [\"h:nowhere\"]").contains("not an IP address"));
+    }
+
+    #[test]
+    fn ports_keep_address_range_and_protocol() {
+        let w = web("ports: [\"8080:80\", \"127.0.0.1:9000-9001:9000-9001/udp\", \"3000\", \"127.0.0.1:7000-7005:7000\"]");
+        let p = &w.intent.ports;
+        assert_eq!(p.len(), 5);
+        assert_eq!(
+            (p[0].host_ports, p[0].container_port, p[0].protocol.as_str()),
+            (Some((8080, 8080)), 80, "tcp")
+        );
+        assert_eq!(
+            p[1].host_ip,
+            Some("127.0.0.1".parse().unwrap_or_else(|e| panic!("{e}")))
+        );
+        assert_eq!(
+            (p[2].host_ports, p[2].container_port, p[2].protocol.as_str()),
+            (Some((9001, 9001)), 9001, "udp")
+        );
+        assert_eq!((p[3].host_ports, p[3].container_port), (None, 3000));
+        assert_eq!(
+            p[4].host_ports,
+            Some((7000, 7005)),
+            "a host range for one port"
+        );
+    }
+
+    #[test]
+    fn volumes_of_every_kind() {
+        let w = web("volumes:\n  - /srv/site:/site:ro\n  - data:/data\n  - named:/n\n  - /anon\n  - {type: tmpfs, target: /t, tmpfs: {size: 1m}}\n  - {type: volume, source: data, target: /sub, volume: {subpath: part, nocopy: true}}\n  - {type: bind, source: /srv/x, target: /x, bind: {create_host_path: false}}\ntmpfs: [/run]");
+        let m = &w.intent.mounts;
+        assert_eq!(
+            m[0],
+            Mount::Tmpfs {
+                target: "/run".into(),
+                options: Vec::new()
+            }
+        );
+        assert_eq!(
+            m[1],
+            Mount::Bind {
+                source: "/srv/site".into(),
+                target: "/site".into(),
+                read_only: true,
+                create_source: true
+            }
+        );
+        assert_eq!(
+            m[2],
+            Mount::Volume {
+                name: "g_data".into(),
+                target: "/data".into(),
+                read_only: false,
+                nocopy: false,
+                subpath: None
+            }
+        );
+        assert!(matches!(&m[3], Mount::Volume { name, .. } if name == "real-name"));
+        assert_eq!(
+            m[4],
+            Mount::Anonymous {
+                target: "/anon".into()
+            }
+        );
+        assert_eq!(
+            m[5],
+            Mount::Tmpfs {
+                target: "/t".into(),
+                options: vec!["size=1048576".into()]
+            }
+        );
+        assert!(
+            matches!(&m[6], Mount::Volume { subpath: Some(s), nocopy: true, .. } if s == "part")
+        );
+        assert!(matches!(
+            &m[7],
+            Mount::Bind {
+                create_source: false,
+                ..
+            }
+        ));
+        assert_eq!(w.named_volumes(), ["g_data", "real-name", "g_data"]);
+        assert!(refused(
+            "volumes: [{type: volume, source: data, target: /d, volume: {subpath: ../up}}]"
+        )
+        .contains("subpath"));
+    }
+
+    #[test]
+    fn networks_in_priority_order_with_aliases_and_addresses() {
+        let w = web("networks:\n  back:\n    aliases: [api]\n    ipv4_address: 10.5.0.5\n  front:\n    priority: 10\n    ipv6_address: fd00::5");
+        let Networking::Networks(list) = &w.intent.networking else {
+            panic!("{:?}", w.intent.networking)
+        };
+        assert_eq!(list.len(), 2, "all of them, not just the first");
+        assert_eq!(
+            list[0].network, "shared-front",
+            "highest priority first, by its name:"
+        );
+        assert_eq!(
+            list[0].ipv6,
+            Some("fd00::5".parse().unwrap_or_else(|e| panic!("{e}")))
+        );
+        assert_eq!(list[1].network, "g_back");
+        assert_eq!(list[1].aliases, ["api"]);
+        assert_eq!(
+            list[1].ipv4,
+            Some("10.5.0.5".parse().unwrap_or_else(|e| panic!("{e}")))
+        );
+        assert_eq!(w.networks(), ["shared-front", "g_back"]);
+        let d = web("");
+        assert_eq!(d.networks(), ["g_default"], "the default network");
+    }
+
+    #[test]
+    fn network_modes() {
+        assert_eq!(
+            web("network_mode: none").intent.networking,
+            Networking::None
+        );
+        assert_eq!(
+            web("network_mode: host").intent.networking,
+            Networking::Host
+        );
+        assert_eq!(
+            web("network_mode: \"service:db\"").intent.networking,
+            Networking::Container("g-db-1".into())
+        );
+        assert_eq!(
+            web("network_mode: \"container:other\"").intent.networking,
+            Networking::Container("other".into())
+        );
+        assert_eq!(
+            web("network_mode: bridge").intent.networking,
+            Networking::default()
+        );
+        assert!(web("network_mode: none").networks().is_empty());
+    }
+
+    #[test]
+    fn labels_carry_the_project_and_the_service() {
+        let w = web("labels: {team: web}\ndepends_on: {db: {condition: service_healthy}}");
+        let l = &w.intent.labels;
+        assert_eq!(l["team"], "web");
+        assert_eq!(l[labels::PROJECT], "g");
+        assert_eq!(l[labels::SERVICE], "web");
+        assert_eq!(l[labels::ONEOFF], "False");
+        assert_eq!(l[labels::DEPENDS_ON], "db:service_healthy:false");
+        assert_eq!(l[labels::CONFIG_HASH], w.hash);
+        assert!(!w.hash.is_empty());
+    }
+
+    #[test]
+    fn secrets_and_configs_become_files() {
+        let w = web("secrets: [token]\nconfigs:\n  - source: site\n    target: /etc/site.txt\n    mode: 0440\n    uid: \"7\"");
+        assert_eq!(w.files.len(), 2);
+        assert_eq!(w.files[0].target, "/run/secrets/token");
+        assert_eq!(w.files[0].mode, 0o444);
+        assert_eq!(
+            w.files[0].source,
+            FileSource::Text("g".into()),
+            "from the variable"
+        );
+        assert_eq!(w.files[1].target, "/etc/site.txt");
+        assert_eq!(w.files[1].source, FileSource::Text("hello".into()));
+        assert_eq!((w.files[1].mode, w.files[1].uid), (0o440, Some(7)));
+    }
+
+    #[test]
+    fn volumes_from_names_containers() {
+        let w = web("volumes_from: [\"db:ro\", \"container:other\"]");
+        assert_eq!(
+            w.volumes_from,
+            [
+                VolumesFrom {
+                    container: "g-db-1".into(),
+                    read_only: Some(true)
+                },
+                VolumesFrom {
+                    container: "other".into(),
+                    read_only: None
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn keys_berth_cannot_run_are_refused_by_name() {
+        assert!(refused("runtime: runc").contains("`runtime`"));
+        assert!(refused("platform: linux/arm64").contains("`platform`"));
+        assert!(refused("devices: [/dev/null]").contains("`devices`"));
+    }
 
     #[test]
     fn container_name_names_the_one_container_and_volumes_from_follows_it() {

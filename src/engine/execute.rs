@@ -15,6 +15,7 @@ use crate::spec::Project;
 use super::desired::{DesiredNetwork, DesiredService};
 use super::plan::{Action, Plan};
 use super::EngineError;
+use crate::intent::Mount;
 
 /// Reports progress lines (`Container p-web-1  Started`).
 pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
@@ -102,104 +103,44 @@ pub fn create_named(
     inherited: Vec<crate::runtime::spec::AnonymousVolume>,
 ) -> Result<String, EngineError> {
     let store = cx.store;
-    let name = name.to_string();
-    let mut f = svc.flags.clone();
-    f.name = Some(name.clone());
-    match svc.network_mode.as_str() {
-        "" => {
-            if let Some(first) = svc.attachments.first() {
-                f.network = first.network.clone();
-                f.network_aliases = first.aliases.clone();
-                f.ip = first.ipv4_address.as_deref().and_then(|a| a.parse().ok());
-            } else {
-                f.network = "none".into();
-            }
-        }
-        mode => {
-            f.network = match mode.strip_prefix("service:") {
-                Some(other) => format!(
-                    "container:{}",
-                    super::desired::container_name_of(cx.project, other, 1)
-                ),
-                None => mode.to_string(),
-            };
-        }
-    }
-    let mut labels = svc.labels.clone();
-    labels.insert(
+    let mut i = svc.intent.clone();
+    i.name = Some(name.to_string());
+    i.labels.insert(
         crate::spec::labels::CONTAINER_NUMBER.into(),
         number.to_string(),
     );
-
-    f.labels = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    f.args = std::iter::once(svc.image.clone())
-        .chain(svc.command.iter().cloned())
-        .collect();
-    for (i, file) in svc.files.iter().enumerate() {
-        let path = write_file_mount(store, &cx.project.name, &svc.name, number, i, file)
+    for (n, file) in svc.files.iter().enumerate() {
+        let path = write_file_mount(store, &cx.project.name, &svc.name, number, n, file)
             .map_err(|e| fail(&svc.name, format!("{} {}: {e}", file.target, file.name)))?;
-        f.volumes
-            .push(format!("{}:{}:ro", path.display(), file.target));
+        i.mounts.push(Mount::Bind {
+            source: path,
+            target: file.target.clone(),
+            read_only: true,
+            create_source: false,
+        });
     }
     for from in &svc.volumes_from {
-        f.volumes
+        i.mounts
             .extend(volumes_from(store, from).map_err(|e| fail(&svc.name, e))?);
     }
-    for d in &f.bind_dirs_to_create {
-        std::fs::create_dir_all(d)
-            .map_err(|e| fail(&svc.name, format!("creating {}: {e}", d.display())))?;
-    }
-    let mut req = crate::cli::run::request(store, &f, svc.auto_remove)
-        .map_err(|e| fail(&svc.name, format!("{e:#}")))?;
-    // After `request`, which pulls a missing image.
+    i.inherited_volumes = inherited;
+    let mut req =
+        crate::intent::realize(store, &i, cx.progress).map_err(|source| EngineError::Intent {
+            service: svc.name.clone(),
+            source: Box::new(source),
+        })?;
     // As Compose: the image's id (the name is the container's own record).
-    let image_id = super::image_id(store, &svc.image);
+    let image_id = req.image_id.clone().unwrap_or_default();
     req.labels
         .insert(crate::spec::labels::IMAGE.into(), image_id.clone());
     req.labels
         .insert(super::observe::IMAGE_ID_LABEL.into(), image_id);
-    req.inherited_volumes = inherited;
-    req.named_volumes = Vec::new();
-    for v in &svc.volumes {
-        let mut data = super::volumes::data_path(store, &v.volume);
-        if let Some(sub) = &v.subpath {
-            data.push(sub);
-            if !data.is_dir() {
-                return Err(fail(
-                    &svc.name,
-                    format!("volume {} has no directory {sub} (its subpath)", v.volume),
-                ));
-            }
-        }
-        req.named_volumes.push(crate::runtime::NamedVolumeMount {
-            data,
-            target: v.target.clone(),
-            read_only: v.read_only,
-            // A subpath is mounted as it is, never filled from the image.
-            nocopy: v.nocopy || v.subpath.is_some(),
-        });
-    }
-    let id = crate::runtime::create(store, req).map_err(|e| fail(&svc.name, e))?;
-    if svc.attachments.len() > 1 {
-        let path = store.container_dir(&id).join("berth.json");
-        let mut cfg: crate::runtime::spec::ContainerConfig =
-            store.read_json(&path).map_err(|e| fail(&svc.name, e))?;
-        for a in &svc.attachments[1..] {
-            cfg.extra_networks.push(a.network.clone());
-            if !a.aliases.is_empty() {
-                cfg.aliases.insert(a.network.clone(), a.aliases.clone());
-            }
-        }
-        store
-            .write_json(&path, &cfg)
-            .map_err(|e| fail(&svc.name, e))?;
-    }
-    Ok(id)
+    crate::runtime::create(store, req).map_err(|e| fail(&svc.name, e))
 }
 
-/// The `-v` specs that give a container the mounts of `from`'s container
+/// The mounts that give a container the mounts of `from`'s container
 /// (its binds and volumes; not berth's own /etc files or secrets).
-fn volumes_from(store: &Store, from: &super::desired::VolumesFrom) -> Result<Vec<String>, String> {
+fn volumes_from(store: &Store, from: &super::desired::VolumesFrom) -> Result<Vec<Mount>, String> {
     let id = store
         .resolve(&from.container)
         .map_err(|e| format!("volumes_from {}: {e}", from.container))?;
@@ -216,13 +157,12 @@ fn volumes_from(store: &Store, from: &super::desired::VolumesFrom) -> Result<Vec
             continue;
         }
         let source_ro = m.options().iter().flatten().any(|o| o == "ro");
-        let ro = from.read_only.unwrap_or(source_ro);
-        out.push(format!(
-            "{}:{}{}",
-            source.display(),
-            m.destination().display(),
-            if ro { ":ro" } else { "" }
-        ));
+        out.push(Mount::Bind {
+            source: source.clone(),
+            target: m.destination().display().to_string(),
+            read_only: from.read_only.unwrap_or(source_ro),
+            create_source: false,
+        });
     }
     Ok(out)
 }
@@ -402,7 +342,7 @@ pub fn execute(cx: &Context, plan: &Plan) -> Result<(), EngineError> {
             Action::CreateVolume(name) => {
                 let mut labels = BTreeMap::new();
                 labels.insert(crate::spec::labels::PROJECT.into(), cx.project.name.clone());
-                super::volumes::create(cx.store, name, &labels)
+                crate::runtime::volumes::create(cx.store, name, &labels)
                     .map_err(|e| EngineError::Volume(e.to_string()))?;
                 (cx.progress)(&format!("Volume {name}  Created"));
             }

@@ -9,8 +9,6 @@
 
 use std::process::{Command, Stdio};
 
-use serde_yaml::{Mapping, Value};
-
 use crate::runtime::store::Store;
 use crate::spec::Project;
 
@@ -24,48 +22,32 @@ pub struct Hook {
     pub privileged: bool,
 }
 
-use super::desired::text;
-
-/// A hook (or a watch rule's `exec`) from its mapping.
-pub fn hook(m: &Mapping) -> Option<Hook> {
-    let command = match m.get("command")? {
-        Value::Sequence(s) => s.iter().filter_map(text).collect(),
-        Value::String(s) => crate::spec::units::split_shell_words(s).ok()?,
-        _ => return None,
-    };
-    let environment = match m.get("environment") {
-        Some(Value::Mapping(env)) => env
-            .iter()
-            .filter_map(|(k, v)| Some(format!("{}={}", text(k)?, text(v).unwrap_or_default())))
-            .collect(),
-        Some(Value::Sequence(env)) => env.iter().filter_map(text).collect(),
-        _ => Vec::new(),
-    };
+/// A hook (or a watch rule's `exec`) as it runs; None without a command.
+pub fn hook(h: &crate::spec::service::Hook) -> Option<Hook> {
     Some(Hook {
-        command,
-        user: m.get("user").and_then(text),
-        working_dir: m.get("working_dir").and_then(text),
-        environment,
-        privileged: m
-            .get("privileged")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        command: h.command.clone()?,
+        user: h.user.clone(),
+        working_dir: h.working_dir.clone(),
+        environment: h
+            .environment
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
+        privileged: h.privileged,
     })
 }
 
 /// The `post_start` or `pre_stop` hooks of `service`.
 pub fn of(project: &Project, service: &str, which: &str) -> Vec<Hook> {
-    project
-        .service(service)
-        .and_then(|s| s.get(which))
-        .and_then(Value::as_sequence)
-        .map(|list| {
-            list.iter()
-                .filter_map(Value::as_mapping)
-                .filter_map(hook)
-                .collect()
-        })
-        .unwrap_or_default()
+    let Some(svc) = project.service(service) else {
+        return Vec::new();
+    };
+    let list = if which == "post_start" {
+        &svc.post_start
+    } else {
+        &svc.pre_stop
+    };
+    list.iter().filter_map(hook).collect()
 }
 
 /// Runs `hook` in container `id`; on failure, says how with its output.

@@ -16,7 +16,6 @@ pub mod hooks;
 pub mod observe;
 pub mod oneoff;
 pub mod plan;
-pub mod volumes;
 
 use std::collections::BTreeMap;
 
@@ -33,6 +32,12 @@ pub enum EngineError {
     Service { service: String, message: String },
     #[error(transparent)]
     Desired(#[from] desired::DesiredError),
+    #[error("service {service}: {source}")]
+    Intent {
+        service: String,
+        #[source]
+        source: Box<crate::intent::IntentError>,
+    },
     #[error(transparent)]
     Graph(#[from] crate::graph::GraphError),
     #[error("{0}")]
@@ -94,7 +99,7 @@ pub struct UpOptions {
     /// `--wait`: return once every service runs (healthy where it has a check).
     pub wait: Option<std::time::Duration>,
     /// `--pull always|missing|never`: overrides the services' pull_policy.
-    pub pull: Option<String>,
+    pub pull: Option<crate::intent::PullPolicy>,
     /// `-V`: anonymous volumes are made afresh (their containers recreated).
     pub renew_anon_volumes: bool,
     /// `--build` and friends: how services with `build:` get their images
@@ -159,23 +164,17 @@ fn prepare(
     let mut services = BTreeMap::new();
     for name in &names {
         let mut svc = desired::service(project, name)?;
-        if let Some(p) = &opts.pull {
-            svc.flags.pull = p.clone();
+        if let Some(p) = opts.pull {
+            svc.set_pull(p);
         }
         services.insert(name.clone(), svc);
     }
-    let used: Vec<String> = services
-        .values()
-        .flat_map(|s| s.attachments.iter().map(|a| a.network.clone()))
-        .collect();
+    let used: Vec<String> = services.values().flat_map(|s| s.networks()).collect();
     let networks: Vec<desired::DesiredNetwork> = desired::networks(project)
         .into_iter()
         .filter(|n| used.contains(&n.name))
         .collect();
-    let used_volumes: Vec<String> = services
-        .values()
-        .flat_map(|s| s.volumes.iter().map(|v| v.volume.clone()))
-        .collect();
+    let used_volumes: Vec<String> = services.values().flat_map(|s| s.named_volumes()).collect();
     let volumes: Vec<desired::DesiredVolume> = desired::volumes(project)
         .into_iter()
         .filter(|v| used_volumes.contains(&v.name))
@@ -344,7 +343,8 @@ pub fn down(
     if opts.volumes {
         for v in desired::volumes(project).iter().filter(|v| !v.external) {
             if actual.volumes.contains_key(&v.name) {
-                volumes::remove(store, &v.name).map_err(|e| EngineError::Volume(e.to_string()))?;
+                crate::runtime::volumes::remove(store, &v.name)
+                    .map_err(|e| EngineError::Volume(e.to_string()))?;
                 progress(&format!("Volume {}  Removed", v.name));
             }
         }

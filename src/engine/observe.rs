@@ -57,7 +57,7 @@ pub fn observe(store: &Store, project: &str) -> Result<Actual, EngineError> {
     Ok(Actual {
         containers: containers(store, project)?,
         networks,
-        volumes: super::volumes::list(store),
+        volumes: crate::runtime::volumes::list(store),
     })
 }
 

@@ -7,9 +7,12 @@
 //!
 //! Owns the one-off's definition; execute.rs creates it.
 
+use std::collections::BTreeMap;
+
 use super::desired::DesiredService;
 use super::plan::Action;
 use super::{execute, prepare, EngineError, Prepared, UpOptions};
+use crate::intent::{Mount, PortRequest};
 use crate::runtime::store::Store;
 use crate::spec::Project;
 
@@ -18,18 +21,19 @@ use crate::spec::Project;
 pub struct Overrides {
     /// The command (empty: the service's).
     pub command: Vec<String>,
-    pub entrypoint: Option<String>,
-    /// `KEY=VALUE`, after the service's own (a repeated key wins).
-    pub env: Vec<String>,
+    /// `--entrypoint`, as words (empty: none).
+    pub entrypoint: Option<Vec<String>>,
+    /// After the service's own (a repeated key wins).
+    pub env: Vec<(String, String)>,
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub name: Option<String>,
     /// `-p` publishings; the service's own ports only with `service_ports`.
-    pub publish: Vec<String>,
+    pub publish: Vec<PortRequest>,
     pub service_ports: bool,
     /// `-v` mounts, added.
-    pub volumes: Vec<String>,
-    pub labels: Vec<String>,
+    pub volumes: Vec<Mount>,
+    pub labels: BTreeMap<String, String>,
     pub tty: bool,
     pub interactive: bool,
     /// Remove the container when it exits.
@@ -38,46 +42,40 @@ pub struct Overrides {
 
 /// The service's definition with `o` applied.
 pub fn apply(mut svc: DesiredService, o: &Overrides) -> DesiredService {
+    let i = &mut svc.intent;
     if !o.command.is_empty() {
-        svc.command = o.command.clone();
+        i.command = o.command.clone();
     }
-    if let Some(e) = &o.entrypoint {
-        let mut words =
-            crate::spec::units::split_shell_words(e).unwrap_or_else(|_| vec![e.clone()]);
-        svc.flags.entrypoint = Some(if words.is_empty() {
-            String::new()
-        } else {
-            words.remove(0)
-        });
+    if let Some(words) = &o.entrypoint {
+        // As Compose: a new entrypoint drops the service's command unless
+        // one is given.
+        i.entrypoint = Some(words.clone());
         if o.command.is_empty() {
-            svc.command = Vec::new();
+            i.command = Vec::new();
         }
-        words.append(&mut svc.command);
-        svc.command = words;
     }
-    svc.flags.env.extend(o.env.iter().cloned());
+    for (k, v) in &o.env {
+        i.set_env(k, v);
+    }
     if o.user.is_some() {
-        svc.flags.user = o.user.clone();
+        i.user = o.user.clone();
     }
     if o.workdir.is_some() {
-        svc.flags.workdir = o.workdir.clone();
+        i.workdir = o.workdir.clone();
     }
     if !o.service_ports {
-        svc.flags.publish.clear();
+        i.ports.clear();
     }
-    svc.flags.publish.extend(o.publish.iter().cloned());
-    svc.flags.volumes.extend(o.volumes.iter().cloned());
-    svc.flags.tty = o.tty;
-    svc.flags.interactive = o.interactive;
-    svc.auto_remove = o.remove;
+    i.ports.extend(o.publish.iter().cloned());
+    i.mounts.extend(o.volumes.iter().cloned());
+    i.tty = o.tty;
+    i.interactive = o.interactive;
+    i.auto_remove = o.remove;
     // A one-off is never restarted by a policy.
-    svc.flags.restart = "no".into();
-    svc.labels
+    i.restart = crate::intent::RestartPolicy::No;
+    i.labels
         .insert(crate::spec::labels::ONEOFF.into(), "True".into());
-    for l in &o.labels {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        svc.labels.insert(k.to_string(), v.to_string());
-    }
+    i.labels.extend(o.labels.clone());
     svc
 }
 
@@ -96,13 +94,13 @@ pub fn create(
     no_deps: bool,
     overrides: &Overrides,
     progress: execute::Progress,
-    pull: Option<&str>,
+    pull: Option<crate::intent::PullPolicy>,
 ) -> Result<(String, String), EngineError> {
     let _lock = super::lock(store, &project.name)?;
     let opts = UpOptions {
         services: vec![service.to_string()],
         no_deps,
-        pull: pull.map(str::to_string),
+        pull,
         ..Default::default()
     };
     let Prepared {
@@ -160,33 +158,43 @@ mod tests {
         super::super::desired::service(&project, "web").expect("web")
     }
 
+    fn ports(spec: &[&str]) -> Vec<PortRequest> {
+        spec.iter()
+            .flat_map(|p| PortRequest::parse(p).unwrap_or_else(|e| panic!("{e}")))
+            .collect()
+    }
+
     #[test]
     fn a_run_replaces_the_command_drops_ports_and_restart_and_adds_env() {
         let o = Overrides {
             command: vec!["env".into()],
-            env: vec!["A=two".into()],
+            env: vec![("A".into(), "two".into())],
             ..Default::default()
         };
         let svc = apply(web(), &o);
-        assert_eq!(svc.command, ["env"]);
-        assert!(svc.flags.publish.is_empty());
-        assert_eq!(svc.flags.restart, "no");
-        assert_eq!(svc.flags.env, ["A=one", "A=two"]);
-        assert_eq!(svc.labels[crate::spec::labels::ONEOFF], "True");
+        assert_eq!(svc.intent.command, ["env"]);
+        assert!(svc.intent.ports.is_empty());
+        assert_eq!(svc.intent.restart, crate::intent::RestartPolicy::No);
+        // The run's value wins over the service's.
+        assert_eq!(svc.intent.env, [("A".to_string(), "two".to_string())]);
+        assert_eq!(svc.intent.labels[crate::spec::labels::ONEOFF], "True");
     }
 
     #[test]
     fn service_ports_and_entrypoint() {
         let o = Overrides {
             service_ports: true,
-            publish: vec!["9090:90".into()],
-            entrypoint: Some("sh -c".into()),
+            publish: ports(&["9090:90"]),
+            entrypoint: Some(vec!["sh".into(), "-c".into()]),
             ..Default::default()
         };
         let svc = apply(web(), &o);
-        assert_eq!(svc.flags.publish, ["8080:80/tcp", "9090:90"]);
-        assert_eq!(svc.flags.entrypoint.as_deref(), Some("sh"));
+        assert_eq!(svc.intent.ports, ports(&["8080:80/tcp", "9090:90"]));
+        assert_eq!(
+            svc.intent.entrypoint.as_deref(),
+            Some(&["sh".to_string(), "-c".to_string()][..])
+        );
         // A new entrypoint drops the service's command, as Compose does.
-        assert_eq!(svc.command, ["-c"]);
+        assert!(svc.intent.command.is_empty());
     }
 }

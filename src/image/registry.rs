@@ -470,6 +470,27 @@ fn platform_arch() -> &'static str {
     }
 }
 
+/// The async runtime registry calls run on, for callers that block.
+pub fn blocking_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+}
+
+/// [`pull`] from synchronous code: a runtime for the one pull.
+pub fn pull_blocking(
+    store: &ImageStore,
+    name: &str,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<String, ImageError> {
+    let rt = blocking_runtime().map_err(|source| ImageError::Io {
+        path: PathBuf::from("async runtime"),
+        source,
+    })?;
+    rt.block_on(pull(store, name, progress, false))
+}
+
 /// Pulls an image into the store and tags it. Returns the manifest digest.
 pub async fn pull(
     store: &ImageStore,

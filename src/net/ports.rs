@@ -71,67 +71,113 @@ impl Published {
     }
 }
 
-/// Parses `-p [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]` (ranges expand)
-/// and settles host ports: a given one must be free, a host range yields its
-/// first free port, a missing one is picked. `taken` are the ports other
-/// containers publish: kernel forwarding holds no socket, so a bind test
-/// alone would not see them.
-pub fn parse_and_reserve(spec: &str, taken: &[Published]) -> Result<Vec<Published>, PortError> {
-    parse_and_reserve_on(spec, taken, None)
+/// A port to publish, before its host port is settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRequest {
+    /// None: the network's host binding address, else 0.0.0.0.
+    pub host_ip: Option<IpAddr>,
+    /// A host port, or a range (`first`, `last`) whose first free port is
+    /// taken; None: one is picked from the ephemeral range.
+    pub host_ports: Option<(u16, u16)>,
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
 }
 
-/// `parse_and_reserve`, with the host address used when the spec names
-/// none (a network's host_binding_ipv4; else 0.0.0.0).
-pub fn parse_and_reserve_on(
-    spec: &str,
+impl PortRequest {
+    /// Parses `-p [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]`; a container
+    /// range gives one request per port.
+    pub fn parse(spec: &str) -> Result<Vec<PortRequest>, PortError> {
+        let bad = |m: String| PortError::Spec(spec.into(), m);
+        let entries = crate::spec::ports::parse_short(spec).map_err(bad)?;
+        entries
+            .iter()
+            .map(|e| {
+                let host_ip = e.get("host_ip").and_then(|v| v.as_str());
+                let published = e.get("published").and_then(|v| v.as_str());
+                let target = e.get("target").and_then(|v| v.as_u64()).unwrap_or(0);
+                let protocol = e.get("protocol").and_then(|v| v.as_str()).unwrap_or("tcp");
+                PortRequest::new(host_ip, published, target, protocol).map_err(bad)
+            })
+            .collect()
+    }
+
+    /// One request from the parts of compose's long syntax: `published`
+    /// is a port or `A-B`.
+    pub fn new(
+        host_ip: Option<&str>,
+        published: Option<&str>,
+        target: u64,
+        protocol: &str,
+    ) -> Result<PortRequest, String> {
+        let host_ip = host_ip
+            .filter(|ip| !ip.is_empty())
+            .map(|ip| {
+                ip.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .map_err(|_| format!("bad address {ip}"))
+            })
+            .transpose()?;
+        if protocol != "tcp" && protocol != "udp" {
+            return Err(format!("unsupported protocol {protocol}"));
+        }
+        let port = |p: &str| p.parse::<u16>().map_err(|_| format!("bad port {p}"));
+        let host_ports = match published.filter(|p| !p.is_empty()) {
+            None => None,
+            Some(p) => match p.split_once('-') {
+                Some((a, b)) => Some((port(a)?, port(b)?)),
+                None => Some((port(p)?, port(p)?)),
+            },
+        };
+        let container_port =
+            u16::try_from(target).map_err(|_| format!("bad container port {target}"))?;
+        Ok(PortRequest {
+            host_ip,
+            host_ports,
+            container_port,
+            protocol: protocol.to_string(),
+        })
+    }
+}
+
+/// Parses `-p` and settles its host ports (see [`reserve`]).
+pub fn parse_and_reserve(spec: &str, taken: &[Published]) -> Result<Vec<Published>, PortError> {
+    reserve(&PortRequest::parse(spec)?, taken, None)
+}
+
+/// Settles host ports: a given one must be free, a host range yields its
+/// first free port, a missing one is picked. `taken` are the ports other
+/// containers publish: kernel forwarding holds no socket, so a bind test
+/// alone would not see them. `default_ip` is the host address used when a
+/// request names none (a network's host_binding_ipv4; else 0.0.0.0).
+pub fn reserve(
+    requests: &[PortRequest],
     taken: &[Published],
     default_ip: Option<IpAddr>,
 ) -> Result<Vec<Published>, PortError> {
-    let entries =
-        crate::spec::ports::parse_short(spec).map_err(|e| PortError::Spec(spec.into(), e))?;
-    let mut out = Vec::new();
-    for e in entries {
-        let host_ip: IpAddr = match e.get("host_ip").and_then(|v| v.as_str()) {
-            Some(ip) => ip
-                .parse()
-                .map_err(|_| PortError::Spec(spec.into(), format!("bad address {ip}")))?,
-            None => default_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        };
-        let protocol = e
-            .get("protocol")
-            .and_then(|v| v.as_str())
-            .unwrap_or("tcp")
-            .to_string();
-        if protocol != "tcp" && protocol != "udp" {
-            return Err(PortError::Spec(
-                spec.into(),
-                format!("unsupported protocol {protocol}"),
-            ));
-        }
-        let container_port = e.get("target").and_then(|v| v.as_u64()).unwrap_or(0) as u16;
-        let host_port = match e.get("published").and_then(|v| v.as_str()) {
-            Some(p) if p.contains('-') => {
-                // A host range for one container port: the first free one.
-                let (a, b) = p.split_once('-').unwrap_or((p, p));
-                let (a, b): (u16, u16) = (a.parse().unwrap_or(0), b.parse().unwrap_or(0));
-                (a..=b)
-                    .find(|port| {
-                        is_free(host_ip, *port, &protocol, taken)
-                            && !out
-                                .iter()
-                                .any(|o: &Published| o.holds(host_ip, *port, &protocol))
-                    })
-                    .ok_or_else(|| PortError::InUse(host_ip, a, String::new()))?
-            }
-            Some(p) => {
-                let port: u16 = p
-                    .parse()
-                    .map_err(|_| PortError::Spec(spec.into(), format!("bad port {p}")))?;
-                if !is_free(host_ip, port, &protocol, taken) {
-                    let by = if taken.iter().any(|t| t.holds(host_ip, port, &protocol)) {
+    let mut out: Vec<Published> = Vec::new();
+    for r in requests {
+        let host_ip = r
+            .host_ip
+            .or(default_ip)
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let protocol = r.protocol.as_str();
+        let host_port = match r.host_ports {
+            Some((a, b)) if a != b => (a..=b)
+                .find(|port| {
+                    is_free(host_ip, *port, protocol, taken)
+                        && !out.iter().any(|o| o.holds(host_ip, *port, protocol))
+                })
+                .ok_or_else(|| PortError::InUse(host_ip, a, String::new()))?,
+            Some((port, _)) => {
+                if !is_free(host_ip, port, protocol, taken)
+                    || out.iter().any(|o| o.holds(host_ip, port, protocol))
+                {
+                    let by = if taken.iter().any(|t| t.holds(host_ip, port, protocol)) {
                         " (published by another berth container)".to_string()
                     } else {
-                        holder(port, &protocol)
+                        holder(port, protocol)
                             .map(|(pid, name)| format!(" (held by process {pid}, {name}: stop it, or publish another host port)"))
                             .unwrap_or_default()
                     };
@@ -140,15 +186,18 @@ pub fn parse_and_reserve_on(
                 port
             }
             None => (0..16)
-                .filter_map(|_| free_port(host_ip, &protocol).ok())
-                .find(|port| is_free(host_ip, *port, &protocol, taken))
+                .filter_map(|_| free_port(host_ip, protocol).ok())
+                .find(|port| {
+                    is_free(host_ip, *port, protocol, taken)
+                        && !out.iter().any(|o| o.holds(host_ip, *port, protocol))
+                })
                 .ok_or_else(|| PortError::InUse(host_ip, 0, String::new()))?,
         };
         out.push(Published {
             host_ip,
             host_port,
-            container_port,
-            protocol,
+            container_port: r.container_port,
+            protocol: r.protocol.clone(),
         });
     }
     Ok(out)

@@ -30,6 +30,7 @@ pub mod shim;
 pub mod spec;
 pub mod store;
 pub mod terminal;
+pub mod volumes;
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -72,6 +73,8 @@ pub struct CreateRequest {
     pub name: Option<String>,
     pub rootfs: RootfsSource,
     pub image: Option<String>,
+    /// The image's id (its config digest), when it runs one.
+    pub image_id: Option<String>,
     /// `user`, `uid`, `user:group` or `uid:gid`, resolved in the rootfs.
     pub user: Option<String>,
     pub spec: SpecRequest,
@@ -98,7 +101,18 @@ pub struct CreateRequest {
     pub inherited_volumes: Vec<spec::AnonymousVolume>,
     /// A static IPv6 address on the first network (`--ip6`).
     pub ip6: Option<std::net::IpAddr>,
+    /// Networks joined besides the first, as eth1, eth2…
+    pub extra_networks: Vec<ExtraNetwork>,
     pub dns: DnsConfig,
+}
+
+/// A network a container joins besides its first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraNetwork {
+    pub name: String,
+    pub aliases: Vec<String>,
+    /// A static address there.
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// A named volume in a container.
@@ -111,7 +125,7 @@ pub struct NamedVolumeMount {
 }
 
 /// `--dns`, `--dns-search`, `--dns-option`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DnsConfig {
     pub servers: Vec<String>,
     pub search: Vec<String>,
@@ -341,13 +355,26 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             healthcheck: req.healthcheck.clone(),
             volumes: volumes.clone(),
             ports: req.ports.clone(),
-            extra_networks: Vec::new(),
+            extra_networks: req.extra_networks.iter().map(|n| n.name.clone()).collect(),
             aliases: match &req.spec.network {
                 spec::NetworkMode::Bridge { network, .. } if !req.aliases.is_empty() => {
                     [(network.clone(), req.aliases.clone())].into()
                 }
-                _ => Default::default(),
-            },
+                _ => std::collections::BTreeMap::new(),
+            }
+            .into_iter()
+            .chain(
+                req.extra_networks
+                    .iter()
+                    .filter(|n| !n.aliases.is_empty())
+                    .map(|n| (n.name.clone(), n.aliases.clone())),
+            )
+            .collect(),
+            addresses: req
+                .extra_networks
+                .iter()
+                .filter_map(|n| Some((n.name.clone(), n.ip?)))
+                .collect(),
             dns: req.dns.servers.clone(),
             ip6: req.ip6,
             user: req.user.clone().unwrap_or_default(),

@@ -251,7 +251,8 @@ impl Shim {
             super::join_network(&self.store, &self.id, pid, network, *ip, 0, &endpoint)?;
         for (i, extra) in current.extra_networks.iter().enumerate() {
             let endpoint = super::endpoint(&current, extra);
-            super::join_network(&self.store, &self.id, pid, extra, None, i + 1, &endpoint)?;
+            let ip = current.addresses.get(extra).copied();
+            super::join_network(&self.store, &self.id, pid, extra, ip, i + 1, &endpoint)?;
         }
         let addr6 = net.members.get(&self.id).and_then(|m| m.address6);
         if !self.config.ports.is_empty() {

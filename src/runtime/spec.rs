@@ -217,6 +217,10 @@ pub struct ContainerConfig {
     /// The static IPv6 address asked for on the first network (`--ip6`).
     #[serde(default)]
     pub ip6: Option<std::net::IpAddr>,
+    /// Static addresses asked for on the networks besides the first
+    /// (compose's `ipv4_address`, `network connect --ip`).
+    #[serde(default)]
+    pub addresses: BTreeMap<String, std::net::IpAddr>,
     /// The user as given (`-u`, `user:`, the image's USER); "" for none.
     #[serde(default)]
     pub user: String,

@@ -15,27 +15,32 @@ use super::yaml::scalar_to_string;
 const IGNORED: &[&str] = &["build", "pull_policy", "scale", "depends_on", "profiles"];
 
 fn content_of(project: &Project, kind: &str, source: &str) -> Value {
-    let Some(def) = project.resource(kind, source) else {
+    let defs = if kind == "secrets" {
+        &project.secrets
+    } else {
+        &project.configs
+    };
+    let Some(def) = defs.get(source) else {
         return Value::Null;
     };
-    if let Some(file) = def.get("file").and_then(scalar_to_string) {
-        return match std::fs::read(&file) {
+    if let Some(file) = &def.file {
+        return match std::fs::read(file) {
             Ok(bytes) => Value::String(format!("sha256:{:x}", Sha256::digest(&bytes))),
             Err(e) => Value::String(format!("unreadable: {e}")),
         };
     }
-    if let Some(var) = def.get("environment").and_then(scalar_to_string) {
+    if let Some(var) = &def.environment {
         return project
             .environment
-            .get(&var)
+            .get(var)
             .map_or(Value::Null, |v| Value::String(v.clone()));
     }
-    def.get("content").cloned().unwrap_or(Value::Null)
+    def.content.clone().map_or(Value::Null, Value::String)
 }
 
 /// The hash of one service, or `None` when the project has no such service.
 pub fn service_hash(project: &Project, name: &str) -> Option<String> {
-    let mut svc: Mapping = project.service(name)?.clone();
+    let mut svc: Mapping = project.service_tree(name)?.clone();
     for k in IGNORED {
         svc.remove(*k);
     }

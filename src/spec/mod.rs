@@ -28,6 +28,7 @@ pub mod paths;
 pub mod ports;
 pub mod render;
 pub mod schema;
+pub mod service;
 pub mod units;
 pub mod volumes;
 pub mod yaml;
@@ -119,15 +120,19 @@ pub fn load_resolved(opts: &ResolvedOptions) -> Result<Project, SpecError> {
         &opts.services,
     )
     .map_err(locate)?;
-    let project = Project {
+    let mut project = Project::from_normalized(
         name,
-        working_dir: opts.working_dir.clone(),
-        config_files: opts.files.iter().map(|f| f.path.clone()).collect(),
+        opts.working_dir.clone(),
+        opts.files.iter().map(|f| f.path.clone()).collect(),
         environment,
-        model: doc,
-        disabled,
-        interpolated: opts.interpolate,
-    };
+        doc,
+    )
+    .map_err(|e| {
+        let key = KeyPath::parse(&format!("{}.{}", e.section, e.name));
+        locate(SpecError::invalid(e.message).key(&key))
+    })?;
+    project.disabled = disabled;
+    project.interpolated = opts.interpolate;
     // Dependency cycles are load errors, as in Compose.
     crate::graph::ServiceGraph::new(&project)
         .map_err(|e| SpecError::new(SpecErrorKind::Cycle(e.cycle_text())))?;

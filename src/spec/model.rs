@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde_yaml::{Mapping, Value};
 
-use super::yaml::scalar_to_string;
+use super::service::{FileObject, Model, Network, Service, TypedError, Volume};
 
 /// A service's name within a project.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -81,9 +81,15 @@ pub struct Project {
     pub config_files: Vec<PathBuf>,
     /// The environment interpolation saw (shell over `.env`).
     pub environment: BTreeMap<String, String>,
-    /// The normalized model: `services`, `networks`, `volumes`, `secrets`,
-    /// `configs` and `x-*` extensions, all in long syntax with absolute paths.
-    pub model: Mapping,
+    /// Services in declaration order.
+    pub services: Vec<(String, Service)>,
+    pub networks: BTreeMap<String, Network>,
+    pub volumes: BTreeMap<String, Volume>,
+    pub secrets: BTreeMap<String, FileObject>,
+    pub configs: BTreeMap<String, FileObject>,
+    /// The normalized tree the types were read from: long syntax, absolute
+    /// paths. spec/ renders `config` and hashes services from it.
+    pub(crate) model: Mapping,
     /// Services left out because their profiles are inactive.
     pub disabled: Vec<String>,
     /// Whether variables were interpolated (affects how `$` is printed).
@@ -91,58 +97,123 @@ pub struct Project {
 }
 
 impl Project {
-    fn section(&self, key: &str) -> Option<&Mapping> {
-        self.model.get(key).and_then(Value::as_mapping)
+    /// A project from its normalized tree: the typed sections read from it.
+    pub(crate) fn from_normalized(
+        name: String,
+        working_dir: PathBuf,
+        config_files: Vec<PathBuf>,
+        environment: BTreeMap<String, String>,
+        model: Mapping,
+    ) -> Result<Project, TypedError> {
+        let typed = Model::from_normalized(&model)?;
+        Ok(Project {
+            name,
+            working_dir,
+            config_files,
+            environment,
+            services: typed.services,
+            networks: typed.networks,
+            volumes: typed.volumes,
+            secrets: typed.secrets,
+            configs: typed.configs,
+            model,
+            disabled: Vec::new(),
+            interpolated: true,
+        })
+    }
+
+    /// Keeps only these services (and the resources they use).
+    pub fn retain_services(&mut self, keep: &[String]) {
+        if let Some(Value::Mapping(svcs)) = self.model.get_mut("services") {
+            svcs.retain(|k, _| k.as_str().is_some_and(|k| keep.iter().any(|s| s == k)));
+        }
+        super::normalize::drop_unused(&mut self.model);
+        self.services.retain(|(n, _)| keep.contains(n));
+        let present = |section: &str, key: &String| {
+            self.model
+                .get(section)
+                .and_then(Value::as_mapping)
+                .is_some_and(|m| m.contains_key(key.as_str()))
+        };
+        let networks = std::mem::take(&mut self.networks);
+        self.networks = networks
+            .into_iter()
+            .filter(|(k, _)| present("networks", k))
+            .collect();
+        let volumes = std::mem::take(&mut self.volumes);
+        self.volumes = volumes
+            .into_iter()
+            .filter(|(k, _)| present("volumes", k))
+            .collect();
+        let secrets = std::mem::take(&mut self.secrets);
+        self.secrets = secrets
+            .into_iter()
+            .filter(|(k, _)| present("secrets", k))
+            .collect();
+        let configs = std::mem::take(&mut self.configs);
+        self.configs = configs
+            .into_iter()
+            .filter(|(k, _)| present("configs", k))
+            .collect();
     }
 
     /// Service names in declaration order.
     pub fn service_names(&self) -> Vec<ServiceName> {
-        self.section("services")
-            .map(|m| {
-                m.keys()
-                    .filter_map(scalar_to_string)
-                    .map(ServiceName)
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.services
+            .iter()
+            .map(|(n, _)| ServiceName(n.clone()))
+            .collect()
     }
 
-    pub fn service(&self, name: &str) -> Option<&Mapping> {
-        self.section("services")?.get(name)?.as_mapping()
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s)
     }
 
-    /// Names of a top-level section (`networks`, `volumes`, …), sorted.
-    pub fn resource_names(&self, key: &str) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .section(key)
-            .map(|m| m.keys().filter_map(scalar_to_string).collect())
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-
-    pub fn resource(&self, key: &str, name: &str) -> Option<&Mapping> {
-        self.section(key)?.get(name)?.as_mapping()
+    /// A service's normalized tree (hashing reads it).
+    pub(crate) fn service_tree(&self, name: &str) -> Option<&Mapping> {
+        self.model
+            .get("services")
+            .and_then(Value::as_mapping)?
+            .get(name)?
+            .as_mapping()
     }
 
     /// The image a service runs: its `image:`, or `<project>-<service>` when built.
     pub fn image_of(&self, name: &str) -> Option<String> {
         let svc = self.service(name)?;
-        if let Some(i) = svc.get("image").and_then(scalar_to_string) {
-            return Some(i);
+        if let Some(i) = &svc.image {
+            return Some(i.clone());
         }
-        svc.get("build").map(|_| format!("{}-{}", self.name, name))
+        svc.build
+            .as_ref()
+            .map(|_| format!("{}-{}", self.name, name))
+    }
+
+    /// A network's real name: its `name:`, else `<project>_<key>`.
+    pub fn network_name(&self, key: &str) -> String {
+        self.networks
+            .get(key)
+            .and_then(|n| n.name.clone())
+            .unwrap_or_else(|| format!("{}_{key}", self.name))
+    }
+
+    /// A volume's real name: its `name:`, else `<project>_<key>`.
+    pub fn volume_name(&self, key: &str) -> String {
+        self.volumes
+            .get(key)
+            .and_then(|v| v.name.clone())
+            .unwrap_or_else(|| format!("{}_{key}", self.name))
     }
 
     /// Profiles declared by any service, enabled or not, sorted.
     pub fn profiles(&self) -> Vec<String> {
         let mut all: Vec<String> = self
-            .section("services")
-            .into_iter()
-            .flat_map(|m| m.values())
-            .filter_map(|s| s.get("profiles")?.as_sequence())
-            .flatten()
-            .filter_map(scalar_to_string)
+            .services
+            .iter()
+            .flat_map(|(_, s)| s.profiles.iter().cloned())
             .collect();
         all.sort();
         all.dedup();
@@ -155,25 +226,17 @@ impl Project {
         let Some(svc) = self.service(name) else {
             return Vec::new();
         };
-        let mut deps: Vec<Dependency> = Vec::new();
-        if let Some(Value::Mapping(m)) = svc.get("depends_on") {
-            for (k, d) in m {
-                let Some(dep) = scalar_to_string(k) else {
-                    continue;
-                };
-                deps.push(Dependency {
-                    service: ServiceName(dep),
-                    condition: d
-                        .get("condition")
-                        .and_then(Value::as_str)
-                        .and_then(Condition::parse)
-                        .unwrap_or(Condition::Started),
-                    restart: d.get("restart").and_then(Value::as_bool).unwrap_or(false),
-                    required: d.get("required").and_then(Value::as_bool).unwrap_or(true),
-                    kind: DependencyKind::DependsOn,
-                });
-            }
-        }
+        let mut deps: Vec<Dependency> = svc
+            .depends_on
+            .iter()
+            .map(|(dep, d)| Dependency {
+                service: ServiceName(dep.clone()),
+                condition: d.condition,
+                restart: d.restart,
+                required: d.required,
+                kind: DependencyKind::DependsOn,
+            })
+            .collect();
         let mut implicit = |dep: &str, kind: DependencyKind| {
             if let Some(existing) = deps.iter_mut().find(|d| d.service.0 == dep) {
                 if existing.kind == DependencyKind::DependsOn && kind != DependencyKind::DependsOn {
@@ -189,26 +252,23 @@ impl Project {
                 kind,
             });
         };
-        if let Some(Value::Sequence(links)) = svc.get("links") {
-            for l in links.iter().filter_map(scalar_to_string) {
-                implicit(l.split(':').next().unwrap_or(""), DependencyKind::Link);
+        for l in &svc.links {
+            implicit(l.split(':').next().unwrap_or(""), DependencyKind::Link);
+        }
+        for v in &svc.volumes_from {
+            if !v.starts_with("container:") {
+                implicit(
+                    v.split(':').next().unwrap_or(""),
+                    DependencyKind::VolumesFrom,
+                );
             }
         }
-        if let Some(Value::Sequence(from)) = svc.get("volumes_from") {
-            for v in from.iter().filter_map(scalar_to_string) {
-                if !v.starts_with("container:") {
-                    implicit(
-                        v.split(':').next().unwrap_or(""),
-                        DependencyKind::VolumesFrom,
-                    );
-                }
-            }
+        if let Some(super::service::NetworkMode::Service(dep)) = &svc.network_mode {
+            implicit(dep, DependencyKind::Namespace);
         }
-        for key in ["network_mode", "ipc", "pid"] {
-            if let Some(mode) = svc.get(key).and_then(scalar_to_string) {
-                if let Some(dep) = mode.strip_prefix("service:") {
-                    implicit(dep, DependencyKind::Namespace);
-                }
+        for mode in [&svc.ipc, &svc.pid].into_iter().flatten() {
+            if let Some(dep) = mode.strip_prefix("service:") {
+                implicit(dep, DependencyKind::Namespace);
             }
         }
         deps

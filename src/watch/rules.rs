@@ -8,47 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
-
 use crate::build::context::Ignore;
 use crate::spec::Project;
 
 /// What a rule does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Sync,
-    Rebuild,
-    Restart,
-    SyncRestart,
-    SyncExec,
-}
-
-impl Action {
-    fn parse(s: &str) -> Option<Action> {
-        Some(match s {
-            "sync" => Action::Sync,
-            "rebuild" => Action::Rebuild,
-            "restart" => Action::Restart,
-            "sync+restart" => Action::SyncRestart,
-            "sync+exec" => Action::SyncExec,
-            _ => return None,
-        })
-    }
-
-    pub fn syncs(self) -> bool {
-        matches!(self, Action::Sync | Action::SyncRestart | Action::SyncExec)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Sync => "sync",
-            Action::Rebuild => "rebuild",
-            Action::Restart => "restart",
-            Action::SyncRestart => "sync+restart",
-            Action::SyncExec => "sync+exec",
-        }
-    }
-}
+pub use crate::spec::service::WatchAction as Action;
 
 /// One rule of one service.
 #[derive(Debug, Clone)]
@@ -76,90 +40,63 @@ pub struct RuleError {
     pub message: String,
 }
 
-use crate::engine::desired::text;
-
-fn patterns(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::Sequence(s)) => s.iter().filter_map(text).collect(),
-        Some(other) => text(other).into_iter().collect(),
-        None => Vec::new(),
-    }
-}
-
 /// The rules of `services` (all with rules when empty).
 pub fn rules(project: &Project, services: &[String]) -> Result<Vec<Rule>, RuleError> {
     let mut out = Vec::new();
-    for s in project.service_names() {
-        let name = s.0;
-        if !services.is_empty() && !services.contains(&name) {
+    for (name, svc) in &project.services {
+        if !services.is_empty() && !services.contains(name) {
             continue;
         }
-        let Some(svc) = project.service(&name) else {
+        let Some(develop) = &svc.develop else {
             continue;
         };
-        let Some(list) = svc
-            .get("develop")
-            .and_then(|d| d.get("watch"))
-            .and_then(Value::as_sequence)
-        else {
-            continue;
-        };
-        for (index, r) in list.iter().enumerate() {
+        for (index, r) in develop.watch.iter().enumerate() {
             let fail = |message: &str| RuleError {
                 service: name.clone(),
                 index,
                 message: message.to_string(),
             };
-            let path = r
-                .get("path")
-                .and_then(text)
-                .ok_or_else(|| fail("a rule needs a path"))?;
-            let action_text = r.get("action").and_then(text).unwrap_or_default();
-            let action = Action::parse(&action_text).ok_or_else(|| {
-                fail(&format!(
-                    "unknown action {action_text:?} (sync, rebuild, restart, sync+restart, sync+exec)"
-                ))
-            })?;
-            let target = r.get("target").and_then(text);
-            if action.syncs() && target.is_none() {
-                return Err(fail(&format!("action {action_text} needs a target")));
+            let action = r.action;
+            if action.syncs() && r.target.is_none() {
+                return Err(fail(&format!("action {} needs a target", action.as_str())));
             }
-            if action == Action::Rebuild && !svc.contains_key("build") {
+            if action == Action::Rebuild && svc.build.is_none() {
                 return Err(fail("action rebuild needs a build section"));
             }
-            let exec = r
-                .get("exec")
-                .and_then(Value::as_mapping)
-                .and_then(crate::engine::hooks::hook);
+            let exec = r.exec.as_ref().and_then(crate::engine::hooks::hook);
             if action == Action::SyncExec && exec.is_none() {
                 return Err(fail("action sync+exec needs exec.command"));
             }
-            let mut ignore_text = patterns(r.get("ignore")).join("\n");
+            let mut ignore_text = r.ignore.join("\n");
             // A rebuild rule also skips what its build never sees.
             if action == Action::Rebuild {
-                if let Some(ctx) = crate::engine::build::options(project, &name)
-                    .ok()
-                    .flatten()
-                    .map(|o| o.context)
-                {
-                    if let Ok(t) = std::fs::read_to_string(ctx.join(".dockerignore")) {
-                        ignore_text.push('\n');
-                        ignore_text.push_str(&t);
+                let context = crate::engine::build::options(project, name)
+                    .map_err(|e| fail(&e.to_string()))?
+                    .map(|o| o.context);
+                if let Some(ctx) = context {
+                    match std::fs::read_to_string(ctx.join(".dockerignore")) {
+                        Ok(t) => {
+                            ignore_text.push('\n');
+                            ignore_text.push_str(&t);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(fail(&format!(
+                                "{}: {e}",
+                                ctx.join(".dockerignore").display()
+                            )))
+                        }
                     }
                 }
             }
-            let include = patterns(r.get("include"));
             out.push(Rule {
                 service: name.clone(),
-                path: PathBuf::from(path),
+                path: r.path.clone(),
                 action,
-                target,
+                target: r.target.clone(),
                 ignore: Ignore::parse(&ignore_text),
-                include: (!include.is_empty()).then(|| Ignore::parse(&include.join("\n"))),
-                initial_sync: r
-                    .get("initial_sync")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
+                include: (!r.include.is_empty()).then(|| Ignore::parse(&r.include.join("\n"))),
+                initial_sync: r.initial_sync,
                 exec,
             });
         }

@@ -72,10 +72,7 @@ fn select(project: &mut Project, services: &[String]) -> anyhow::Result<()> {
         .into_iter()
         .map(|s| s.0)
         .collect();
-    if let Some(serde_yaml::Value::Mapping(svcs)) = project.model.get_mut("services") {
-        svcs.retain(|k, _| k.as_str().is_some_and(|k| keep.iter().any(|s| s == k)));
-    }
-    spec::normalize::drop_unused(&mut project.model);
+    project.retain_services(&keep);
     Ok(())
 }
 
@@ -93,9 +90,9 @@ pub fn run(compose: &ComposeArgs, args: &ConfigArgs) -> anyhow::Result<ExitCode>
     } else if args.services {
         lines(project.service_names().into_iter().map(|s| s.0))
     } else if args.volumes {
-        lines(project.resource_names("volumes"))
+        lines(project.volumes.keys().cloned())
     } else if args.networks {
-        lines(project.resource_names("networks"))
+        lines(project.networks.keys().cloned())
     } else if args.images {
         lines(
             project

@@ -71,17 +71,29 @@ pub fn run(compose: &ComposeArgs, store: &Store, args: &RunArgs) -> anyhow::Resu
         anyhow::bail!("no such service: {}", args.service);
     }
     let tty = !args.detach && !args.no_tty && std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let cwd = std::env::current_dir().context("finding the current directory")?;
+    let mut publish = Vec::new();
+    for p in &args.publish {
+        publish.extend(crate::intent::PortRequest::parse(p)?);
+    }
     let overrides = engine::oneoff::Overrides {
         command: args.command.clone(),
-        entrypoint: args.entrypoint.clone(),
-        env: args.env.clone(),
+        entrypoint: args
+            .entrypoint
+            .as_ref()
+            .map(|e| crate::spec::units::split_shell_words(e).unwrap_or_else(|_| vec![e.clone()])),
+        env: crate::cli::run::env_pairs(&args.env),
         user: args.user.clone(),
         workdir: args.workdir.clone(),
         name: args.name.clone(),
-        publish: args.publish.clone(),
+        publish,
         service_ports: args.service_ports,
-        volumes: args.volumes.clone(),
-        labels: args.labels.clone(),
+        volumes: args
+            .volumes
+            .iter()
+            .map(|v| crate::cli::run::parse_volume_flag(v, &cwd))
+            .collect::<anyhow::Result<_>>()?,
+        labels: crate::cli::run::key_values(&args.labels),
         tty,
         interactive: args.interactive && !args.detach,
         remove: args.rm,
@@ -93,7 +105,11 @@ pub fn run(compose: &ComposeArgs, store: &Store, args: &RunArgs) -> anyhow::Resu
         args.no_deps,
         &overrides,
         &crate::cli::progress::report,
-        args.pull.as_deref(),
+        args.pull
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
     )
     .with_context(|| {
         format!(
@@ -155,7 +171,12 @@ pub fn create(compose: &ComposeArgs, store: &Store, args: &CreateArgs) -> anyhow
         },
         services: args.services.clone(),
         no_start: true,
-        pull: args.pull.clone(),
+        pull: args
+            .pull
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
         build: engine::build::BuildRequest {
             force: args.build,
             ..Default::default()
@@ -206,15 +227,17 @@ pub fn pull(compose: &ComposeArgs, store: &Store, args: &PullArgs) -> anyhow::Re
         let Some(svc) = project.service(&name) else {
             continue;
         };
-        let policy = svc.get("pull_policy").and_then(serde_yaml::Value::as_str);
-        let Some(image) = svc.get("image").and_then(serde_yaml::Value::as_str) else {
+        let Some(image) = &svc.image else {
             continue;
         };
-        if policy == Some("never") || policy == Some("build") {
+        if matches!(
+            svc.pull_policy,
+            crate::spec::service::PullPolicy::Never | crate::spec::service::PullPolicy::Build
+        ) {
             continue;
         }
         if !wanted.iter().any(|(_, i)| i == image) {
-            wanted.push((name, image.to_string()));
+            wanted.push((name, image.clone()));
         }
     }
     let images = crate::image::store::ImageStore::new(&store.root);
@@ -290,7 +313,7 @@ pub fn build(compose: &ComposeArgs, store: &Store, args: &BuildArgs) -> anyhow::
     };
     if !names
         .iter()
-        .any(|s| project.service(s).is_some_and(|m| m.contains_key("build")))
+        .any(|s| project.service(s).is_some_and(|m| m.build.is_some()))
     {
         eprintln!("No services to build");
         return Ok(ExitCode::SUCCESS);
