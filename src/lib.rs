@@ -21,4 +21,5 @@ pub mod net;
 pub mod runtime;
 pub mod spec;
 pub mod state;
+pub mod sys;
 pub mod watch;

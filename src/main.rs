@@ -1,5 +1,5 @@
 //! The `berth` binary: parses the command line, sets up logging, dispatches,
-//! and prints `error: …` with each cause once.
+//! and leaves exit codes and error text to `cli::exit`.
 #![deny(unsafe_code)]
 
 use std::process::ExitCode;
@@ -30,14 +30,5 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
-    match berth::cli::run() {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            ExitCode::from(1)
-        }
-    }
+    berth::cli::exit::compose_verb(berth::cli::run())
 }

@@ -558,7 +558,7 @@ pub fn inspect(store: &Store, args: InspectArgs) -> anyhow::Result<i32> {
 /// volume, the first that exists (as Docker looks them up).
 pub fn inspect_any(store: &Store, args: InspectArgs) -> anyhow::Result<i32> {
     let nets = crate::net::store::NetworkStore::new(&store.run);
-    let volumes = crate::runtime::volumes::list(store);
+    let volumes = crate::runtime::volumes::list(store)?;
     let want = |k: &str| args.kind.as_deref().is_none_or(|t| t == k);
     let mut all = Vec::new();
     let mut failed = false;

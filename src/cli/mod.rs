@@ -6,6 +6,7 @@ pub mod completion;
 pub mod compose;
 pub mod containers;
 pub mod copy;
+pub mod exit;
 pub mod format;
 pub mod images;
 pub mod inspect;
@@ -125,7 +126,8 @@ pub enum ContainerVerb {
     Exec(containers::ExecArgs),
     /// Copy files/folders between a container and the local filesystem.
     Cp(copy::CpArgs),
-    /// Fetch the logs of a container.
+    /// Fetch the logs of a container (its output; what its shim itself has
+    /// to say is in <run>/containers/<ID>/shim.log, see `berth info`).
     Logs(containers::LogsArgs),
     /// Block until containers stop, then print their exit codes.
     Wait(containers::NamesArgs),
@@ -213,29 +215,8 @@ pub struct CreateCmd {
     pub args: run::CreateArgs,
 }
 
-/// Exit code for berth's own errors, as Docker's 125.
-pub const EXIT_BERTH_ERROR: i32 = 125;
-
 fn container_verb(result: anyhow::Result<i32>) -> anyhow::Result<ExitCode> {
-    match result {
-        Ok(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
-        Err(e) => {
-            let broken_pipe = e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            });
-            if broken_pipe {
-                // The reader went away (`berth ps | head`): not an error.
-                return Ok(ExitCode::SUCCESS);
-            }
-            let code = match e.downcast_ref::<crate::runtime::RuntimeError>() {
-                Some(crate::runtime::RuntimeError::Start { code, .. }) => *code,
-                _ => EXIT_BERTH_ERROR,
-            };
-            eprintln!("error: {e:#}");
-            Ok(ExitCode::from(code.clamp(0, 255) as u8))
-        }
-    }
+    Ok(exit::container_verb(result))
 }
 
 fn container_verb_run(store: &Store, v: ContainerVerb) -> anyhow::Result<ExitCode> {

@@ -167,7 +167,7 @@ pub fn df(store: &Store, args: DfArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|id| dir_usage(&store.container_dir(id).join("upper")))
         .sum();
-    let volumes = crate::runtime::volumes::list(store);
+    let volumes = crate::runtime::volumes::list(store)?;
     let volume_bytes: u64 = volumes
         .keys()
         .map(|n| dir_usage(&crate::runtime::volumes::data_path(store, n)))
@@ -355,7 +355,7 @@ pub fn info(store: &Store) -> anyhow::Result<i32> {
     writeln!(out, "Total Memory: {:.2}GiB", mem_kib as f64 / 1_048_576.0)?;
     writeln!(out, "Berth Root Dir: {}", store.root.display())?;
     writeln!(out, "Berth Run Dir: {}", store.run.display())?;
-    let helpers = resident_helpers(store, &ids);
+    let helpers = resident_helpers(store, &ids)?;
     let total: u64 = helpers
         .iter()
         .map(|(_, pids)| pids.iter().filter_map(|p| pss_kib(*p)).sum::<u64>())
@@ -375,11 +375,26 @@ pub fn info(store: &Store) -> anyhow::Result<i32> {
             kib as f64 / 1024.0
         )?;
     }
+    writeln!(out, "Helper Logs:")?;
+    let run = store.run.display();
+    writeln!(
+        out,
+        " shims and port proxies: {run}/containers/<ID>/shim.log"
+    )?;
+    writeln!(out, " DNS responders: {run}/networks/<NETWORK>.dns.log")?;
+    writeln!(
+        out,
+        " network teardown: {run}/networks/<NETWORK>.teardown.log"
+    )?;
+    writeln!(out, " watchers: {run}/projects/<PROJECT>.watch.log")?;
     Ok(0)
 }
 
 /// The processes berth keeps for its containers and networks, by kind.
-fn resident_helpers(store: &Store, ids: &[String]) -> Vec<(&'static str, Vec<i32>)> {
+fn resident_helpers(
+    store: &Store,
+    ids: &[String],
+) -> anyhow::Result<Vec<(&'static str, Vec<i32>)>> {
     let (mut shims, mut inits, mut proxies) = (Vec::new(), Vec::new(), Vec::new());
     for id in ids {
         let Ok(st) = effective_state(store, id) else {
@@ -411,8 +426,7 @@ fn resident_helpers(store: &Store, ids: &[String]) -> Vec<(&'static str, Vec<i32
         }
     }
     let dns: Vec<i32> = crate::net::store::NetworkStore::new(&store.run)
-        .list()
-        .unwrap_or_default()
+        .list()?
         .iter()
         .filter(|n| crate::net::dns::alive(n.resolver_pid, &n.name))
         .map(|n| n.resolver_pid)
@@ -427,13 +441,13 @@ fn resident_helpers(store: &Store, ids: &[String]) -> Vec<(&'static str, Vec<i32
             crate::watch::running(store, project)
         })
         .collect();
-    vec![
+    Ok(vec![
         ("shims", shims),
         ("container inits", inits),
         ("DNS responders", dns),
         ("port proxies", proxies),
         ("watchers", watchers),
-    ]
+    ])
 }
 
 /// A process's proportional set size (its share of the memory it maps).

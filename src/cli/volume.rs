@@ -98,7 +98,7 @@ pub fn run(store: &Store, cmd: VolumeCommand) -> anyhow::Result<i32> {
             println!("{name}");
         }
         VolumeCommand::Ls(a) => {
-            let mut list = volumes::list(store);
+            let mut list = volumes::list(store)?;
             for f in &a.filter {
                 let (k, v) =
                     super::listing::filter_pair(f, &["name", "label", "driver", "dangling"])?;
@@ -153,7 +153,7 @@ pub fn run(store: &Store, cmd: VolumeCommand) -> anyhow::Result<i32> {
             }
         }
         VolumeCommand::Inspect(a) => {
-            let list = volumes::list(store);
+            let list = volumes::list(store)?;
             let mut out = Vec::new();
             for name in &a.volumes {
                 let labels = list
@@ -189,7 +189,7 @@ pub fn run(store: &Store, cmd: VolumeCommand) -> anyhow::Result<i32> {
             if !a.force {
                 anyhow::bail!("refusing to remove volumes without confirmation: use --force");
             }
-            let unused: Vec<String> = volumes::list(store)
+            let unused: Vec<String> = volumes::list(store)?
                 .into_keys()
                 .filter(|n| users(store, n).is_empty())
                 .collect();

@@ -61,7 +61,18 @@ fn create_network(store: &Store, project: &str, n: &DesiredNetwork) -> Result<()
         Some(s) if s.addr.is_ipv6() => (None, Some(s)),
         other => (other, None),
     };
-    let gateway = n.gateway.as_deref().and_then(|g| g.parse().ok());
+    let gateway: Option<std::net::IpAddr> = n
+        .gateway
+        .as_deref()
+        .map(|g| {
+            g.parse().map_err(|_| {
+                EngineError::Network(format!(
+                    "network {}: gateway {g:?} is not an IP address",
+                    n.name
+                ))
+            })
+        })
+        .transpose()?;
     let mut labels = n.labels.clone();
     labels.insert(crate::spec::labels::PROJECT.into(), project.to_string());
     labels.insert(crate::spec::labels::NETWORK.into(), n.key.clone());
@@ -310,7 +321,8 @@ fn run_service(cx: &Context, service: &str, actions: &[&Action]) -> Result<(), E
             Action::Start { container, .. } => start(&container.id, &container.name)?,
             Action::Restart { container, .. } => {
                 pre_stop(&container.id);
-                let _ = crate::runtime::stop(cx.store, &container.id, None);
+                crate::runtime::stop(cx.store, &container.id, None)
+                    .map_err(|e| fail(service, format!("stopping {}: {e}", container.name)))?;
                 (cx.progress)(&format!("Container {}  Restarting", container.name));
                 start(&container.id, &container.name)?;
             }
@@ -402,7 +414,11 @@ pub fn in_parallel<T: Sync, E: Send>(
 ) -> Result<(), E> {
     let results: Vec<Result<(), E>> = std::thread::scope(|s| {
         let handles: Vec<_> = items.iter().map(|i| s.spawn(|| f(i))).collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        handles
+            .into_iter()
+            // A thread that panicked is a bug: its panic goes on here.
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     });
     results.into_iter().collect()
 }

@@ -57,7 +57,8 @@ pub fn observe(store: &Store, project: &str) -> Result<Actual, EngineError> {
     Ok(Actual {
         containers: containers(store, project)?,
         networks,
-        volumes: crate::runtime::volumes::list(store),
+        volumes: crate::runtime::volumes::list(store)
+            .map_err(|e| EngineError::Volume(e.to_string()))?,
     })
 }
 

@@ -79,59 +79,21 @@ impl ServiceGraph {
     }
 
     /// A cycle as a list of names that ends where it starts, searching from
-    /// services in name order.
+    /// services in name order (spec's search, over this graph's edges).
     fn find_cycle(&self) -> Option<Vec<String>> {
-        #[derive(Clone, Copy, PartialEq)]
-        enum Mark {
-            New,
-            Active,
-            Done,
-        }
-        let mut marks = vec![Mark::New; self.graph.node_count()];
-        let mut stack: Vec<NodeIndex> = Vec::new();
-        fn visit(
-            g: &ServiceGraph,
-            n: NodeIndex,
-            marks: &mut [Mark],
-            stack: &mut Vec<NodeIndex>,
-        ) -> Option<Vec<String>> {
-            marks[n.index()] = Mark::Active;
-            stack.push(n);
-            let mut next: Vec<NodeIndex> =
-                g.graph.neighbors_directed(n, Direction::Outgoing).collect();
-            next.sort_by(|a, b| g.graph[*a].cmp(&g.graph[*b]));
-            next.dedup();
-            for m in next {
-                match marks[m.index()] {
-                    Mark::Active => {
-                        let start = stack.iter().position(|x| *x == m).unwrap_or(0);
-                        let mut names: Vec<String> = stack[start..]
-                            .iter()
-                            .map(|i| g.graph[*i].0.clone())
-                            .collect();
-                        names.push(g.graph[m].0.clone());
-                        return Some(names);
-                    }
-                    Mark::New => {
-                        if let Some(c) = visit(g, m, marks, stack) {
-                            return Some(c);
-                        }
-                    }
-                    Mark::Done => {}
-                }
-            }
-            stack.pop();
-            marks[n.index()] = Mark::Done;
-            None
-        }
-        for (_, &n) in self.index.iter() {
-            if marks[n.index()] == Mark::New {
-                if let Some(c) = visit(self, n, &mut marks, &mut stack) {
-                    return Some(c);
-                }
-            }
-        }
-        None
+        let deps: BTreeMap<String, Vec<String>> = self
+            .index
+            .iter()
+            .map(|(name, &n)| {
+                let on = self
+                    .graph
+                    .neighbors_directed(n, Direction::Outgoing)
+                    .map(|m| self.graph[m].0.clone())
+                    .collect();
+                (name.0.clone(), on)
+            })
+            .collect();
+        crate::spec::model::find_cycle(&deps)
     }
 
     fn node(&self, name: &str) -> Result<NodeIndex, GraphError> {

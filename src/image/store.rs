@@ -411,7 +411,7 @@ impl ImageStore {
             "amd64"
         };
         let config = ImageConfigurationBuilder::default()
-            .created(crate::runtime::store::now_rfc3339())
+            .created(crate::sys::clock::now_rfc3339())
             .architecture(arch)
             .os("linux")
             .config(run_config)

@@ -39,24 +39,27 @@ const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Whether `pid` is the responder of `network`.
 pub fn alive(pid: i32, network: &str) -> bool {
-    crate::runtime::process::is_helper(pid, &[DNS_ARG, network])
+    crate::sys::helper::is_helper(pid, &[DNS_ARG, network])
 }
 
 /// Stops the responder of `network` (nothing happens when it is gone).
 pub fn stop(pid: i32, network: &str) {
-    crate::runtime::process::stop_helper(pid, &[DNS_ARG, network]);
+    crate::sys::helper::stop_helper(pid, &[DNS_ARG, network]);
 }
 
 /// Starts the responder of `network` (records under `networks_dir`) and
 /// returns its pid once it listens.
-pub fn spawn(
-    networks_dir: &Path,
-    network: &str,
-) -> Result<i32, crate::runtime::process::HelperError> {
-    crate::runtime::process::spawn_helper(
+pub fn spawn(networks_dir: &Path, network: &str) -> Result<i32, crate::sys::helper::HelperError> {
+    crate::sys::helper::spawn_helper(
         "the DNS responder",
         &[DNS_ARG.into(), network.into(), networks_dir.into()],
+        &log_path(networks_dir, network),
     )
+}
+
+/// Where the responder of `network` logs.
+pub fn log_path(networks_dir: &Path, network: &str) -> PathBuf {
+    networks_dir.join(format!("{network}.dns.log"))
 }
 
 /// `IP`, `IP:PORT` or `[IPv6]:PORT` (port 53 by default).
@@ -392,7 +395,7 @@ fn serve_tcp(records: Arc<Records>, listener: TcpListener) {
 /// network first, so `alive` knows a responder by its argument prefix); fd 3
 /// hears `ok PID` once it listens, or `err MESSAGE`.
 pub fn main(args: &[String]) -> i32 {
-    let mut ready = crate::runtime::process::readiness_pipe();
+    let mut ready = crate::sys::helper::enter().into_writer();
     let (Some(name), Some(dir)) = (args.first(), args.get(1)) else {
         let _ = writeln!(ready, "err missing arguments");
         return 2;
@@ -424,6 +427,7 @@ pub fn main(args: &[String]) -> i32 {
         let records = Arc::clone(&records);
         std::thread::spawn(move || serve_tcp(records, tcp));
     }
+    tracing::info!("network {name}: answering names on port 53");
     let _ = writeln!(ready, "ok {}", std::process::id());
     drop(ready);
     let udp = Arc::new(udp);

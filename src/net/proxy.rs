@@ -51,16 +51,19 @@ impl Forward {
 
 /// Starts a proxy for `forwards` that dies with this process; returns its
 /// pid once every port listens.
-pub fn spawn(forwards: &[Forward]) -> Result<i32, crate::runtime::process::HelperError> {
+pub fn spawn(
+    forwards: &[Forward],
+    log: &std::path::Path,
+) -> Result<i32, crate::sys::helper::HelperError> {
     let mut args: Vec<std::ffi::OsString> =
         vec![PROXY_ARG.into(), std::process::id().to_string().into()];
     args.extend(forwards.iter().map(|f| f.to_arg().into()));
-    crate::runtime::process::spawn_helper("the port proxy", &args)
+    crate::sys::helper::spawn_helper("the port proxy", &args, log)
 }
 
 /// Stops a proxy started by `spawn` (nothing happens when it is gone).
 pub fn stop(pid: i32) {
-    crate::runtime::process::stop_helper(pid, &[PROXY_ARG]);
+    crate::sys::helper::stop_helper(pid, &[PROXY_ARG]);
 }
 
 /// Binds an IPv6 socket to that family only, so `[::]` leaves IPv4 to the
@@ -194,7 +197,7 @@ fn serve_udp(sock: UdpSocket, backend: SocketAddr) {
 /// The proxy's entry point: `args` is `[parent pid, forward...]`; fd 3
 /// hears `ok PID` once every port listens, or `err MESSAGE`.
 pub fn main(args: &[String]) -> i32 {
-    let mut ready = crate::runtime::process::readiness_pipe();
+    let mut ready = crate::sys::helper::enter().into_writer();
     let parent: i32 = args.first().and_then(|p| p.parse().ok()).unwrap_or(0);
     // Die with the shim; if it is already gone, do not start.
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
@@ -224,6 +227,10 @@ pub fn main(args: &[String]) -> i32 {
             }
         }
     }
+    tracing::info!(
+        "proxying {} port(s) for the shim {parent}",
+        args.len().saturating_sub(1)
+    );
     let _ = writeln!(ready, "ok {}", std::process::id());
     drop(ready);
     let mut workers = Vec::new();

@@ -113,7 +113,7 @@ impl Network {
 fn check_options(options: &BTreeMap<String, String>) -> Result<(), NetworkError> {
     for (k, v) in options {
         let ok = match k.as_str() {
-            OPT_BRIDGE_NAME => crate::runtime::store::valid_name(v) && v.len() <= 15,
+            OPT_BRIDGE_NAME => crate::sys::id::valid_name(v) && v.len() <= 15,
             OPT_MTU => v.parse::<u32>().is_ok_and(|m| (68..=65535).contains(&m)),
             OPT_MASQUERADE => v == "true" || v == "false",
             OPT_HOST_BINDING => v.parse::<IpAddr>().is_ok(),
@@ -274,7 +274,7 @@ impl NetworkStore {
 
     /// Creates the network and its bridge.
     pub fn create(&self, name: &str, opts: &CreateOptions) -> Result<Network, NetworkError> {
-        if !crate::runtime::store::valid_name(name) {
+        if !crate::sys::id::valid_name(name) {
             return Err(NetworkError::BadName(name.to_string()));
         }
         self.locked(|| {
@@ -306,8 +306,7 @@ impl NetworkStore {
                     .collect()
             };
             let pool = Pool::new(subnet, opts.gateway, opts.ip_range, aux(false))?;
-            let id = crate::runtime::store::new_id()
-                .map_err(|e| NetworkError::Corrupt(self.dir.clone(), e.to_string()))?;
+            let id = crate::sys::id::new_id().map_err(io(Path::new("/dev/urandom")))?;
             let pool6 = match (opts.ipv6 || opts.subnet6.is_some(), opts.subnet6) {
                 (false, _) => None,
                 (true, Some(s)) => {
@@ -345,7 +344,7 @@ impl NetworkStore {
                 id,
                 driver: "bridge".into(),
                 internal: opts.internal,
-                created: crate::runtime::store::now_rfc3339(),
+                created: crate::sys::clock::now_rfc3339(),
                 pool,
                 members: BTreeMap::new(),
                 labels: opts.labels.clone(),
@@ -381,12 +380,11 @@ impl NetworkStore {
             let subnet = pick_subnet(&taken, true)?;
             let net = Network {
                 name: DEFAULT_NETWORK.to_string(),
-                id: crate::runtime::store::new_id()
-                    .map_err(|e| NetworkError::Corrupt(self.dir.clone(), e.to_string()))?,
+                id: crate::sys::id::new_id().map_err(io(Path::new("/dev/urandom")))?,
                 driver: "bridge".into(),
                 bridge: DEFAULT_BRIDGE.into(),
                 internal: false,
-                created: crate::runtime::store::now_rfc3339(),
+                created: crate::sys::clock::now_rfc3339(),
                 pool: Pool::new(subnet, None, None, BTreeMap::new())?,
                 members: BTreeMap::new(),
                 labels: BTreeMap::new(),
@@ -572,7 +570,7 @@ fn schedule_teardown(dir: &Path, name: &str) {
     let spawned = std::env::current_exe().and_then(|exe| {
         let mut cmd = std::process::Command::new(exe);
         cmd.arg(TEARDOWN_ARG).arg(dir).arg(name);
-        crate::runtime::process::spawn_detached(&mut cmd)
+        crate::sys::helper::spawn_detached(&mut cmd, &dir.join(format!("{name}.teardown.log")))
     });
     if let Err(e) = spawned {
         tracing::warn!("network {name}: its bridge stays until the next `network rm`: {e}");
@@ -582,7 +580,7 @@ fn schedule_teardown(dir: &Path, name: &str) {
 /// The deferred teardown's entry point: `args` is `[networks_dir, network]`.
 pub fn teardown_main(args: &[String]) -> i32 {
     // Closing the readiness pipe at once lets the caller go on.
-    drop(crate::runtime::process::readiness_pipe());
+    drop(crate::sys::helper::enter());
     let (Some(dir), Some(name)) = (args.first(), args.get(1)) else {
         return 2;
     };

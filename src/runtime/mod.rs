@@ -391,7 +391,19 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             }
             _ => None,
         };
-        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        // A host without /etc/resolv.conf: the containers get berth's
+        // resolver (or none); one that cannot be read is an error.
+        let host = match std::fs::read_to_string("/etc/resolv.conf") {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: "/etc/resolv.conf".into(),
+                    source,
+                }
+                .into())
+            }
+        };
         let resolv = resolv_conf(
             &host,
             resolver,
@@ -534,7 +546,8 @@ pub fn start(store: &Store, id: &str, foreground: bool) -> Result<Option<i32>, R
         let status = cmd.status().map_err(RuntimeError::Shim)?;
         return Ok(Some(status.code().unwrap_or(125)));
     }
-    let line = process::spawn_detached(&mut cmd).map_err(RuntimeError::Shim)?;
+    let line = crate::sys::helper::spawn_detached(&mut cmd, &shim_log(store, id))
+        .map_err(RuntimeError::Shim)?;
     let line = line.as_str();
     if line.starts_with("ok") {
         return Ok(None);
@@ -544,11 +557,19 @@ pub fn start(store: &Store, id: &str, foreground: bool) -> Result<Option<i32>, R
     Err(RuntimeError::Start {
         code: code.parse().unwrap_or(125),
         message: if message.is_empty() {
-            "the shim exited before the container started".into()
+            format!(
+                "the shim exited before the container started (its log: {})",
+                shim_log(store, id).display()
+            )
         } else {
             message.into()
         },
     })
+}
+
+/// Where container `id`'s shim (and its port proxy) log.
+pub fn shim_log(store: &Store, id: &str) -> PathBuf {
+    store.run_dir(id).join("shim.log")
 }
 
 /// The CLI waits for a foreground shim; Ctrl-C goes to the container, not here.

@@ -103,7 +103,11 @@ pub fn main(args: &[String]) -> i32 {
     };
     let foreground = mode == "fg";
     // In the background the CLI passes a pipe as fd 3 to hear how the start went.
-    let mut ready = (!foreground).then(process::readiness_pipe);
+    let mut ready = if foreground {
+        None
+    } else {
+        crate::sys::helper::enter().into_file()
+    };
     let store = Store::from_env(None);
     let dir = store.container_dir(id);
     let loaded = store
@@ -169,6 +173,7 @@ impl Shim {
             let outcome = self.run_once(ready, shim_pid);
             let (code, oom) = match outcome {
                 Outcome::Failed { code, message } => {
+                    tracing::error!("container {}: not started ({code}): {message}", self.id);
                     report(ready, self.foreground, &format!("err {code} {message}"));
                     *ready = None;
                     self.update(|st| {
@@ -191,6 +196,12 @@ impl Shim {
                 &[("exitCode", code.to_string())],
             );
             let again = self.config.restart.should_restart(code, restarts, stop);
+            tracing::info!(
+                "container {}: exited with {code}{}{}",
+                self.id,
+                if oom { " (out of memory)" } else { "" },
+                if again { ", restarting" } else { "" }
+            );
             self.update(|st| {
                 st.status = if again {
                     Status::Restarting
@@ -269,14 +280,18 @@ impl Shim {
             crate::net::ports::publish(&target, &self.config.ports).map_err(|e| e.to_string())?;
             let forwards = crate::net::ports::proxied(&target, &self.config.ports);
             if !forwards.is_empty() {
-                let pid = crate::net::proxy::spawn(&forwards).map_err(|e| e.to_string())?;
+                let pid =
+                    crate::net::proxy::spawn(&forwards, &super::shim_log(&self.store, &self.id))
+                        .map_err(|e| e.to_string())?;
                 let path = self.store.run_dir(&self.id).join("proxy.pid");
                 crate::state::write_atomic_volatile(&path, pid.to_string().as_bytes())
                     .map_err(|e| format!("{}: {e}", path.display()))?;
             }
         }
         let hosts = self.store.container_dir(&self.id).join("hosts");
-        let mut text = std::fs::read_to_string(&hosts).unwrap_or_default();
+        // Written at create: a file that cannot be read is not replaced.
+        let mut text =
+            std::fs::read_to_string(&hosts).map_err(|e| format!("{}: {e}", hosts.display()))?;
         let hostname = self.spec.hostname().clone().unwrap_or_default();
         for a in std::iter::once(addr).chain(addr6) {
             let line = format!("{a}\t{hostname} {}\n", self.config.name);
@@ -455,7 +470,9 @@ impl Shim {
             st.finished_at = None;
         });
         super::events::record_for(&self.store, &self.config, "start", &[]);
+        tracing::info!("container {}: started, pid {}", self.id, pid.as_raw());
         if let Some(mut f) = ready.take() {
+            // The CLI that waited may be gone (killed): nothing to tell then.
             let _ = writeln!(f, "ok {}", pid.as_raw());
         }
         let log_path = self.store.container_dir(&self.id).join("log.jsonl");

@@ -44,22 +44,44 @@ pub fn data_path(store: &Store, name: &str) -> PathBuf {
     dir(store, name).join("_data")
 }
 
-/// Named volumes by name, with their labels.
-pub fn list(store: &Store) -> BTreeMap<String, BTreeMap<String, String>> {
+/// Named volumes by name, with their labels. Anonymous volumes (no
+/// record) are not listed; a record that cannot be read is named in a
+/// warning and left out; a volumes directory that cannot be read is an error.
+pub fn list(store: &Store) -> Result<BTreeMap<String, BTreeMap<String, String>>, VolumeError> {
     let mut out = BTreeMap::new();
-    for e in std::fs::read_dir(store.root.join("volumes"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let Ok(bytes) = std::fs::read(e.path().join("volume.json")) else {
-            continue;
+    let root = store.root.join("volumes");
+    let entries = match std::fs::read_dir(&root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(source) => {
+            return Err(VolumeError::Io {
+                name: root.display().to_string(),
+                source,
+            })
+        }
+    };
+    for e in entries {
+        let e = e.map_err(|source| VolumeError::Io {
+            name: root.display().to_string(),
+            source,
+        })?;
+        let record = e.path().join("volume.json");
+        let bytes = match std::fs::read(&record) {
+            Ok(b) => b,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => {
+                tracing::warn!("volume record {}: {err}", record.display());
+                continue;
+            }
         };
-        if let Ok(rec) = serde_json::from_slice::<VolumeRecord>(&bytes) {
-            out.insert(rec.name, rec.labels);
+        match serde_json::from_slice::<VolumeRecord>(&bytes) {
+            Ok(rec) => {
+                out.insert(rec.name, rec.labels);
+            }
+            Err(err) => tracing::warn!("volume record {}: {err}", record.display()),
         }
     }
-    out
+    Ok(out)
 }
 
 /// Creates a named volume (nothing happens when it exists).

@@ -134,8 +134,9 @@ pub fn load_resolved(opts: &ResolvedOptions) -> Result<Project, SpecError> {
     project.disabled = disabled;
     project.interpolated = opts.interpolate;
     // Dependency cycles are load errors, as in Compose.
-    crate::graph::ServiceGraph::new(&project)
-        .map_err(|e| SpecError::new(SpecErrorKind::Cycle(e.cycle_text())))?;
+    if let Some(cycle) = project.dependency_cycle() {
+        return Err(SpecError::new(SpecErrorKind::Cycle(cycle.join(" -> "))));
+    }
     tracing::debug!(project = %project.name, services = project.service_names().len(), "project loaded");
     Ok(project)
 }

@@ -73,6 +73,66 @@ pub struct Dependency {
     pub kind: DependencyKind,
 }
 
+/// A cycle in a dependency map (service → what it depends on), as names
+/// that end where they start; searched from the services in name order,
+/// each one's dependencies in name order. Edges to unknown names are not
+/// followed (optional dependencies on disabled services).
+pub fn find_cycle(deps: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Active,
+        Done,
+    }
+    fn visit<'a>(
+        deps: &'a BTreeMap<String, Vec<String>>,
+        n: &'a str,
+        marks: &mut BTreeMap<&'a str, Mark>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        marks.insert(n, Mark::Active);
+        stack.push(n);
+        let mut next: Vec<&str> = deps
+            .get(n)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|m| deps.contains_key(*m))
+            .collect();
+        next.sort_unstable();
+        next.dedup();
+        for m in next {
+            match marks.get(m) {
+                Some(Mark::Active) => {
+                    let start = stack.iter().position(|x| *x == m).unwrap_or(0);
+                    let mut names: Vec<String> =
+                        stack[start..].iter().map(|s| s.to_string()).collect();
+                    names.push(m.to_string());
+                    return Some(names);
+                }
+                None => {
+                    if let Some(c) = visit(deps, m, marks, stack) {
+                        return Some(c);
+                    }
+                }
+                Some(Mark::Done) => {}
+            }
+        }
+        stack.pop();
+        marks.insert(n, Mark::Done);
+        None
+    }
+    let mut marks = BTreeMap::new();
+    let mut stack = Vec::new();
+    for n in deps.keys() {
+        if !marks.contains_key(n.as_str()) {
+            if let Some(c) = visit(deps, n, &mut marks, &mut stack) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
 /// A normalized compose project.
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -218,6 +278,23 @@ impl Project {
         all.sort();
         all.dedup();
         all
+    }
+
+    /// A cycle among the services' dependencies, if there is one.
+    pub fn dependency_cycle(&self) -> Option<Vec<String>> {
+        let deps: BTreeMap<String, Vec<String>> = self
+            .services
+            .iter()
+            .map(|(n, _)| {
+                let on = self
+                    .dependencies(n)
+                    .into_iter()
+                    .map(|d| d.service.0)
+                    .collect();
+                (n.clone(), on)
+            })
+            .collect();
+        find_cycle(&deps)
     }
 
     /// What a service depends on: `depends_on` plus the implicit edges of

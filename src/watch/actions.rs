@@ -62,18 +62,20 @@ fn running(store: &Store, project: &str, service: &str) -> Result<Vec<String>, A
 }
 
 /// The uid and gid the container's process runs as.
-fn owner_of(store: &Store, id: &str) -> Owner {
-    let spec: Option<oci_spec::runtime::Spec> = store
+fn owner_of(store: &Store, id: &str) -> Result<Owner, String> {
+    let spec: oci_spec::runtime::Spec = store
         .read_json(&store.container_dir(id).join("config.json"))
-        .ok();
-    spec.and_then(|s| s.process().clone())
+        .map_err(|e| format!("container {id}: {e}"))?;
+    Ok(spec
+        .process()
+        .as_ref()
         .map(|p| Owner::Set(p.user().uid(), p.user().gid()))
-        .unwrap_or(Owner::Set(0, 0))
+        .unwrap_or(Owner::Set(0, 0)))
 }
 
 /// Writes (or removes) the changed paths of `rule` in container `id`.
 fn sync(store: &Store, id: &str, rule: &Rule, rels: &[String]) -> Result<usize, String> {
-    let owner = owner_of(store, id);
+    let owner = owner_of(store, id)?;
     let mut n = 0;
     copy::with_live_root(store, id, |root| {
         for rel in rels {

@@ -41,7 +41,7 @@ pub fn running(store: &Store, project: &str) -> Option<i32> {
         .trim()
         .parse()
         .ok()?;
-    crate::runtime::process::is_helper(pid, &[WATCH_ARG, project]).then_some(pid)
+    crate::sys::helper::is_helper(pid, &[WATCH_ARG, project]).then_some(pid)
 }
 
 /// Stops the project's detached watcher (`down`); waits a little for it.
@@ -50,9 +50,9 @@ pub fn stop(store: &Store, project: &str) -> bool {
         let _ = std::fs::remove_file(pid_path(store, project));
         return false;
     };
-    crate::runtime::process::stop_helper(pid, &[WATCH_ARG, project]);
+    crate::sys::helper::stop_helper(pid, &[WATCH_ARG, project]);
     for _ in 0..100 {
-        if !crate::runtime::process::is_helper(pid, &[WATCH_ARG, project]) {
+        if !crate::sys::helper::is_helper(pid, &[WATCH_ARG, project]) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));

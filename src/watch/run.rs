@@ -148,9 +148,10 @@ pub fn spawn_detached(
         return Ok(pid);
     }
     let json = serde_json::to_string(args).map_err(|e| WatchError::Other(e.to_string()))?;
-    let pid = crate::runtime::process::spawn_helper(
+    let pid = crate::sys::helper::spawn_helper(
         "the watcher",
         &[super::WATCH_ARG.into(), project.into(), json.into()],
+        &super::log_path(store, project),
     )
     .map_err(|e| WatchError::Other(e.to_string()))?;
     let path = super::pid_path(store, project);
@@ -161,7 +162,7 @@ pub fn spawn_detached(
 
 /// The detached watcher's entry point: `args` is `[project, options-json]`.
 pub fn helper_main(args: &[String]) -> i32 {
-    let mut ready_pipe = Some(crate::runtime::process::readiness_pipe());
+    let mut ready_pipe = crate::sys::helper::enter().into_file();
     let mut report = |line: &str| {
         if let Some(mut f) = ready_pipe.take() {
             let _ = writeln!(f, "{line}");

@@ -4,4 +4,5 @@
 mod cli;
 mod fuzz;
 mod golden;
+mod layers;
 mod support;

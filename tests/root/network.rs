@@ -1261,3 +1261,62 @@ fn ipv6_networks_and_ports_published_on_both_families() {
     ns.text(&b, &["network", "rm", "six"]);
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
 }
+
+/// Detached helpers log to a file beside their state, where `berth info`
+/// says: the shim about its container (started, exited), the network's DNS
+/// responder about its network, and their stdout is no readiness pipe left
+/// open (the CLI returned).
+#[test]
+fn detached_helpers_log_beside_their_state() {
+    let b = crate::support::Berth::new("helper-logs");
+    let ns = NetNs::new("helper-logs");
+    ns.text(
+        &b,
+        &["network", "create", "--subnet", "10.86.0.0/24", "logged"],
+    );
+    let rootfs = crate::support::rootfs().display().to_string();
+    let id = ns
+        .text(
+            &b,
+            &[
+                "run",
+                "-d",
+                "--network",
+                "logged",
+                "--rootfs",
+                &rootfs,
+                "sh",
+                "-c",
+                "sleep 1; exit 7",
+            ],
+        )
+        .trim()
+        .to_string();
+    let run = b.root.join("run");
+    let shim_log = run.join("containers").join(&id).join("shim.log");
+    let dns_log = run.join("networks").join("logged.dns.log");
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    assert!(
+        b.until(std::time::Duration::from_secs(20), || read(&shim_log)
+            .contains("exited with 7")),
+        "shim log {}: {:?}",
+        shim_log.display(),
+        read(&shim_log)
+    );
+    let text = read(&shim_log);
+    assert!(
+        text.contains(&format!("container {id}: started, pid")),
+        "{text}"
+    );
+    assert!(
+        read(&dns_log).contains("network logged: answering names"),
+        "{:?}",
+        read(&dns_log)
+    );
+    let info = ns.text(&b, &["info"]);
+    assert!(
+        info.contains(&format!("{}/containers/<ID>/shim.log", run.display()))
+            && info.contains(&format!("{}/networks/<NETWORK>.dns.log", run.display())),
+        "{info}"
+    );
+}

@@ -1,0 +1,184 @@
+//! Detached helper processes: the shims, a network's DNS responder, the
+//! port proxy, the deferred network teardown and the detached watcher are
+//! berth re-executed in a hidden mode. `spawn_detached` starts one with its
+//! stdin on /dev/null and its stdout a readiness pipe; the helper calls
+//! `enter` first thing, which puts it in a session of its own, takes the
+//! readiness pipe off its stdout (stdout is /dev/null from then on), and
+//! sends its stderr and its `tracing` output to its log file — a file
+//! beside its state, named by the spawner. The spawner reads the one line
+//! the helper writes once ready (`ok PID`, `err MESSAGE`), or nothing when
+//! it exits first.
+
+use std::ffi::OsString;
+use std::io::{BufRead, Write};
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Tells a helper it was started detached (and must take its readiness
+/// pipe from stdout).
+const DETACHED_ENV: &str = "BERTH_HELPER_DETACHED";
+/// The log file a helper writes its stderr and `tracing` output to.
+const LOG_ENV: &str = "BERTH_HELPER_LOG";
+
+/// Why a helper process did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HelperError {
+    #[error("starting {0}: {1}")]
+    Spawn(&'static str, std::io::Error),
+    #[error("{0}: {1}")]
+    Failed(&'static str, String),
+}
+
+/// Starts `cmd` detached, its log at `log`; returns the first line it
+/// writes on its readiness pipe (empty when it exits without writing).
+pub fn spawn_detached(cmd: &mut Command, log: &Path) -> std::io::Result<String> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .env(DETACHED_ENV, "1")
+        .env(LOG_ENV, log);
+    let mut child = cmd.spawn()?;
+    let ready = child.stdout.take();
+    // Not waited for: it outlives this process (reaped by init after).
+    drop(child);
+    let mut line = String::new();
+    if let Some(out) = ready {
+        // A helper that dies before it writes closes the pipe: "" then.
+        std::io::BufReader::new(out).read_line(&mut line)?;
+    }
+    Ok(line.trim().to_string())
+}
+
+/// Where a detached helper reports readiness.
+pub struct Readiness(Option<std::fs::File>);
+
+impl Readiness {
+    /// Writes the one line the spawner waits for, then closes the pipe.
+    pub fn report(&mut self, line: &str) {
+        if let Some(mut f) = self.0.take() {
+            if let Err(e) = writeln!(f, "{line}") {
+                tracing::warn!("reporting readiness ({line}): {e}");
+            }
+        }
+    }
+
+    /// The pipe itself (None when not started detached).
+    pub fn into_file(self) -> Option<std::fs::File> {
+        self.0
+    }
+
+    /// The pipe as a writer; a sink when not started detached.
+    pub fn into_writer(self) -> Box<dyn Write + Send> {
+        match self.0 {
+            Some(f) => Box::new(f),
+            None => Box::new(std::io::sink()),
+        }
+    }
+}
+
+/// A helper's first step (see the module text). In a process that was not
+/// started by `spawn_detached` it changes nothing and reports nowhere.
+pub fn enter() -> Readiness {
+    if std::env::var_os(DETACHED_ENV).is_none() {
+        return Readiness(None);
+    }
+    let log = std::env::var_os(LOG_ENV);
+    // Not for its children: a berth they run is no helper of this spawn.
+    // (Single-threaded here: nothing else reads the environment yet.)
+    std::env::remove_var(DETACHED_ENV);
+    std::env::remove_var(LOG_ENV);
+    // Its own session: no terminal's signals reach it. It is not a group
+    // leader (the spawner's group), so this does not fail.
+    if let Err(e) = nix::unistd::setsid() {
+        tracing::warn!("setsid: {e}");
+    }
+    let ready = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .ok();
+    let devnull = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null");
+    if let Ok(null) = &devnull {
+        use std::os::fd::AsRawFd;
+        // The readiness pipe now lives only in `ready` (close-on-exec).
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+    }
+    if let Some(log) = log {
+        log_to(Path::new(&log));
+    }
+    Readiness(ready)
+}
+
+/// Sends stderr and `tracing` (RUST_LOG, else info) to `path`, appended.
+fn log_to(path: &Path) {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
+    let Ok(file) = file else {
+        // No log is no reason not to run; stderr stays /dev/null.
+        return;
+    };
+    let _ = nix::unistd::dup2(file.as_raw_fd(), 2);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Starts berth itself detached as a helper (`berth ARG…`, logging to
+/// `log`) that answers `ok PID` once ready or `err MESSAGE`; returns the
+/// pid. `what` names it in errors ("the DNS responder").
+pub fn spawn_helper(what: &'static str, args: &[OsString], log: &Path) -> Result<i32, HelperError> {
+    let exe = std::env::current_exe().map_err(|e| HelperError::Spawn(what, e))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(args);
+    let line = spawn_detached(&mut cmd, log).map_err(|e| HelperError::Spawn(what, e))?;
+    match line.strip_prefix("ok ") {
+        Some(pid) => pid
+            .parse()
+            .map_err(|_| HelperError::Failed(what, format!("unexpected reply {line:?}"))),
+        None => Err(HelperError::Failed(
+            what,
+            line.strip_prefix("err ")
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    format!("it exited before it was ready (its log: {})", log.display())
+                }),
+        )),
+    }
+}
+
+/// Whether `pid` runs berth as the helper whose arguments start with
+/// `args` (argv[1..]), so a recycled pid is never taken for it.
+pub fn is_helper(pid: i32, args: &[&str]) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).skip(1).collect();
+    args.iter()
+        .enumerate()
+        .all(|(i, a)| argv.get(i) == Some(&a.as_bytes()))
+}
+
+/// Sends SIGTERM to a helper (see `is_helper`); nothing when it is gone.
+pub fn stop_helper(pid: i32, args: &[&str]) {
+    if is_helper(pid, args) {
+        // ESRCH: it exited between the check and the signal.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+}
