@@ -51,8 +51,10 @@ fn create_network(store: &Store, project: &str, n: &DesiredNetwork) -> Result<()
     let parse = |s: &Option<String>| -> Result<Option<crate::net::ipam::Subnet>, EngineError> {
         s.as_deref()
             .map(|v| {
-                v.parse()
-                    .map_err(|e| EngineError::Network(format!("network {}: {e}", n.name)))
+                v.parse().map_err(|e| EngineError::NetworkConfig {
+                    name: n.name.clone(),
+                    message: format!("{e}"),
+                })
             })
             .transpose()
     };
@@ -66,10 +68,10 @@ fn create_network(store: &Store, project: &str, n: &DesiredNetwork) -> Result<()
         .as_deref()
         .map(|g| {
             g.parse().map_err(|_| {
-                EngineError::Network(format!(
-                    "network {}: gateway {g:?} is not an IP address",
-                    n.name
-                ))
+                EngineError::NetworkConfig {
+                    name: n.name.clone(),
+                    message: format!("gateway {g:?} is not an IP address"),
+                }
             })
         })
         .transpose()?;
@@ -91,7 +93,10 @@ fn create_network(store: &Store, project: &str, n: &DesiredNetwork) -> Result<()
     crate::net::store::NetworkStore::new(&store.run)
         .create(&n.name, &opts)
         .map(|_| ())
-        .map_err(|e| EngineError::Network(format!("creating network {}: {e}", n.name)))
+        .map_err(|source| EngineError::Network {
+            name: n.name.clone(),
+            source,
+        })
 }
 
 /// Creates container `number` of `svc` (not started).
@@ -211,9 +216,17 @@ fn write_file_mount(
 
 /// Stops and removes a container (its anonymous volumes go with it).
 pub fn remove_container(store: &Store, id: &str, timeout: Option<u64>) -> Result<(), EngineError> {
-    let _ = crate::runtime::stop(store, id, timeout);
-    crate::runtime::remove(store, id, true)
-        .map_err(|e| EngineError::Container(format!("{id}: {e}")))
+    let container = |source| EngineError::Container {
+        id: id.to_string(),
+        source,
+    };
+    // Stopped the way `down` asks (its timeout); remove forces what is left.
+    if let Err(e) = crate::runtime::stop(store, id, timeout) {
+        if !matches!(e, crate::runtime::RuntimeError::NotRunning(_)) {
+            tracing::warn!("stopping {id}: {e}; removing it by force");
+        }
+    }
+    crate::runtime::remove(store, id, true).map_err(container)
 }
 
 fn ids_of(
@@ -346,7 +359,10 @@ pub fn execute(cx: &Context, plan: &Plan) -> Result<(), EngineError> {
                     .iter()
                     .find(|n| n.name == *name)
                     .ok_or_else(|| {
-                        EngineError::Network(format!("network {name} is not declared"))
+                        EngineError::NetworkConfig {
+                            name: name.clone(),
+                            message: "not declared in the project".into(),
+                        }
                     })?;
                 create_network(cx.store, &cx.project.name, n)?;
                 (cx.progress)(&format!("Network {name}  Created"));
@@ -354,8 +370,7 @@ pub fn execute(cx: &Context, plan: &Plan) -> Result<(), EngineError> {
             Action::CreateVolume(name) => {
                 let mut labels = BTreeMap::new();
                 labels.insert(crate::spec::labels::PROJECT.into(), cx.project.name.clone());
-                crate::runtime::volumes::create(cx.store, name, &labels)
-                    .map_err(|e| EngineError::Volume(e.to_string()))?;
+                crate::runtime::volumes::create(cx.store, name, &labels)?;
                 (cx.progress)(&format!("Volume {name}  Created"));
             }
             _ => {}
@@ -382,8 +397,8 @@ pub fn execute(cx: &Context, plan: &Plan) -> Result<(), EngineError> {
             handles
                 .into_iter()
                 .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(EngineError::Container("a worker panicked".into())))
+                    // A thread that panicked is a bug: its panic goes on here.
+                    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
                 })
                 .collect()
         });

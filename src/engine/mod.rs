@@ -42,12 +42,26 @@ pub enum EngineError {
     Graph(#[from] crate::graph::GraphError),
     #[error("{0}")]
     External(String),
-    #[error("{0}")]
-    Network(String),
-    #[error("{0}")]
-    Volume(String),
-    #[error("{0}")]
-    Container(String),
+    #[error("network {name}: {source}")]
+    Network {
+        name: String,
+        #[source]
+        source: crate::net::store::NetworkError,
+    },
+    #[error("network {name}: {message}")]
+    NetworkConfig { name: String, message: String },
+    #[error("listing networks: {0}")]
+    Networks(#[source] crate::net::store::NetworkError),
+    #[error(transparent)]
+    Volume(#[from] crate::runtime::volumes::VolumeError),
+    #[error("container {id}: {source}")]
+    Container {
+        id: String,
+        #[source]
+        source: crate::runtime::RuntimeError,
+    },
+    #[error("listing containers: {0}")]
+    Containers(#[source] crate::runtime::store::StoreError),
     #[error("project lock {path}: {message}")]
     Lock { path: String, message: String },
 }
@@ -335,7 +349,10 @@ pub fn down(
         if labels.get(crate::spec::labels::PROJECT) == Some(&project.name) {
             crate::runtime::reap::settle_network(store, name)
                 .and_then(|_| nets.remove(name))
-                .map_err(|e| EngineError::Network(format!("removing network {name}: {e}")))?;
+                .map_err(|source| EngineError::Network {
+                    name: name.clone(),
+                    source,
+                })?;
             progress(&format!("Network {name}  Removed"));
         }
     }
@@ -343,8 +360,7 @@ pub fn down(
     if opts.volumes {
         for v in desired::volumes(project).iter().filter(|v| !v.external) {
             if actual.volumes.contains_key(&v.name) {
-                crate::runtime::volumes::remove(store, &v.name)
-                    .map_err(|e| EngineError::Volume(e.to_string()))?;
+                crate::runtime::volumes::remove(store, &v.name)?;
                 progress(&format!("Volume {}  Removed", v.name));
             }
         }

@@ -50,15 +50,14 @@ pub struct Actual {
 pub fn observe(store: &Store, project: &str) -> Result<Actual, EngineError> {
     let networks = crate::net::store::NetworkStore::new(&store.run)
         .list()
-        .map_err(|e| EngineError::Network(format!("listing networks: {e}")))?
+        .map_err(EngineError::Networks)?
         .into_iter()
         .map(|n| (n.name, n.labels))
         .collect();
     Ok(Actual {
         containers: containers(store, project)?,
         networks,
-        volumes: crate::runtime::volumes::list(store)
-            .map_err(|e| EngineError::Volume(e.to_string()))?,
+        volumes: crate::runtime::volumes::list(store)?,
     })
 }
 
@@ -67,7 +66,7 @@ pub fn containers(store: &Store, project: &str) -> Result<Vec<ActualContainer>, 
     let mut containers = Vec::new();
     let ids = store
         .ids()
-        .map_err(|e| EngineError::Container(format!("listing containers: {e}")))?;
+        .map_err(EngineError::Containers)?;
     for id in ids {
         let Ok(cfg) =
             store.read_json::<ContainerConfig>(&store.container_dir(&id).join("berth.json"))

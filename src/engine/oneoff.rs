@@ -81,7 +81,7 @@ pub fn apply(mut svc: DesiredService, o: &Overrides) -> DesiredService {
 
 /// A fresh one-off name: `<project>-<service>-run-<12 hex>`.
 fn oneoff_name(project: &str, service: &str) -> Result<String, EngineError> {
-    let id = crate::runtime::store::new_id().map_err(|e| EngineError::Container(e.to_string()))?;
+    let id = crate::runtime::store::new_id().map_err(EngineError::Containers)?;
     Ok(format!("{project}-{service}-run-{}", &id[..12]))
 }
 
