@@ -172,7 +172,13 @@ fn update_config(
         source: e,
     })?;
     use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    // Credentials: readable by their owner only, or not written at all.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+        ImageError::Io {
+            path: path.clone(),
+            source: e,
+        }
+    })?;
     Ok(())
 }
 

@@ -34,7 +34,7 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), RuntimeError> 
         if !force {
             return Err(RuntimeError::Running(id.to_string()));
         }
-        mark_stop(store, id);
+        mark_stop(store, id)?;
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
         wait_exit(store, id, Some(Duration::from_secs(10)))?;
     }

@@ -25,7 +25,7 @@ pub fn kill_container(store: &Store, id: &str, signal: Signal) -> Result<(), Run
     if !st.can_kill() {
         return Err(RuntimeError::NotRunning(id.to_string()));
     }
-    mark_stop(store, id);
+    mark_stop(store, id)?;
     kill(Pid::from_raw(st.pid), signal).map_err(|e| RuntimeError::Signal(signal.to_string(), e))?;
     events::record(
         store,
@@ -36,9 +36,15 @@ pub fn kill_container(store: &Store, id: &str, signal: Signal) -> Result<(), Run
     Ok(())
 }
 
-pub(super) fn mark_stop(store: &Store, id: &str) {
-    let _ = std::fs::create_dir_all(store.run_dir(id));
-    let _ = std::fs::write(store.run_dir(id).join("stop"), b"");
+/// Marks the container as asked to stop, so its shim does not restart it.
+/// Without the mark a restart policy would bring it back: not optional.
+pub(super) fn mark_stop(store: &Store, id: &str) -> Result<(), RuntimeError> {
+    let dir = store.run_dir(id);
+    let io = |path: PathBuf| move |source| StoreError::Io { path, source };
+    std::fs::create_dir_all(&dir).map_err(io(dir.clone()))?;
+    let mark = dir.join("stop");
+    std::fs::write(&mark, b"").map_err(io(mark.clone()))?;
+    Ok(())
 }
 
 /// Waits until the container is no longer running, up to `timeout`.
@@ -69,7 +75,7 @@ pub fn stop(store: &Store, id: &str, timeout: Option<u64>) -> Result<(), Runtime
         // Between two runs: the shim wakes from its back-off on the mark and
         // records the exit. One that was already starting the process again
         // sees the mark too late: that process is stopped as any other.
-        mark_stop(store, id);
+        mark_stop(store, id)?;
         if wait_exit(store, id, Some(Duration::from_secs(2)))?.is_some() {
             return Ok(());
         }
@@ -79,13 +85,13 @@ pub fn stop(store: &Store, id: &str, timeout: Option<u64>) -> Result<(), Runtime
         return Ok(());
     }
     if !st.can_kill() {
-        mark_stop(store, id);
+        mark_stop(store, id)?;
         return Ok(());
     }
     let config: ContainerConfig = store.read_json(&store.container_dir(id).join("berth.json"))?;
     let sig = parse_signal(&config.stop_signal).unwrap_or(Signal::SIGTERM);
     let timeout = Duration::from_secs(timeout.unwrap_or(config.stop_timeout));
-    mark_stop(store, id);
+    mark_stop(store, id)?;
     if st.status == Status::Paused {
         let _ = pause(store, id, false);
     }
