@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build and tests use.
-packages=(gcc libc6-dev pkg-config ca-certificates busybox-static util-linux bsdutils docker-registry skopeo umoci debootstrap iproute2 nftables iptables)
+packages=(gcc libc6-dev pkg-config ca-certificates busybox-static util-linux bsdutils docker-registry skopeo umoci debootstrap iproute2 nftables iptables python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -48,6 +48,17 @@ if [ ! -x "$debian/bin/bash" ]; then
   mv "$debian.tmp" "$debian"
 fi
 export BERTH_DEBIAN_ROOTFS="$debian"
+
+# The Kubernetes schema validator for `compose convert --kubernetes`
+# (kubernetes-validate: it ships the schemas, so validating needs no
+# network), installed once into a virtual environment under target/.
+validate="$(pwd)/target/kube-validate"
+if [ ! -x "$validate/bin/kubernetes-validate" ]; then
+  rm -rf "$validate"
+  python3 -m venv "$validate"
+  "$validate/bin/pip" install --quiet kubernetes-validate
+fi
+export BERTH_KUBE_VALIDATE="$validate/bin/kubernetes-validate"
 
 if cargo fmt --version >/dev/null 2>&1; then
   cargo fmt --check

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod graph;
 pub mod image;
 pub mod intent;
+pub mod kube;
 #[allow(unsafe_code)]
 pub mod net;
 #[allow(unsafe_code)]

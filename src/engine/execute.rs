@@ -67,11 +67,9 @@ fn create_network(store: &Store, project: &str, n: &DesiredNetwork) -> Result<()
         .gateway
         .as_deref()
         .map(|g| {
-            g.parse().map_err(|_| {
-                EngineError::NetworkConfig {
-                    name: n.name.clone(),
-                    message: format!("gateway {g:?} is not an IP address"),
-                }
+            g.parse().map_err(|_| EngineError::NetworkConfig {
+                name: n.name.clone(),
+                message: format!("gateway {g:?} is not an IP address"),
             })
         })
         .transpose()?;
@@ -358,11 +356,9 @@ pub fn execute(cx: &Context, plan: &Plan) -> Result<(), EngineError> {
                     .networks
                     .iter()
                     .find(|n| n.name == *name)
-                    .ok_or_else(|| {
-                        EngineError::NetworkConfig {
-                            name: name.clone(),
-                            message: "not declared in the project".into(),
-                        }
+                    .ok_or_else(|| EngineError::NetworkConfig {
+                        name: name.clone(),
+                        message: "not declared in the project".into(),
                     })?;
                 create_network(cx.store, &cx.project.name, n)?;
                 (cx.progress)(&format!("Network {name}  Created"));

@@ -64,9 +64,7 @@ pub fn observe(store: &Store, project: &str) -> Result<Actual, EngineError> {
 /// The containers of `project`, by service and number.
 pub fn containers(store: &Store, project: &str) -> Result<Vec<ActualContainer>, EngineError> {
     let mut containers = Vec::new();
-    let ids = store
-        .ids()
-        .map_err(EngineError::Containers)?;
+    let ids = store.ids().map_err(EngineError::Containers)?;
     for id in ids {
         let Ok(cfg) =
             store.read_json::<ContainerConfig>(&store.container_dir(&id).join("berth.json"))

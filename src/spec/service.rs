@@ -451,6 +451,23 @@ pub struct Deploy {
     pub other: BTreeMap<String, Value>,
 }
 
+impl Deploy {
+    /// The keys of `deploy` berth does not model that say something (an
+    /// empty `placement: {}` says nothing).
+    pub fn other_keys(&self) -> Vec<&str> {
+        self.other
+            .iter()
+            .filter(|(_, v)| match v {
+                Value::Null => false,
+                Value::Mapping(m) => !m.is_empty(),
+                Value::Sequence(s) => !s.is_empty(),
+                _ => true,
+            })
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+}
+
 /// `build:`.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct Build {
@@ -739,9 +756,21 @@ pub struct Network {
     pub other: BTreeMap<String, Value>,
 }
 
+/// `x-kubernetes` of a top-level volume: the claim `compose convert
+/// --kubernetes` makes for it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+pub struct KubernetesVolume {
+    #[serde(default, deserialize_with = "text")]
+    pub size: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub storage_class: Option<String>,
+}
+
 /// A top-level volume.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct Volume {
+    #[serde(rename = "x-kubernetes")]
+    pub kubernetes: Option<KubernetesVolume>,
     #[serde(default, deserialize_with = "text")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "text")]

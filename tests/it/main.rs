@@ -4,5 +4,6 @@
 mod cli;
 mod fuzz;
 mod golden;
+mod kube;
 mod layers;
 mod support;

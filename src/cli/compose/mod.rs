@@ -2,6 +2,7 @@
 //! `spec::ProjectOptions`, and dispatch to one module per verb.
 
 pub mod config;
+pub mod convert;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
@@ -53,6 +54,8 @@ pub struct ComposeArgs {
 pub enum ComposeCommand {
     /// Parse, resolve and render the compose file in canonical format.
     Config(config::ConfigArgs),
+    /// As config; with --kubernetes, the project as Kubernetes manifests.
+    Convert(convert::ConvertArgs),
     /// Create and start containers.
     Up(lifecycle::UpArgs),
     /// Stop and remove containers, networks (and volumes with -v).
@@ -187,6 +190,7 @@ pub fn run(args: ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::R
 fn dispatch(args: &ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::Result<ExitCode> {
     match &args.command {
         ComposeCommand::Config(c) => config::run(args, c),
+        ComposeCommand::Convert(c) => convert::run(args, store, c),
         ComposeCommand::Up(a) => lifecycle::up(args, store, a),
         ComposeCommand::Down(a) => lifecycle::down(args, store, a),
         ComposeCommand::Ps(a) => lifecycle::ps(args, store, a),
