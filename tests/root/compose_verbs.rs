@@ -328,3 +328,53 @@ fn anonymous_volumes_survive_a_recreate_unless_renewed() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// `convert --kubernetes --push` builds what the project builds and pushes
+/// it under the registry, where the manifests say the cluster pulls it.
+#[test]
+fn convert_push_publishes_the_built_images_the_manifests_name() {
+    let reg = crate::registry::Registry::start("convert-push");
+    let (b, _ns) = setup("c-convert");
+    let p = ProjectDir::new(
+        "convert",
+        "name: kpush\nservices:\n  app:\n    build: ./app\n    command: [cat, /hello]\n  cache:\n    image: busybox:latest\n",
+    );
+    std::fs::create_dir_all(p.0.join("app")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        p.0.join("app/Dockerfile"),
+        "FROM busybox:latest\nCOPY hello /hello\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(p.0.join("app/hello"), "hi\n").unwrap_or_else(|e| panic!("{e}"));
+    let registry = format!("{}/team", reg.addr);
+    let file = p.file();
+    let out = b.host(&[
+        "compose",
+        "-f",
+        &file,
+        "convert",
+        "--kubernetes",
+        "--registry",
+        &registry,
+        "--push",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let manifests = String::from_utf8_lossy(&out.stdout);
+    let image = format!("{registry}/kpush-app");
+    assert!(
+        manifests.contains(&format!("image: {image}")),
+        "{manifests}"
+    );
+    assert!(manifests.contains("image: busybox:latest"), "{manifests}");
+    assert!(err.contains(&format!("Image {image}  Pushed")), "{err}");
+    // What the cluster would pull is in the registry.
+    b.host_text(&["rmi", &image]);
+    b.host_text(&["pull", &image]);
+    let out = b.host(&["image", "inspect", &image]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
