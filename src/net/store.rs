@@ -353,9 +353,16 @@ impl NetworkStore {
                 pool6,
                 options: opts.options.clone(),
             };
-            bring_up(&net)?;
-            if let Err(e) = self.write(&net) {
+            // The record first: a process killed while the bridge comes up
+            // leaves a record that `down` or `network rm` tears down with
+            // its bridge, never a bridge and rules no record names.
+            self.write(&net)?;
+            if let Err(e) = bring_up(&net) {
                 tear_down(&net);
+                let p = self.path(&net.name);
+                if let Err(rm) = std::fs::remove_file(&p) {
+                    tracing::warn!("{}: {rm}", p.display());
+                }
                 return Err(e);
             }
             Ok(net)
