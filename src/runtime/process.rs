@@ -426,6 +426,16 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
             ];
             argv.extend(args.iter().cloned());
             let argv = cstrings(&argv)?;
+            // Blocked across exec until the init takes them: a stop signal
+            // sent in between stays pending, where PID 1 of a namespace with
+            // the default disposition would have dropped it (the init
+            // unblocks them for the command it starts).
+            nix::sys::signal::sigprocmask(
+                nix::sys::signal::SigmaskHow::SIG_BLOCK,
+                Some(&nix::sys::signal::SigSet::all()),
+                None,
+            )
+            .map_err(sys("blocking signals"))?;
             let e = nix::unistd::fexecve(init.as_fd().as_raw_fd(), &argv, &envc)
                 .map_err(sys("exec init"))?;
             match e {}

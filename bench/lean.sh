@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# What berth keeps per container and how fast it starts one, beside its
+# peers on this machine in one run (issue "Lean"):
+#
+#   - everything resident per running container (berth: shim + init, and a
+#     port proxy where there is one; podman: conmon; Docker: containerd-shim),
+#     as PSS from /proc/PID/smaps_rollup;
+#   - the DNS responder of a network (berth's __berth_dns against podman's
+#     aardvark-dns), PSS;
+#   - `run --rm --network none IMAGE true`, start to exit;
+#   - `compose up -d` / `down` of 3 and 20 independent services (berth
+#     against Docker Compose v2.40.3 on Docker Engine).
+#
+# Podman is Debian's (4.3, `--runtime runc`, netavark and aardvark-dns);
+# its default rlimits are above what this host allows a process without
+# CAP_SYS_RESOURCE, so it runs with a containers.conf that keeps them at
+# 4096. Everything that makes a network runs in a namespace this script
+# makes. Needs root. Writes bench/results/lean.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs="${RUNS:-20}"
+work="${BENCH_WORK:-/tmp/berth-bench}"
+mkdir -p "$work" bench/results
+
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+need_packages busybox-static docker.io podman catatonit iproute2 nftables python3-pip
+build_berth
+rootfs="$work/rootfs"
+make_rootfs "$rootfs"
+compose=$(compose_v2 "$work")
+
+export BERTH_ROOT="$work/berth-lean-state"
+export CONTAINERS_CONF="$work/containers.conf"
+printf '[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n' > "$CONTAINERS_CONF"
+pod() { podman --root "$work/podman-storage" --runroot "$work/podman-run" --runtime runc "$@"; }
+
+cleanup() {
+  for s in i3 i20; do
+    in_ns "$berth" compose -f "$work/lean/$s/compose.yaml" down -v >/dev/null 2>&1 || true
+    "$compose" -f "$work/lean/$s/compose.yaml" down -v >/dev/null 2>&1 || true
+  done
+  in_ns "$berth" rm -f lean-dns >/dev/null 2>&1 || true
+  in_ns "$berth" network rm lean-net >/dev/null 2>&1 || true
+  in_ns podman --root "$work/podman-storage" --runroot "$work/podman-run" rm -f -a >/dev/null 2>&1 || true
+  in_ns podman --root "$work/podman-storage" --runroot "$work/podman-run" network rm -f lean-pnet >/dev/null 2>&1 || true
+  bench_netns_down "$work"
+}
+trap cleanup EXIT
+bench_netns "$work"
+
+image=berth-bench/busybox:latest
+tar -C "$rootfs" -c . | "$berth" import - busybox:latest >/dev/null
+pod image exists "$image" 2>/dev/null || tar -C "$rootfs" -c . | pod import - "$image" >/dev/null
+docker image inspect busybox:latest >/dev/null 2>&1 || tar -C "$rootfs" -c . | docker import - busybox:latest >/dev/null
+
+pss() { # pids... → KiB summed
+  local t=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/smaps_rollup" ] || continue
+    t=$(( t + $(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup") ))
+  done
+  echo "$t"
+}
+
+# Start to exit.
+{
+  for _ in $(seq "$runs"); do
+    once berth-run "$berth" run --rm --network none busybox:latest true
+    once podman-run pod run --rm --network none "$image" true
+    once docker-run in_ns docker run --rm --network none busybox:latest true
+  done
+} > "$work/lean-times.txt"
+
+# Resident per container: one sleeping container each.
+bid=$("$berth" run -d --network none busybox:latest sleep 120)
+st="$BERTH_ROOT/run/containers/$bid/state.json"
+bshim=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['shim_pid'])" "$st")
+binit=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['pid'])" "$st")
+berth_shim=$(pss "$bshim"); berth_init=$(pss "$binit")
+pid=$(pod run -d --network none "$image" sleep 120)
+conmon=$(pgrep -f "conmon.*$pid" | head -1 || true)
+podman_conmon=$(pss $conmon)
+did=$(in_ns docker run -d --network none busybox:latest sleep 120)
+dshim=$(pgrep -f "containerd-shim.*$did" | head -1 || true)
+docker_shim=$(pss $dshim)
+"$berth" rm -f "$bid" >/dev/null
+pod rm -f "$pid" >/dev/null
+in_ns docker rm -f "$did" >/dev/null
+
+# A network's name server, with one container on the network.
+in_ns "$berth" network create lean-net >/dev/null
+in_ns "$berth" run -d --name lean-dns --network lean-net busybox:latest sleep 120 >/dev/null
+resolver=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['resolver_pid'])" "$BERTH_ROOT/run/networks/lean-net.json")
+berth_dns=$(pss "$resolver")
+in_ns podman --root "$work/podman-storage" --runroot "$work/podman-run" network create lean-pnet >/dev/null
+in_ns podman --root "$work/podman-storage" --runroot "$work/podman-run" --runtime runc run -d --network lean-pnet "$image" sleep 120 >/dev/null
+aardvark=$(pgrep -x aardvark-dns | head -1 || true)
+podman_dns=$(pss $aardvark)
+
+# compose up -d / down of independent services.
+mkdir -p "$work/lean/i3" "$work/lean/i20"
+gen() { # dir count
+  {
+    echo "services:"
+    for i in $(seq "$2"); do
+      printf '  svc%s:\n    image: busybox:latest\n    init: true\n    command: ["httpd", "-f", "-p", "80", "-h", "/www"]\n' "$i"
+    done
+  } > "$1/compose.yaml"
+}
+gen "$work/lean/i3" 3
+gen "$work/lean/i20" 20
+tar -C "$rootfs" -c . | in_ns "$berth" import - busybox:latest >/dev/null
+{
+  for _ in $(seq 5); do
+    for s in i3 i20; do
+      f="$work/lean/$s/compose.yaml"
+      once "berth-up-$s" in_ns "$berth" compose -f "$f" up -d
+      once "berth-down-$s" in_ns "$berth" compose -f "$f" down -v
+      once "docker-up-$s" "$compose" -f "$f" up -d
+      once "docker-down-$s" "$compose" -f "$f" down -v
+    done
+  done
+} >> "$work/lean-times.txt"
+
+python3 - "$work/lean-times.txt" "$runs" "$berth_shim" "$berth_init" "$podman_conmon" "$docker_shim" "$berth_dns" "$podman_dns" <<'PY' | tee bench/results/lean.md
+import statistics, sys, platform, subprocess
+times = {}
+for line in open(sys.argv[1]):
+    k, v = line.split()
+    times.setdefault(k, []).append(int(v) / 1000)
+med = {k: statistics.median(v) for k, v in times.items()}
+runs = sys.argv[2]
+shim, init, conmon, cshim, bdns, pdns = (int(x) for x in sys.argv[3:9])
+cores = subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()
+mib = lambda k: f"{k / 1024:.2f} MiB"
+ratio = lambda a, b: f"{a / b:.2f}x" if b else "n/a"
+print("# Lean: what berth keeps per container, and how fast it starts one\n")
+print(f"{platform.release()}, {cores} cores, one run; PSS from /proc/PID/smaps_rollup; times are medians ({runs} runs; compose 5 rounds).\n")
+print("| | berth | peer | berth / peer |")
+print("|---|---|---|---|")
+print(f"| per running container, PSS (berth: shim + init) | {mib(shim + init)} ({mib(shim)} + {mib(init)}) | podman's conmon {mib(conmon)}; containerd-shim {mib(cshim)} | {ratio(shim + init, conmon)} of conmon |")
+print(f"| DNS responder of a network, PSS | {mib(bdns)} | aardvark-dns {mib(pdns)} (one per host) | {ratio(bdns, pdns)} |")
+print(f"| `run --rm --network none IMAGE true` | {med['berth-run']:.1f} ms | podman (runc) {med['podman-run']:.1f} ms; docker {med['docker-run']:.1f} ms | {ratio(med['berth-run'], med['podman-run'])} of podman, {ratio(med['berth-run'], med['docker-run'])} of docker |")
+for s, n in [("i3", 3), ("i20", 20)]:
+    print(f"| `compose up -d` / `down`, {n} independent services | {med['berth-up-' + s]:.0f} / {med['berth-down-' + s]:.0f} ms | Docker Compose {med['docker-up-' + s]:.0f} / {med['docker-down-' + s]:.0f} ms | {ratio(med['berth-up-' + s], med['docker-up-' + s])} / {ratio(med['berth-down-' + s], med['docker-down-' + s])} |")
+PY
