@@ -317,7 +317,6 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             user: req.user.clone().unwrap_or_default(),
         };
         store.write_json(&dir.join("config.json"), &oci)?;
-        store.write_json(&dir.join("berth.json"), &config)?;
         let resolver = match &req.spec.network {
             spec::NetworkMode::Bridge { network, .. } => {
                 crate::net::store::NetworkStore::new(&store.run)
@@ -355,6 +354,10 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
         };
         write_etc_files(store, &id, &etc)?;
         store.write_state(&id, &State::created())?;
+        // berth.json last: the container exists for everyone who lists
+        // containers once it is whole (a create killed before this leaves
+        // a directory nobody takes for a container).
+        store.write_json(&dir.join("berth.json"), &config)?;
         Ok(config)
     })();
     match result {
