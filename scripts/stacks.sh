@@ -196,7 +196,8 @@ leftovers() { # project
     # this state root: after down -v of the only project, none.
     local pid
     for pid in $(pgrep -f '__berth_(shim|dns|proxy|watch|net_down)' || true); do
-      if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qxF "BERTH_RUN=$BERTH_RUN"; then
+      # (A helper that exits meanwhile has no environ left to read.)
+      if { tr '\0' '\n' < "/proc/$pid/environ"; } 2>/dev/null | grep -qxF "BERTH_RUN=$BERTH_RUN"; then
         echo "helper $pid $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)"
       fi
     done
