@@ -113,7 +113,8 @@ pub fn enter() -> Readiness {
     Readiness(ready)
 }
 
-/// Sends stderr and `tracing` (RUST_LOG, else info) to `path`, appended.
+/// Sends stderr and `tracing` (RUST_LOG as a level, else info) to `path`,
+/// appended.
 fn log_to(path: &Path) {
     use std::os::fd::AsRawFd;
     let file = std::fs::OpenOptions::new()
@@ -125,10 +126,14 @@ fn log_to(path: &Path) {
         return;
     };
     let _ = nix::unistd::dup2(file.as_raw_fd(), 2);
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A level, not a directive filter: every container has a shim, and
+    // the directive parser would cost each one its regex machinery.
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing_subscriber::filter::LevelFilter>().ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
