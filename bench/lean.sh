@@ -72,21 +72,33 @@ pss() { # pids... → KiB summed
   done
 } > "$work/lean-times.txt"
 
-# Resident per container: one sleeping container each.
-bid=$("$berth" run -d --network none busybox:latest sleep 120)
-st="$BERTH_ROOT/run/containers/$bid/state.json"
-bshim=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['shim_pid'])" "$st")
-binit=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['pid'])" "$st")
-berth_shim=$(pss "$bshim"); berth_init=$(pss "$binit")
-pid=$(pod run -d --network none "$image" sleep 120)
-conmon=$(pgrep -f "conmon.*$pid" | head -1 || true)
-podman_conmon=$(pss $conmon)
-did=$(in_ns docker run -d --network none busybox:latest sleep 120)
-dshim=$(pgrep -f "containerd-shim.*$did" | head -1 || true)
-docker_shim=$(pss $dshim)
-"$berth" rm -f "$bid" >/dev/null
-pod rm -f "$pid" >/dev/null
-in_ns docker rm -f "$did" >/dev/null
+# Resident per container: N sleeping containers each, the PSS of every
+# process kept for them summed and divided by N (PSS shares the pages the
+# processes map alike, as N containers on a host do).
+n="${CONTAINERS:-10}"
+bshims=(); binits=(); bids=()
+for _ in $(seq "$n"); do
+  bid=$("$berth" run -d --network none busybox:latest sleep 300)
+  bids+=("$bid")
+done
+sleep 1
+for bid in "${bids[@]}"; do
+  st="$BERTH_ROOT/run/containers/$bid/state.json"
+  bshims+=("$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['shim_pid'])" "$st")")
+  binits+=("$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['pid'])" "$st")")
+done
+berth_shim=$(( $(pss "${bshims[@]}") / n )); berth_init=$(( $(pss "${binits[@]}") / n ))
+pids=(); for _ in $(seq "$n"); do pids+=("$(pod run -d --network none "$image" sleep 300)"); done
+sleep 1
+conmons=(); for p in "${pids[@]}"; do conmons+=($(pgrep -f "conmon.*$p" | head -1 || true)); done
+podman_conmon=$(( $(pss "${conmons[@]}") / n ))
+dids=(); for _ in $(seq "$n"); do dids+=("$(in_ns docker run -d --network none busybox:latest sleep 300)"); done
+sleep 1
+dshims=(); for d in "${dids[@]}"; do dshims+=($(pgrep -f "containerd-shim.*$d" | head -1 || true)); done
+docker_shim=$(( $(pss "${dshims[@]}") / n ))
+"$berth" rm -f "${bids[@]}" >/dev/null
+pod rm -f -t 0 "${pids[@]}" >/dev/null
+in_ns docker rm -f "${dids[@]}" >/dev/null
 
 # A network's name server, with one container on the network.
 in_ns "$berth" network create lean-net >/dev/null
@@ -123,23 +135,23 @@ tar -C "$rootfs" -c . | in_ns "$berth" import - busybox:latest >/dev/null
   done
 } >> "$work/lean-times.txt"
 
-python3 - "$work/lean-times.txt" "$runs" "$berth_shim" "$berth_init" "$podman_conmon" "$docker_shim" "$berth_dns" "$podman_dns" <<'PY' | tee bench/results/lean.md
+python3 - "$work/lean-times.txt" "$runs" "$n" "$berth_shim" "$berth_init" "$podman_conmon" "$docker_shim" "$berth_dns" "$podman_dns" <<'PY' | tee bench/results/lean.md
 import statistics, sys, platform, subprocess
 times = {}
 for line in open(sys.argv[1]):
     k, v = line.split()
     times.setdefault(k, []).append(int(v) / 1000)
 med = {k: statistics.median(v) for k, v in times.items()}
-runs = sys.argv[2]
-shim, init, conmon, cshim, bdns, pdns = (int(x) for x in sys.argv[3:9])
+runs, n = sys.argv[2], sys.argv[3]
+shim, init, conmon, cshim, bdns, pdns = (int(x) for x in sys.argv[4:10])
 cores = subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()
 mib = lambda k: f"{k / 1024:.2f} MiB"
 ratio = lambda a, b: f"{a / b:.2f}x" if b else "n/a"
 print("# Lean: what berth keeps per container, and how fast it starts one\n")
-print(f"{platform.release()}, {cores} cores, one run; PSS from /proc/PID/smaps_rollup; times are medians ({runs} runs; compose 5 rounds).\n")
+print(f"{platform.release()}, {cores} cores, one run; PSS from /proc/PID/smaps_rollup, per container with {n} running of each kind; times are medians ({runs} runs; compose 5 rounds).\n")
 print("| | berth | peer | berth / peer |")
 print("|---|---|---|---|")
-print(f"| per running container, PSS (berth: shim + init) | {mib(shim + init)} ({mib(shim)} + {mib(init)}) | podman's conmon {mib(conmon)}; containerd-shim {mib(cshim)} | {ratio(shim + init, conmon)} of conmon |")
+print(f"| per running container, PSS (berth: shim + init; {n} running) | {mib(shim + init)} ({mib(shim)} + {mib(init)}) | podman's conmon {mib(conmon)}; containerd-shim {mib(cshim)} | {ratio(shim + init, conmon)} of conmon |")
 print(f"| DNS responder of a network, PSS | {mib(bdns)} | aardvark-dns {mib(pdns)} (one per host) | {ratio(bdns, pdns)} |")
 print(f"| `run --rm --network none IMAGE true` | {med['berth-run']:.1f} ms | podman (runc) {med['podman-run']:.1f} ms; docker {med['docker-run']:.1f} ms | {ratio(med['berth-run'], med['podman-run'])} of podman, {ratio(med['berth-run'], med['docker-run'])} of docker |")
 for s, n in [("i3", 3), ("i20", 20)]:
