@@ -189,32 +189,17 @@ impl Project {
         }
         super::normalize::drop_unused(&mut self.model);
         self.services.retain(|(n, _)| keep.contains(n));
+        let model = &self.model;
         let present = |section: &str, key: &String| {
-            self.model
+            model
                 .get(section)
                 .and_then(Value::as_mapping)
                 .is_some_and(|m| m.contains_key(key.as_str()))
         };
-        let networks = std::mem::take(&mut self.networks);
-        self.networks = networks
-            .into_iter()
-            .filter(|(k, _)| present("networks", k))
-            .collect();
-        let volumes = std::mem::take(&mut self.volumes);
-        self.volumes = volumes
-            .into_iter()
-            .filter(|(k, _)| present("volumes", k))
-            .collect();
-        let secrets = std::mem::take(&mut self.secrets);
-        self.secrets = secrets
-            .into_iter()
-            .filter(|(k, _)| present("secrets", k))
-            .collect();
-        let configs = std::mem::take(&mut self.configs);
-        self.configs = configs
-            .into_iter()
-            .filter(|(k, _)| present("configs", k))
-            .collect();
+        self.networks.retain(|k, _| present("networks", k));
+        self.volumes.retain(|k, _| present("volumes", k));
+        self.secrets.retain(|k, _| present("secrets", k));
+        self.configs.retain(|k, _| present("configs", k));
     }
 
     /// Service names in declaration order.

@@ -176,12 +176,7 @@ pub fn up(compose: &ComposeArgs, store: &Store, args: &UpArgs) -> anyhow::Result
                 .map(Duration::from_secs)
                 .unwrap_or(engine::execute::DEFAULT_WAIT)
         }),
-        pull: args
-            .pull
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
+        pull: super::pull_policy(&args.pull)?,
         renew_anon_volumes: args.renew_anon_volumes,
         build: engine::build::BuildRequest {
             force: args.build,

@@ -177,6 +177,14 @@ impl ComposeArgs {
     }
 }
 
+/// `--pull always|missing|never`, as the engine takes it.
+fn pull_policy(flag: &Option<String>) -> anyhow::Result<Option<crate::intent::PullPolicy>> {
+    flag.as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)
+}
+
 pub fn run(args: ComposeArgs, store: &crate::runtime::store::Store) -> anyhow::Result<ExitCode> {
     crate::cli::progress::set_mode(crate::cli::progress::Mode::choose(
         &args.progress,

@@ -105,11 +105,7 @@ pub fn run(compose: &ComposeArgs, store: &Store, args: &RunArgs) -> anyhow::Resu
         args.no_deps,
         &overrides,
         &crate::cli::progress::report,
-        args.pull
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
+        super::pull_policy(&args.pull)?,
     )
     .with_context(|| {
         format!(
@@ -171,12 +167,7 @@ pub fn create(compose: &ComposeArgs, store: &Store, args: &CreateArgs) -> anyhow
         },
         services: args.services.clone(),
         no_start: true,
-        pull: args
-            .pull
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
+        pull: super::pull_policy(&args.pull)?,
         build: engine::build::BuildRequest {
             force: args.build,
             ..Default::default()
