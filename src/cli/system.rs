@@ -493,6 +493,12 @@ pub fn prune(store: &Store, args: PruneArgs) -> anyhow::Result<i32> {
             removed.push(id);
         }
     }
+    // Creates killed part-way (older than any create still running).
+    for id in store.unfinished(std::time::Duration::from_secs(600))? {
+        reclaimed += dir_size(&store.container_dir(&id).join("upper"));
+        store.remove(&id)?;
+        removed.push(id);
+    }
     let mut out = std::io::stdout().lock();
     if !removed.is_empty() {
         writeln!(out, "Deleted Containers:")?;

@@ -244,6 +244,35 @@ impl Store {
         Ok(out)
     }
 
+    /// Containers whose create never finished: a directory without
+    /// `berth.json` (written last), left by a process killed part-way, and
+    /// older than `age` (so a create in flight is not taken for one).
+    pub fn unfinished(&self, age: std::time::Duration) -> Result<Vec<String>, StoreError> {
+        let dir = self.root.join("containers");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&dir)(e)),
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let e = e.map_err(io(&dir))?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.len() != 64 || e.path().join("berth.json").exists() {
+                continue;
+            }
+            let modified = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .map_err(io(&e.path()))?;
+            if modified.elapsed().is_ok_and(|d| d >= age) {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// The name recorded for a container.
     pub fn name_of(&self, id: &str) -> Option<String> {
         let v: serde_json::Value = self
@@ -308,6 +337,36 @@ pub(crate) fn temp_store(name: &str) -> Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unfinished_creates_are_found_once_old_enough() {
+        let store = temp_store("unfinished");
+        let whole = "a".repeat(64);
+        let half = "b".repeat(64);
+        for id in [&whole, &half] {
+            std::fs::create_dir_all(store.container_dir(id)).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(store.container_dir(id).join("config.json"), "{}")
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(store.container_dir(&whole).join("berth.json"), "{}")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let hour = std::time::Duration::from_secs(3600);
+        assert!(
+            store
+                .unfinished(hour)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .is_empty(),
+            "a create in flight is young"
+        );
+        assert_eq!(
+            store
+                .unfinished(std::time::Duration::ZERO)
+                .unwrap_or_else(|e| panic!("{e}")),
+            [half]
+        );
+        assert_eq!(store.ids().unwrap_or_else(|e| panic!("{e}")), [whole]);
+        let _ = std::fs::remove_dir_all(store.root.parent().unwrap_or(&store.root));
+    }
 
     #[test]
     fn dates_round_trip() {
