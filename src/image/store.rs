@@ -205,6 +205,21 @@ impl ImageStore {
         result
     }
 
+    /// An image's Docker `Healthcheck` (its HEALTHCHECK), which the OCI
+    /// configuration type does not carry: read from the raw config blob.
+    pub fn healthcheck(
+        &self,
+        image: &ResolvedImage,
+    ) -> Result<Option<serde_json::Value>, ImageError> {
+        let blob = self.read_blob(&image.config_digest)?;
+        let raw: serde_json::Value = serde_json::from_slice(&blob)
+            .map_err(|e| ImageError::Metadata(image.config_digest.clone(), e.to_string()))?;
+        Ok(raw["config"]
+            .get("Healthcheck")
+            .filter(|h| !h.is_null())
+            .cloned())
+    }
+
     pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>, ImageError> {
         let p = self.blob_path(digest);
         std::fs::read(&p).map_err(io(&p))

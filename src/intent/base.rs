@@ -96,22 +96,12 @@ pub(super) fn base(
         .into_iter()
         .collect();
     labels.insert("berth.image.manifest".into(), image.manifest_digest.clone());
-    // Docker's HEALTHCHECK is not in the OCI config type: read it from the raw blob.
-    let blob = images
-        .read_blob(&image.config_digest)
+    let healthcheck = images
+        .healthcheck(&image)
         .map_err(|source| IntentError::Image {
             image: name.to_string(),
             source,
         })?;
-    let raw: serde_json::Value =
-        serde_json::from_slice(&blob).map_err(|e| IntentError::ImageConfig {
-            image: name.to_string(),
-            message: e.to_string(),
-        })?;
-    let healthcheck = raw["config"]
-        .get("Healthcheck")
-        .filter(|h| !h.is_null())
-        .cloned();
     Ok(Base {
         rootfs: RootfsSource::Layers(image.layers.clone()),
         image: Some(image.reference.clone()),

@@ -47,8 +47,6 @@ pub enum IntentError {
         #[source]
         source: crate::image::store::ImageError,
     },
-    #[error("image {image}: its config cannot be read: {message}")]
-    ImageConfig { image: String, message: String },
     #[error("network {name}: {source}")]
     Network {
         name: String,

@@ -126,17 +126,9 @@ fn image_checks(
         let Ok(image) = images.resolve(&reference) else {
             continue;
         };
-        match images
-            .read_blob(&image.config_digest)
-            .map_err(|e| e.to_string())
-            .and_then(|b| {
-                serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())
-            }) {
-            Ok(raw) => {
-                if let Some(h) = raw["config"]
-                    .get("Healthcheck")
-                    .and_then(crate::kube::healthcheck_from_docker)
-                {
+        match images.healthcheck(&image) {
+            Ok(h) => {
+                if let Some(h) = h.as_ref().and_then(crate::kube::healthcheck_from_docker) {
                     out.insert(name.clone(), h);
                 }
             }
