@@ -52,6 +52,15 @@ pub(super) fn is_job(cx: &Cx, name: &str) -> bool {
     })
 }
 
+/// Whether service `name` waits for a Job to complete (its pod then runs
+/// `kubectl wait` under the waiter account).
+fn waits_for_a_job(cx: &Cx, name: &str) -> bool {
+    cx.project
+        .dependencies(name)
+        .iter()
+        .any(|d| d.condition == Condition::CompletedSuccessfully && is_job(cx, &d.service.0))
+}
+
 /// The image the cluster pulls for the service.
 pub(super) fn image(cx: &Cx, name: &str, svc: &Service) -> Result<String, KubeError> {
     let own = cx
@@ -392,9 +401,7 @@ fn pod(
     let mut main = main;
     main.volume_mounts = (!storage.mounts.is_empty()).then(|| storage.mounts.clone());
     let init = waits(cx, name);
-    let waits_for_job = init
-        .iter()
-        .any(|c| c.image.as_deref() == Some(cx.opts.kubectl_image.as_str()));
+    let waits_for_job = waits_for_a_job(cx, name);
     let mut spec = PodSpec {
         containers: vec![main],
         init_containers: (!init.is_empty()).then_some(init),
@@ -565,12 +572,7 @@ pub(super) fn objects(cx: &mut Cx, name: &str) -> Result<Vec<Object>, KubeError>
 /// The account, role and binding the Job-waiting init containers use,
 /// when any pod waits for a Job.
 pub(super) fn job_waiters(cx: &mut Cx, names: &[String]) -> Vec<Object> {
-    let any = names.iter().any(|n| {
-        waits(cx, n)
-            .iter()
-            .any(|c| c.image.as_deref() == Some(cx.opts.kubectl_image.as_str()))
-    });
-    if !any {
+    if !names.iter().any(|n| waits_for_a_job(cx, n)) {
         return Vec::new();
     }
     let account = waiter_account(&cx.project.name);
