@@ -23,7 +23,6 @@ mod workload;
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::Serialize;
 
 use crate::spec::Project;
 
@@ -143,6 +142,26 @@ pub fn healthcheck_from_docker(h: &serde_json::Value) -> Option<crate::spec::ser
     })
 }
 
+/// `$body` with `$o` bound to the object inside each variant.
+macro_rules! each_object {
+    ($object:expr, $o:ident => $body:expr) => {
+        match $object {
+            Object::Namespace($o) => $body,
+            Object::ServiceAccount($o) => $body,
+            Object::Role($o) => $body,
+            Object::RoleBinding($o) => $body,
+            Object::Secret($o) => $body,
+            Object::ConfigMap($o) => $body,
+            Object::PersistentVolumeClaim($o) => $body,
+            Object::Service($o) => $body,
+            Object::NetworkPolicy($o) => $body,
+            Object::Job($o) => $body,
+            Object::StatefulSet($o) => $body,
+            Object::Deployment($o) => $body,
+        }
+    };
+}
+
 /// One Kubernetes object.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Object {
@@ -180,37 +199,11 @@ impl Object {
     }
 
     fn metadata(&self) -> &ObjectMeta {
-        match self {
-            Object::Namespace(o) => &o.metadata,
-            Object::ServiceAccount(o) => &o.metadata,
-            Object::Role(o) => &o.metadata,
-            Object::RoleBinding(o) => &o.metadata,
-            Object::Secret(o) => &o.metadata,
-            Object::ConfigMap(o) => &o.metadata,
-            Object::PersistentVolumeClaim(o) => &o.metadata,
-            Object::Service(o) => &o.metadata,
-            Object::NetworkPolicy(o) => &o.metadata,
-            Object::Job(o) => &o.metadata,
-            Object::StatefulSet(o) => &o.metadata,
-            Object::Deployment(o) => &o.metadata,
-        }
+        each_object!(self, o => &o.metadata)
     }
 
     fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        match self {
-            Object::Namespace(o) => &mut o.metadata,
-            Object::ServiceAccount(o) => &mut o.metadata,
-            Object::Role(o) => &mut o.metadata,
-            Object::RoleBinding(o) => &mut o.metadata,
-            Object::Secret(o) => &mut o.metadata,
-            Object::ConfigMap(o) => &mut o.metadata,
-            Object::PersistentVolumeClaim(o) => &mut o.metadata,
-            Object::Service(o) => &mut o.metadata,
-            Object::NetworkPolicy(o) => &mut o.metadata,
-            Object::Job(o) => &mut o.metadata,
-            Object::StatefulSet(o) => &mut o.metadata,
-            Object::Deployment(o) => &mut o.metadata,
-        }
+        each_object!(self, o => &mut o.metadata)
     }
 
     /// Its name.
@@ -220,23 +213,7 @@ impl Object {
 
     /// The object as a YAML document.
     pub fn to_yaml(&self) -> Result<String, KubeError> {
-        fn yaml<T: Serialize>(o: &T) -> Result<String, serde_yaml::Error> {
-            serde_yaml::to_string(o)
-        }
-        let text = match self {
-            Object::Namespace(o) => yaml(o),
-            Object::ServiceAccount(o) => yaml(o),
-            Object::Role(o) => yaml(o),
-            Object::RoleBinding(o) => yaml(o),
-            Object::Secret(o) => yaml(o),
-            Object::ConfigMap(o) => yaml(o),
-            Object::PersistentVolumeClaim(o) => yaml(o),
-            Object::Service(o) => yaml(o),
-            Object::NetworkPolicy(o) => yaml(o),
-            Object::Job(o) => yaml(o),
-            Object::StatefulSet(o) => yaml(o),
-            Object::Deployment(o) => yaml(o),
-        };
+        let text = each_object!(self, o => serde_yaml::to_string(o));
         text.map_err(|e| KubeError::Serialize {
             kind: self.kind().into(),
             name: self.name().into(),
