@@ -145,6 +145,15 @@ pub struct SystemPruneArgs {
 }
 
 pub fn df(store: &Store, args: DfArgs) -> anyhow::Result<i32> {
+    if args.verbose {
+        return match args.format.as_str() {
+            "table" => super::df_verbose::print(store, false),
+            "json" | "{{json .}}" => super::df_verbose::print(store, true),
+            other => anyhow::bail!(
+                "system df -v prints its tables or, with --format json, one JSON document; not {other:?}"
+            ),
+        };
+    }
     use super::images::{dir_usage, user_of};
     use super::listing::human_size;
     let images = crate::image::store::ImageStore::new(&store.root).list()?;
@@ -247,6 +256,10 @@ pub struct DfArgs {
     /// Output format: table, json, table TEMPLATE or a Go template.
     #[arg(long, default_value = "table")]
     pub format: String,
+    /// Show each image, container and volume, and the resident helpers
+    /// with the memory each holds (`--verbose` is the global log option).
+    #[arg(short = 'v', id = "df_verbose")]
+    pub verbose: bool,
 }
 
 pub fn system_prune(store: &Store, args: SystemPruneArgs) -> anyhow::Result<i32> {
@@ -355,23 +368,21 @@ pub fn info(store: &Store) -> anyhow::Result<i32> {
     writeln!(out, "Total Memory: {:.2}GiB", mem_kib as f64 / 1_048_576.0)?;
     writeln!(out, "Berth Root Dir: {}", store.root.display())?;
     writeln!(out, "Berth Run Dir: {}", store.run.display())?;
-    let helpers = resident_helpers(store, &ids)?;
-    let total: u64 = helpers
-        .iter()
-        .map(|(_, pids)| pids.iter().filter_map(|p| pss_kib(*p)).sum::<u64>())
-        .sum();
-    let count: usize = helpers.iter().map(|(_, p)| p.len()).sum();
+    let helpers = super::resident::list(store, &ids)?;
+    let total: u64 = helpers.iter().filter_map(|h| h.pss_kib).sum();
     writeln!(
         out,
-        "Resident Helpers: {count} processes, {:.1}MiB PSS (what berth keeps running without a daemon)",
+        "Resident Helpers: {} processes, {:.1}MiB PSS (what berth keeps running without a daemon; `system df -v` lists them)",
+        helpers.len(),
         total as f64 / 1024.0
     )?;
-    for (kind, pids) in &helpers {
-        let kib: u64 = pids.iter().filter_map(|p| pss_kib(*p)).sum();
+    for (kind, plural) in super::resident::KINDS {
+        let of_kind: Vec<_> = helpers.iter().filter(|h| h.kind == kind).collect();
+        let kib: u64 = of_kind.iter().filter_map(|h| h.pss_kib).sum();
         writeln!(
             out,
-            " {kind}: {} ({:.1}MiB)",
-            pids.len(),
+            " {plural}: {} ({:.1}MiB)",
+            of_kind.len(),
             kib as f64 / 1024.0
         )?;
     }
@@ -388,75 +399,6 @@ pub fn info(store: &Store) -> anyhow::Result<i32> {
     )?;
     writeln!(out, " watchers: {run}/projects/<PROJECT>.watch.log")?;
     Ok(0)
-}
-
-/// The processes berth keeps for its containers and networks, by kind.
-fn resident_helpers(
-    store: &Store,
-    ids: &[String],
-) -> anyhow::Result<Vec<(&'static str, Vec<i32>)>> {
-    let (mut shims, mut inits, mut proxies) = (Vec::new(), Vec::new(), Vec::new());
-    for id in ids {
-        let Ok(st) = effective_state(store, id) else {
-            continue;
-        };
-        if !matches!(
-            st.status,
-            Status::Running | Status::Paused | Status::Restarting
-        ) {
-            continue;
-        }
-        if st.shim_pid > 0 {
-            shims.push(st.shim_pid);
-        }
-        // berth's init is berth's; a command run as PID 1 is the user's.
-        let berth_init = store
-            .read_json::<crate::runtime::spec::ContainerConfig>(
-                &store.container_dir(id).join("berth.json"),
-            )
-            .is_ok_and(|c| c.init);
-        if st.pid > 0 && berth_init {
-            inits.push(st.pid);
-        }
-        if let Some(pid) = std::fs::read_to_string(store.run_dir(id).join("proxy.pid"))
-            .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok())
-        {
-            proxies.push(pid);
-        }
-    }
-    let dns: Vec<i32> = crate::net::store::NetworkStore::new(&store.run)
-        .list()?
-        .iter()
-        .filter(|n| crate::net::dns::alive(n.resolver_pid, &n.name))
-        .map(|n| n.resolver_pid)
-        .collect();
-    let watchers: Vec<i32> = std::fs::read_dir(store.run.join("projects"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            let project = name.strip_suffix(".watch")?;
-            crate::watch::running(store, project)
-        })
-        .collect();
-    Ok(vec![
-        ("shims", shims),
-        ("container inits", inits),
-        ("DNS responders", dns),
-        ("port proxies", proxies),
-        ("watchers", watchers),
-    ])
-}
-
-/// A process's proportional set size (its share of the memory it maps).
-fn pss_kib(pid: i32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("Pss:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
 fn dir_size(p: &std::path::Path) -> u64 {

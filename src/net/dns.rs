@@ -52,6 +52,7 @@ pub fn stop(pid: i32, network: &str) {
 pub fn spawn(networks_dir: &Path, network: &str) -> Result<i32, crate::sys::helper::HelperError> {
     crate::sys::helper::spawn_helper(
         "the DNS responder",
+        crate::sys::helper::Binary::Helper,
         &[DNS_ARG.into(), network.into(), networks_dir.into()],
         &log_path(networks_dir, network),
     )
@@ -393,8 +394,9 @@ fn serve_tcp(records: Arc<Records>, listener: TcpListener) {
 
 /// The responder's entry point: `args` is `[network, networks_dir]` (the
 /// network first, so `alive` knows a responder by its argument prefix); fd 3
-/// hears `ok PID` once it listens, or `err MESSAGE`.
-pub fn main(args: &[String]) -> i32 {
+/// hears `ok PID` once it listens, or `err MESSAGE`; `settled` runs once
+/// it has served a while (to give back what start-up touched).
+pub fn main(args: &[String], settled: fn()) -> i32 {
     let mut ready = crate::sys::helper::enter().into_writer();
     let (Some(name), Some(dir)) = (args.first(), args.get(1)) else {
         let _ = writeln!(ready, "err missing arguments");
@@ -430,6 +432,7 @@ pub fn main(args: &[String]) -> i32 {
     tracing::info!("network {name}: answering names on port 53");
     let _ = writeln!(ready, "ok {}", std::process::id());
     drop(ready);
+    let mut unsettled = true;
     let udp = Arc::new(udp);
     let _ = udp.set_read_timeout(Some(Duration::from_secs(1)));
     let mut checked = Instant::now();
@@ -444,6 +447,10 @@ pub fn main(args: &[String]) -> i32 {
                     let _ = udp.send_to(&reply, src);
                 }
             });
+        }
+        if checked.elapsed() >= crate::sys::helper::SETTLE && unsettled {
+            settled();
+            unsettled = false;
         }
         if checked.elapsed() >= Duration::from_secs(1) {
             if !records.still_needed() {

@@ -58,7 +58,12 @@ pub fn spawn(
     let mut args: Vec<std::ffi::OsString> =
         vec![PROXY_ARG.into(), std::process::id().to_string().into()];
     args.extend(forwards.iter().map(|f| f.to_arg().into()));
-    crate::sys::helper::spawn_helper("the port proxy", &args, log)
+    crate::sys::helper::spawn_helper(
+        "the port proxy",
+        crate::sys::helper::Binary::Helper,
+        &args,
+        log,
+    )
 }
 
 /// Stops a proxy started by `spawn` (nothing happens when it is gone).
@@ -195,8 +200,9 @@ fn serve_udp(sock: UdpSocket, backend: SocketAddr) {
 }
 
 /// The proxy's entry point: `args` is `[parent pid, forward...]`; fd 3
-/// hears `ok PID` once every port listens, or `err MESSAGE`.
-pub fn main(args: &[String]) -> i32 {
+/// hears `ok PID` once every port listens, or `err MESSAGE`; `settled`
+/// runs once it has served a while (to give back what start-up touched).
+pub fn main(args: &[String], settled: fn()) -> i32 {
     let mut ready = crate::sys::helper::enter().into_writer();
     let parent: i32 = args.first().and_then(|p| p.parse().ok()).unwrap_or(0);
     // Die with the shim; if it is already gone, do not start.
@@ -240,6 +246,8 @@ pub fn main(args: &[String]) -> i32 {
             Listener::Udp(u) => serve_udp(u, backend),
         }));
     }
+    std::thread::sleep(crate::sys::helper::SETTLE);
+    settled();
     for w in workers {
         let _ = w.join();
     }

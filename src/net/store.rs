@@ -574,7 +574,7 @@ pub const TEARDOWN_ARG: &str = "__berth_net_down";
 pub const TEARDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn schedule_teardown(dir: &Path, name: &str) {
-    let spawned = std::env::current_exe().and_then(|exe| {
+    let spawned = crate::sys::helper::executable().and_then(|exe| {
         let mut cmd = std::process::Command::new(exe);
         cmd.arg(TEARDOWN_ARG).arg(dir).arg(name);
         crate::sys::helper::spawn_detached(&mut cmd, &dir.join(format!("{name}.teardown.log")))

@@ -58,8 +58,23 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 fn supervise(child: Pid, set: &SigSet) -> i32 {
+    let mut settled = false;
     loop {
-        let sig = match set.wait() {
+        let sig = if settled {
+            set.wait()
+        } else {
+            match wait_until(set, crate::sys::helper::SETTLE) {
+                Ok(Some(s)) => Ok(s),
+                // Quiet a while: give back what start-up touched, once.
+                Ok(None) => {
+                    super::resident::shed();
+                    settled = true;
+                    continue;
+                }
+                Err(e) => Err(e),
+            }
+        };
+        let sig = match sig {
             Ok(s) => s,
             Err(_) => continue,
         };
@@ -71,6 +86,24 @@ fn supervise(child: Pid, set: &SigSet) -> i32 {
             let _ = kill(child, sig);
         }
     }
+}
+
+/// Waits for a signal of `set` (all blocked) for at most `limit`; `None`
+/// when none came.
+fn wait_until(set: &SigSet, limit: std::time::Duration) -> nix::Result<Option<Signal>> {
+    let ts = libc::timespec {
+        tv_sec: limit.as_secs() as libc::time_t,
+        tv_nsec: limit.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `set` and `ts` are valid for the call; no siginfo is asked for.
+    let n = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+    if n < 0 {
+        return match nix::Error::last() {
+            nix::Error::EAGAIN => Ok(None),
+            e => Err(e),
+        };
+    }
+    Signal::try_from(n).map(Some)
 }
 
 /// Reaps every exited child; returns the command's exit code once it is gone.

@@ -72,8 +72,8 @@ fn read_only_self(at: &Path) -> Result<OwnedFd, ChildError> {
     };
     // By path: the magic link would name a mount of the shim's namespace,
     // which cannot be bound from this one.
-    let exe = std::env::current_exe()
-        .map_err(|e| ChildError(125, format!("finding berth's binary: {e}")))?;
+    let exe = crate::sys::helper::executable()
+        .map_err(|e| ChildError(125, format!("finding berth's helper binary: {e}")))?;
     mount(Some(&exe), at, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(err("binding"))?;
     let ro = MsFlags::MS_BIND
         | MsFlags::MS_REMOUNT

@@ -39,6 +39,9 @@ pub struct Relay {
     pub pid: i32,
     /// The container's health check, probed between the loop's events.
     pub health: Option<super::health::Prober>,
+    /// When the shim gives back what its start-up touched
+    /// (`resident::shed`), once; a container gone before then never waits for it.
+    pub settle_at: Option<std::time::Instant>,
 }
 
 struct Client {
@@ -176,10 +179,24 @@ impl Relay {
                 }
                 timeout = PollTimeout::try_from(h.timeout()).unwrap_or(PollTimeout::MAX);
             }
+            if let Some(at) = self.settle_at {
+                let left = at.saturating_duration_since(std::time::Instant::now());
+                let left = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+                if timeout == PollTimeout::NONE || left < timeout {
+                    timeout = left;
+                }
+            }
             match poll(&mut pfds, timeout) {
                 Ok(_) => {}
                 Err(nix::Error::EINTR) => continue,
                 Err(_) => break,
+            }
+            if self
+                .settle_at
+                .is_some_and(|at| at <= std::time::Instant::now())
+            {
+                self.settle_at = None;
+                super::resident::shed();
             }
             let ready: Vec<bool> = pfds
                 .iter()

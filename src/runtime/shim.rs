@@ -502,6 +502,7 @@ impl Shim {
             listener,
             pid: pid.as_raw(),
             health,
+            settle_at: Some(Instant::now() + crate::sys::helper::SETTLE),
         }
         .serve();
         let _ = std::fs::remove_file(&socket_path);

@@ -19,7 +19,7 @@ pub fn start(store: &Store, id: &str, foreground: bool) -> Result<Option<i32>, R
         )));
     }
     let _ = std::fs::remove_file(store.run_dir(id).join("stop"));
-    let exe = std::env::current_exe().map_err(RuntimeError::Shim)?;
+    let exe = crate::sys::helper::executable().map_err(RuntimeError::Shim)?;
     let mut cmd = Command::new(exe);
     cmd.arg(shim::SHIM_ARG)
         .arg(id)

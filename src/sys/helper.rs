@@ -12,8 +12,41 @@
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+/// The small binary holding only the resident helpers (the container init,
+/// the shim, the port proxy, the DNS responder, the network teardown),
+/// installed beside `berth`. Each container then maps that binary, not the
+/// whole CLI; without it berth runs its helpers from its own binary.
+pub const HELPER_BIN: &str = "berth-helper";
+
+/// Which binary a helper runs from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binary {
+    /// `berth-helper` when it is beside berth (see `executable`).
+    Helper,
+    /// berth itself: the helper needs more than the helper binary holds
+    /// (the watcher runs the whole engine).
+    Berth,
+}
+
+/// How long a resident helper (shim, init, DNS responder, port proxy) runs
+/// before it gives back the pages its start-up touched: a container that
+/// lives less than this never pays for it.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The executable a helper is started from: `berth-helper` beside the
+/// running binary when it is there, else the running binary itself (which
+/// holds every helper too).
+pub fn executable() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let beside = exe.with_file_name(HELPER_BIN);
+    match std::fs::metadata(&beside) {
+        Ok(m) if m.is_file() => Ok(beside),
+        _ => Ok(exe),
+    }
+}
 
 /// Tells a helper it was started detached (and must take its readiness
 /// pipe from stdout).
@@ -139,11 +172,20 @@ fn log_to(path: &Path) {
         .try_init();
 }
 
-/// Starts berth itself detached as a helper (`berth ARG…`, logging to
+/// Starts a helper detached (`berth-helper ARG…` or `berth ARG…`, logging to
 /// `log`) that answers `ok PID` once ready or `err MESSAGE`; returns the
 /// pid. `what` names it in errors ("the DNS responder").
-pub fn spawn_helper(what: &'static str, args: &[OsString], log: &Path) -> Result<i32, HelperError> {
-    let exe = std::env::current_exe().map_err(|e| HelperError::Spawn(what, e))?;
+pub fn spawn_helper(
+    what: &'static str,
+    binary: Binary,
+    args: &[OsString],
+    log: &Path,
+) -> Result<i32, HelperError> {
+    let exe = match binary {
+        Binary::Helper => executable(),
+        Binary::Berth => std::env::current_exe(),
+    }
+    .map_err(|e| HelperError::Spawn(what, e))?;
     let mut cmd = Command::new(exe);
     cmd.args(args);
     let line = spawn_detached(&mut cmd, log).map_err(|e| HelperError::Spawn(what, e))?;

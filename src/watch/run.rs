@@ -150,6 +150,7 @@ pub fn spawn_detached(
     let json = serde_json::to_string(args).map_err(|e| WatchError::Other(e.to_string()))?;
     let pid = crate::sys::helper::spawn_helper(
         "the watcher",
+        crate::sys::helper::Binary::Berth,
         &[super::WATCH_ARG.into(), project.into(), json.into()],
         &super::log_path(store, project),
     )

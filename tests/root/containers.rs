@@ -219,6 +219,56 @@ fn stop_uses_init_then_falls_back_to_sigkill() {
     );
 }
 
+/// The PSS of a process, in KiB.
+fn pss_kib(pid: i64) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_else(|e| panic!("smaps_rollup of {pid}: {e}"));
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no Pss in {rollup}"))
+}
+
+#[test]
+fn resident_helpers_run_from_the_helper_binary_and_shed_their_start_up() {
+    let b = Berth::new("lean");
+    let id = b.detached(
+        &["--name", "lean"],
+        &["sh", "-c", "echo up; while true; do sleep 1; done"],
+    );
+    let st = b.state(&id);
+    let shim = st["shim_pid"].as_i64().unwrap_or(0);
+    let init = st["pid"].as_i64().unwrap_or(0);
+    assert!(shim > 0 && init > 0, "{st}");
+    // Both are the small helper binary, not the CLI.
+    let helper = std::path::Path::new(env!("CARGO_BIN_EXE_berth")).with_file_name("berth-helper");
+    let exe = std::fs::read_link(format!("/proc/{shim}/exe")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(exe, helper, "the shim's binary");
+    let cmdline = std::fs::read(format!("/proc/{init}/cmdline")).unwrap_or_default();
+    assert!(
+        String::from_utf8_lossy(&cmdline).starts_with("berth-init\0__berth_init"),
+        "{cmdline:?}"
+    );
+    let before = (pss_kib(shim), pss_kib(init));
+    // Once settled, each has given back what its start-up touched.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let after = (pss_kib(shim), pss_kib(init));
+    assert!(after.0 < before.0, "shim PSS {before:?} → {after:?}");
+    assert!(after.1 < before.1, "init PSS {before:?} → {after:?}");
+    // And both still do their work: output relayed, exec, a stop forwarded.
+    assert_eq!(b.text(&["logs", "lean"]), "up\n");
+    assert_eq!(b.text(&["exec", "lean", "echo", "in"]), "in\n");
+    b.text(&["stop", "-t", "10", "lean"]);
+    assert_eq!(b.inspect(&id)["State"]["ExitCode"], 143, "ended by SIGTERM");
+    // `system df -v` lists what runs, with its memory: nothing now.
+    let df = b.text(&["system", "df", "-v"]);
+    assert!(
+        df.contains("Resident helpers (memory as PSS; 0 processes"),
+        "{df}"
+    );
+}
+
 #[test]
 fn detached_containers_outlive_the_cli_and_logs_follow() {
     let b = Berth::new("logs");

@@ -383,6 +383,47 @@ fn json_output_has_dockers_fields_and_types() {
     assert!(info.contains(" shims: 2 ("), "{info}");
     assert!(info.contains(" container inits: 2 ("), "{info}");
     assert!(info.contains(" DNS responders: 2 ("), "{info}");
+    // Each of them, with its memory, as `system df -v` lists them.
+    let df = text(&ns, &b, &["system", "df", "-v", "--format", "json"]);
+    let df: serde_json::Value = serde_json::from_str(&df).unwrap_or_else(|e| panic!("{e}: {df}"));
+    let helpers = df["Helpers"].as_array().cloned().unwrap_or_default();
+    let of = |kind: &str, serves: &str| {
+        helpers
+            .iter()
+            .filter(|h| h["Helper"] == kind && h["For"] == serves)
+            .count()
+    };
+    assert_eq!(of("shim", "fx-web"), 1, "{df}");
+    assert_eq!(of("init", "fx-web"), 1, "{df}");
+    assert!(
+        helpers
+            .iter()
+            .all(|h| h["PssKiB"].as_u64().is_some_and(|k| k > 0)),
+        "{df}"
+    );
+    assert_eq!(
+        helpers
+            .iter()
+            .filter(|h| h["Helper"] == "DNS responder")
+            .count(),
+        2,
+        "{df}"
+    );
+    let table = text(&ns, &b, &["system", "df", "-v"]);
+    for section in [
+        "Images space usage:",
+        "Containers space usage:",
+        "Local Volumes space usage:",
+        "Resident helpers",
+    ] {
+        assert!(table.contains(section), "{table}");
+    }
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(" shim ") && l.contains("fx-web") && l.ends_with("KiB")),
+        "{table}"
+    );
 
     // The event journal, filtered and templated, as `docker events`.
     let events = text(

@@ -189,6 +189,13 @@ impl Berth {
         check()
     }
 
+    /// A container's `state.json` as the shim wrote it.
+    pub fn state(&self, id: &str) -> serde_json::Value {
+        let path = self.root.join("run/containers").join(id).join("state.json");
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
     pub fn container_dir(&self, id: &str) -> PathBuf {
         self.root.join("containers").join(id)
     }
