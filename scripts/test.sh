@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build and tests use.
-packages=(gcc libc6-dev pkg-config ca-certificates busybox-static util-linux bsdutils docker-registry skopeo umoci debootstrap iproute2 nftables iptables python3-venv)
+packages=(gcc libc6-dev pkg-config ca-certificates busybox-static util-linux bsdutils docker-registry skopeo umoci debootstrap iproute2 nftables iptables python3-venv podman catatonit python3-yaml)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -72,3 +72,6 @@ cargo test --locked
 # Redis, nginx, Apache/PHP, Node.js, Python, Prometheus), from stand-in
 # images berth builds from Debian's packages (built once, then cached).
 ./scripts/stacks.sh
+
+# The shop converted to Kubernetes manifests, played on podman kube play.
+./scripts/kube-play.sh

@@ -218,6 +218,9 @@ fn file_ref(cx: &Cx, kind: &str, r: &FileReference, n: usize) -> (Volume, Volume
             secret: Some(SecretVolumeSource {
                 secret_name: Some(object),
                 items,
+                // Kubernetes' default, said outright: podman 4.3's kube play
+                // crashes on a secret volume without it.
+                optional: Some(false),
                 ..SecretVolumeSource::default()
             }),
             ..Volume::default()
@@ -228,6 +231,7 @@ fn file_ref(cx: &Cx, kind: &str, r: &FileReference, n: usize) -> (Volume, Volume
             config_map: Some(ConfigMapVolumeSource {
                 name: object,
                 items,
+                optional: Some(false),
                 ..ConfigMapVolumeSource::default()
             }),
             ..Volume::default()

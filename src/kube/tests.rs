@@ -338,6 +338,14 @@ fn secrets_are_mounted_files_never_environment() {
             .all(|e| e.value.as_deref() != Some("g")),
         "the secret's value is in no environment"
     );
+    // `optional: false` said outright (podman 4.3's kube play needs it).
+    let secret_volume = pod_of(&c, "app")
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|v| v.secret)
+        .unwrap_or_else(|| panic!("no secret volume"));
+    assert_eq!(secret_volume.optional, Some(false));
     let tmpfs = pod_of(&c, "app")
         .volumes
         .unwrap_or_default()
