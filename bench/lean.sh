@@ -81,7 +81,8 @@ for _ in $(seq "$n"); do
   bid=$("$berth" run -d --network none busybox:latest sleep 300)
   bids+=("$bid")
 done
-sleep 1
+# berth's helpers give back their start-up pages once settled (1 s).
+sleep 2
 for bid in "${bids[@]}"; do
   st="$BERTH_ROOT/run/containers/$bid/state.json"
   bshims+=("$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['shim_pid'])" "$st")")
@@ -103,6 +104,7 @@ in_ns docker rm -f "${dids[@]}" >/dev/null
 # A network's name server, with one container on the network.
 in_ns "$berth" network create lean-net >/dev/null
 in_ns "$berth" run -d --name lean-dns --network lean-net busybox:latest sleep 120 >/dev/null
+sleep 2
 resolver=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['resolver_pid'])" "$BERTH_ROOT/run/networks/lean-net.json")
 berth_dns=$(pss "$resolver")
 in_ns podman --root "$work/podman-storage" --runroot "$work/podman-run" network create lean-pnet >/dev/null
