@@ -38,9 +38,11 @@ struct ContainerRow {
 
 /// Prints the verbose tables (`format` table) or one JSON document.
 pub fn print(store: &Store, json: bool) -> anyhow::Result<i32> {
-    let images = image_rows(store)?;
-    let containers = container_rows(store)?;
-    let volumes = volume_rows(store, &containers_configs(store)?)?;
+    // Every container's record, read once for the three tables.
+    let configs = containers_configs(store)?;
+    let images = image_rows(store, &configs)?;
+    let containers = container_rows(store, &configs);
+    let volumes = volume_rows(store, &configs)?;
     let cache = super::images::dir_usage(&store.root.join("build-cache"));
     let ids = store.ids()?;
     let helpers = resident::list(store, &ids)?;
@@ -186,10 +188,12 @@ fn containers_configs(store: &Store) -> anyhow::Result<Vec<(String, ContainerCon
         .collect())
 }
 
-fn image_rows(store: &Store) -> anyhow::Result<Vec<ImageRow>> {
+fn image_rows(
+    store: &Store,
+    configs: &[(String, ContainerConfig)],
+) -> anyhow::Result<Vec<ImageRow>> {
     let images = ImageStore::new(&store.root);
     let list = images.list()?;
-    let configs = containers_configs(store)?;
     // How many images hold each layer blob.
     let mut layers: Vec<Vec<(String, u64)>> = Vec::new();
     let mut holders: BTreeMap<String, usize> = BTreeMap::new();
@@ -214,22 +218,11 @@ fn image_rows(store: &Store) -> anyhow::Result<Vec<ImageRow>> {
                 .filter(|(d, _)| holders.get(d).is_some_and(|n| *n > 1))
                 .map(|(_, s)| *s)
                 .sum();
-            let (repository, tag) = match i
-                .reference
-                .rsplit_once(':')
-                .filter(|(_, t)| !t.contains('/'))
-            {
-                Some((r, t)) => (r.to_string(), t.to_string()),
-                None => (i.reference.clone(), "<none>".to_string()),
-            };
-            let hex = i
-                .config_digest
-                .strip_prefix("sha256:")
-                .unwrap_or(&i.config_digest);
+            let (repository, tag) = super::images::repository_and_tag(&i.reference);
             ImageRow {
                 repository,
                 tag,
-                id: hex.chars().take(12).collect(),
+                id: super::images::short(&i.config_digest).to_string(),
                 created: i.created.clone(),
                 size: i.size,
                 shared: shared.min(i.size),
@@ -244,25 +237,25 @@ fn image_rows(store: &Store) -> anyhow::Result<Vec<ImageRow>> {
         .collect())
 }
 
-fn container_rows(store: &Store) -> anyhow::Result<Vec<ContainerRow>> {
-    Ok(containers_configs(store)?
-        .into_iter()
+fn container_rows(store: &Store, configs: &[(String, ContainerConfig)]) -> Vec<ContainerRow> {
+    configs
+        .iter()
         .map(|(id, cfg)| {
-            let status = effective_state(store, &id)
+            let status = effective_state(store, id)
                 .map(|st| super::containers::status_text(&st))
                 .unwrap_or_else(|e| format!("unknown ({e})"));
             ContainerRow {
                 id: id.chars().take(12).collect(),
                 image: cfg.image.clone().unwrap_or_default(),
-                command: command_text(&cfg, false),
-                volumes: volume_names(&cfg).len(),
-                size: super::images::dir_usage(&store.container_dir(&id).join("upper")),
+                command: command_text(cfg, false),
+                volumes: volume_names(cfg).len(),
+                size: super::images::dir_usage(&store.container_dir(id).join("upper")),
                 created: cfg.created.clone(),
                 status,
                 name: cfg.name.clone(),
             }
         })
-        .collect())
+        .collect()
 }
 
 /// Each named volume with how many containers mount it and its size.

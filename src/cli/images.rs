@@ -295,7 +295,8 @@ pub struct InspectArgs {
     pub images: Vec<String>,
 }
 
-fn short(digest: &str) -> &str {
+/// An image id as `images` prints it: the digest's first 12 hex digits.
+pub(crate) fn short(digest: &str) -> &str {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
     &hex[..hex.len().min(12)]
 }
@@ -377,12 +378,7 @@ pub fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let split = |r: &str| -> (String, String) {
-        match r.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
-            Some((repo, tag)) => (repo.to_string(), tag.to_string()),
-            None => (r.to_string(), "<none>".to_string()),
-        }
-    };
+    let split = repository_and_tag;
     let format = super::format::Format::parse(&args.format)?;
     if !format.is_table() {
         let items: Vec<serde_json::Value> = list
@@ -435,6 +431,15 @@ pub fn tag(store: &Store, args: TagArgs) -> anyhow::Result<i32> {
     let digest = images.lookup(&args.source)?;
     images.tag(&args.target, &digest)?;
     Ok(0)
+}
+
+/// A reference split as `images` shows it: repository and tag (`<none>`
+/// when it has none).
+pub(crate) fn repository_and_tag(reference: &str) -> (String, String) {
+    match reference.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+        Some((repo, tag)) => (repo.to_string(), tag.to_string()),
+        None => (reference.to_string(), "<none>".to_string()),
+    }
 }
 
 /// The name of a container that runs from the given manifest, if any.
