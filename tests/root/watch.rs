@@ -188,21 +188,27 @@ fn watch_syncs_restarts_and_rebuilds_as_the_rules_say() {
         .status
         .success());
 
-    // 50 saves within 100 ms: one action.
-    let start = Instant::now();
+    // 50 saves, 1 ms apart: one action. The expectation follows from the
+    // gaps seen (a save later than the 100 ms debounce after the one
+    // before would rightly make a second action), not from a clock limit.
+    let mut gaps_over_debounce = 0;
+    let mut last = Instant::now();
     for i in 0..50 {
         std::fs::write(p.0.join("web/www/index.html"), format!("save {i}\n"))
             .unwrap_or_else(|e| panic!("{e}"));
+        if i > 0 && last.elapsed() >= Duration::from_millis(100) {
+            gaps_over_debounce += 1;
+        }
+        last = Instant::now();
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert!(start.elapsed() < Duration::from_millis(200));
     assert!(until(Duration::from_secs(10), || {
         http_get(&ns, "127.0.0.1:18090/index.html") == "save 49\n"
     }));
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(
         w.count("Syncing service \"web\""),
-        syncs + 1,
+        syncs + 1 + gaps_over_debounce,
         "{:?}",
         w.all()
     );
