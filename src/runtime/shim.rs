@@ -502,7 +502,9 @@ impl Shim {
             listener,
             pid: pid.as_raw(),
             health,
-            settle_at: Some(Instant::now() + crate::sys::helper::SETTLE),
+            // A foreground shim serves a CLI that waits for it (`run`
+            // without -d, a build's RUN step): it is not left resident.
+            settle_at: (!self.foreground).then(|| Instant::now() + crate::sys::helper::SETTLE),
         }
         .serve();
         let _ = std::fs::remove_file(&socket_path);
