@@ -12,20 +12,27 @@
 //!
 //! The responder re-reads network records when their directory changes, so
 //! names follow containers as they come and go, and exits once its network
-//! has no members (the last member's detach also stops it).
+//! has no members (the last member's detach also stops it). Idle, it sleeps
+//! on the socket and an inotify watch of that directory (a look at its
+//! record each minute besides), and once idle a second after any work it
+//! gives back the pages that work touched (`runtime::resident::shed`).
 //!
 //! Owns the responder process and the DNS protocol (hickory-proto); reads
 //! network records, never writes them.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use super::store::{Network, NetworkStore};
 
@@ -235,6 +242,11 @@ struct Records {
     /// its own turns, however clients interleave A and AAAA queries.
     turns: Mutex<std::collections::HashMap<(String, u16), usize>>,
     upstreams: Vec<SocketAddr>,
+    /// The record's stamp when it last said this responder is needed.
+    needed_at: Mutex<Option<(u64, SystemTime, u64)>>,
+    /// Set by whatever touches more than the idle loop does (an answer, a
+    /// record parsed), so the loop knows to shed again once idle.
+    worked: AtomicBool,
 }
 
 impl Records {
@@ -250,6 +262,7 @@ impl Records {
 
     /// The reply bytes for one query packet, asking upstreams when needed.
     fn respond(&self, src: IpAddr, packet: &[u8], tcp: bool) -> Option<Vec<u8>> {
+        self.worked.store(true, Ordering::Relaxed);
         let query = Message::from_vec(packet).ok()?;
         if query.message_type() != MessageType::Query {
             return None;
@@ -287,13 +300,27 @@ impl Records {
         }
     }
 
-    /// Whether the network still wants this responder.
+    /// Whether the network still wants this responder. The record is parsed
+    /// only when it changed since the last look: the check runs every second
+    /// for the responder's whole life, and a stat keeps it from touching the
+    /// parser's pages again once the responder has shed them.
     fn still_needed(&self) -> bool {
+        let store = NetworkStore::from_dir(&self.dir);
+        let Ok(stamp) = store.record_stamp(&self.name) else {
+            return false;
+        };
+        let mut seen = self.needed_at.lock().unwrap_or_else(|p| p.into_inner());
+        if *seen == Some(stamp) {
+            return true;
+        }
+        self.worked.store(true, Ordering::Relaxed);
         let me = std::process::id() as i32;
-        match NetworkStore::from_dir(&self.dir).get(&self.name) {
+        let needed = match store.get(&self.name) {
             Ok(n) => !n.members.is_empty() && (n.resolver_pid == 0 || n.resolver_pid == me),
             Err(_) => false,
-        }
+        };
+        *seen = needed.then_some(stamp);
+        needed
     }
 }
 
@@ -394,8 +421,9 @@ fn serve_tcp(records: Arc<Records>, listener: TcpListener) {
 
 /// The responder's entry point: `args` is `[network, networks_dir]` (the
 /// network first, so `alive` knows a responder by its argument prefix); fd 3
-/// hears `ok PID` once it listens, or `err MESSAGE`; `settled` runs once
-/// it has served a while (to give back what start-up touched).
+/// hears `ok PID` once it listens, or `err MESSAGE`; `settled` runs each
+/// time the responder has been idle a while after work (start-up, answers,
+/// a changed record), to give back the pages that work touched.
 pub fn main(args: &[String], settled: fn()) -> i32 {
     let mut ready = crate::sys::helper::enter().into_writer();
     let (Some(name), Some(dir)) = (args.first(), args.get(1)) else {
@@ -419,11 +447,13 @@ pub fn main(args: &[String], settled: fn()) -> i32 {
         }
     };
     let records = Arc::new(Records {
-        dir,
+        dir: dir.clone(),
         name: name.clone(),
         cache: Mutex::new((None, Vec::new())),
         turns: Mutex::new(std::collections::HashMap::new()),
         upstreams: default_upstreams(),
+        needed_at: Mutex::new(None),
+        worked: AtomicBool::new(false),
     });
     {
         let records = Arc::clone(&records);
@@ -432,33 +462,110 @@ pub fn main(args: &[String], settled: fn()) -> i32 {
     tracing::info!("network {name}: answering names on port 53");
     let _ = writeln!(ready, "ok {}", std::process::id());
     drop(ready);
+    // The records' directory is watched, so an idle responder sleeps until
+    // a query or a change of records instead of waking every second (each
+    // wake maps code pages again). Without a watch it checks every second.
+    let watch = watch_records(&dir)
+        .map_err(|e| tracing::warn!("network {name}: not watching {}: {e}", dir.display()))
+        .ok();
+    let recheck = if watch.is_some() {
+        RECHECK_WATCHED
+    } else {
+        Duration::from_secs(1)
+    };
+    // Work since the last `settled`, and when the last of it was seen.
     let mut unsettled = true;
-    let udp = Arc::new(udp);
-    let _ = udp.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut idle_since = Instant::now();
     let mut checked = Instant::now();
+    let udp = Arc::new(udp);
     let mut buf = vec![0u8; 4096];
     loop {
-        if let Ok((n, src)) = udp.recv_from(&mut buf) {
-            let packet = buf[..n].to_vec();
-            let (records, udp) = (Arc::clone(&records), Arc::clone(&udp));
-            // Forwarded queries wait on upstreams: one thread each.
-            std::thread::spawn(move || {
-                if let Some(reply) = records.respond(src.ip(), &packet, false) {
-                    let _ = udp.send_to(&reply, src);
+        let wait = if unsettled {
+            crate::sys::helper::SETTLE.saturating_sub(idle_since.elapsed())
+        } else {
+            recheck.saturating_sub(checked.elapsed())
+        };
+        let (queried, changed) = {
+            let mut fds = vec![PollFd::new(udp.as_fd(), PollFlags::POLLIN)];
+            if let Some(w) = &watch {
+                fds.push(PollFd::new(w.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(
+                &mut fds,
+                PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX),
+            ) {
+                Ok(_) => {}
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => {
+                    tracing::error!("network {name}: waiting for queries: {e}");
+                    return 1;
                 }
-            });
+            }
+            let ready = |f: &PollFd| {
+                f.revents()
+                    .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
+            };
+            (ready(&fds[0]), fds.get(1).is_some_and(ready))
+        };
+        if queried {
+            // The answer's thread marks work too, but after this loop has
+            // gone back to sleep: the settling clock starts here.
+            records.worked.store(true, Ordering::Relaxed);
+            match udp.recv_from(&mut buf) {
+                Ok((n, src)) => {
+                    let packet = buf[..n].to_vec();
+                    let (records, udp) = (Arc::clone(&records), Arc::clone(&udp));
+                    // Forwarded queries wait on upstreams: one thread each.
+                    std::thread::spawn(move || {
+                        if let Some(reply) = records.respond(src.ip(), &packet, false) {
+                            let _ = udp.send_to(&reply, src);
+                        }
+                    });
+                }
+                Err(e) => tracing::debug!("network {name}: receiving a query: {e}"),
+            }
         }
-        if checked.elapsed() >= crate::sys::helper::SETTLE && unsettled {
-            settled();
-            unsettled = false;
+        if let (true, Some(w)) = (changed, &watch) {
+            // Only that something changed matters; the events are drained.
+            if let Err(e) = w.read_events() {
+                tracing::debug!("network {name}: reading record events: {e}");
+            }
         }
-        if checked.elapsed() >= Duration::from_secs(1) {
+        if changed || checked.elapsed() >= recheck {
             if !records.still_needed() {
                 return 0;
             }
             checked = Instant::now();
+            records.worked.store(true, Ordering::Relaxed);
+        }
+        if records.worked.swap(false, Ordering::Relaxed) {
+            unsettled = true;
+            idle_since = Instant::now();
+        }
+        if unsettled && idle_since.elapsed() >= crate::sys::helper::SETTLE {
+            settled();
+            unsettled = false;
         }
     }
+}
+
+/// How often a responder whose records are watched looks at its record
+/// anyway (a change the watch missed, a directory replaced).
+const RECHECK_WATCHED: Duration = Duration::from_secs(60);
+
+/// An inotify watch that becomes readable when a network record in `dir`
+/// is written, replaced or removed.
+fn watch_records(dir: &Path) -> nix::Result<Inotify> {
+    let watch = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+    watch.add_watch(
+        dir,
+        AddWatchFlags::IN_CLOSE_WRITE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_MOVED_FROM
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_DELETE_SELF,
+    )?;
+    Ok(watch)
 }
 
 #[cfg(test)]

@@ -205,6 +205,15 @@ impl NetworkStore {
         self.dir.join(format!("{name}.json"))
     }
 
+    /// What identifies one version of a network's record: its inode (records
+    /// are replaced by rename), modification time and length. Cheap to read
+    /// where parsing the record is not.
+    pub fn record_stamp(&self, name: &str) -> std::io::Result<(u64, std::time::SystemTime, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(self.path(name))?;
+        Ok((m.ino(), m.modified()?, m.len()))
+    }
+
     /// Holds the lock while `f` runs.
     fn locked<T>(&self, f: impl FnOnce() -> Result<T, NetworkError>) -> Result<T, NetworkError> {
         let lock_path = self.dir.join(".lock");

@@ -219,17 +219,6 @@ fn stop_uses_init_then_falls_back_to_sigkill() {
     );
 }
 
-/// The PSS of a process, in KiB.
-fn pss_kib(pid: i64) -> u64 {
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .unwrap_or_else(|e| panic!("smaps_rollup of {pid}: {e}"));
-    rollup
-        .lines()
-        .find_map(|l| l.strip_prefix("Pss:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no Pss in {rollup}"))
-}
-
 #[test]
 fn resident_helpers_run_from_the_helper_binary_and_shed_their_start_up() {
     let b = Berth::new("lean");
@@ -250,10 +239,10 @@ fn resident_helpers_run_from_the_helper_binary_and_shed_their_start_up() {
         String::from_utf8_lossy(&cmdline).starts_with("berth-init\0__berth_init"),
         "{cmdline:?}"
     );
-    let before = (pss_kib(shim), pss_kib(init));
+    let before = (crate::support::pss_kib(shim), crate::support::pss_kib(init));
     // Once settled, each has given back what its start-up touched.
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    let after = (pss_kib(shim), pss_kib(init));
+    let after = (crate::support::pss_kib(shim), crate::support::pss_kib(init));
     assert!(after.0 < before.0, "shim PSS {before:?} → {after:?}");
     assert!(after.1 < before.1, "init PSS {before:?} → {after:?}");
     // And both still do their work: output relayed, exec, a stop forwarded.

@@ -419,11 +419,9 @@ fn json_output_has_dockers_fields_and_types() {
         assert!(table.contains(section), "{table}");
     }
     assert!(
-        table
-            .lines()
-            .any(|l| l.contains(" shim ")
-                && l.contains("fx-web")
-                && (l.ends_with("KiB") || l.ends_with("MiB"))),
+        table.lines().any(|l| l.contains(" shim ")
+            && l.contains("fx-web")
+            && (l.ends_with("KiB") || l.ends_with("MiB"))),
         "{table}"
     );
 

@@ -865,6 +865,67 @@ fn names_resolve_on_their_network_only_and_everything_goes_with_the_last_contain
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
 }
 
+/// The voluntary context switches of a process's main thread so far.
+fn wakeups(pid: i64) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/status"))
+        .unwrap_or_else(|e| panic!("status of {pid}: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no switches in {status}"))
+}
+
+#[test]
+fn an_idle_name_server_sleeps_gives_back_its_pages_and_still_follows_containers() {
+    let b = crate::support::Berth::new("dnsidle");
+    let ns = NetNs::new("dnsidle");
+    stub_resolver(&ns);
+    ns.text(
+        &b,
+        &["network", "create", "--subnet", "10.86.0.0/24", "quiet"],
+    );
+    ns.httpd(&b, &["--name", "first", "--network", "quiet"]);
+    let record = b.root.join("run/networks/quiet.json");
+    let net: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let pid = net["resolver_pid"].as_i64().unwrap_or(0);
+    assert!(pid > 0, "{net}");
+    let fresh = crate::support::pss_kib(pid);
+    // Once idle a while, it has given back what start-up touched...
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let settled = crate::support::pss_kib(pid);
+    assert!(settled < fresh, "responder PSS {fresh} → {settled} KiB");
+    // ...and sleeps: no timer wakes it while nothing happens.
+    let woken = wakeups(pid);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(wakeups(pid), woken, "an idle responder stays asleep");
+    // A container that joins later is answered for (the records' watch),
+    // and a name that left stops resolving.
+    ns.httpd(&b, &["--name", "second", "--network", "quiet"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&ns.text(&b, &["inspect", "second"])).unwrap_or_default();
+    let second = v[0]["NetworkSettings"]["Networks"]["quiet"]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(lookup(&ns, &b, "quiet", "second", ""), [second]);
+    ns.text(&b, &["rm", "-f", "second"]);
+    let gone = lookup(&ns, &b, "quiet", "second", "");
+    assert!(gone[0].contains("NXDOMAIN"), "{gone:?}");
+    // It goes with the last member.
+    ns.text(&b, &["rm", "-f", "first"]);
+    assert!(
+        b.until(std::time::Duration::from_secs(5), || !std::path::Path::new(
+            &format!("/proc/{pid}")
+        )
+        .exists()),
+        "the responder ended with its network's last member"
+    );
+    ns.text(&b, &["network", "rm", "quiet"]);
+}
+
 /// Sends `ping` over UDP to `addr` from inside `ns` until an answer comes
 /// (5 s at most); the answer, or "" when none came.
 fn udp_ping(ns: &NetNs, addr: &str) -> String {

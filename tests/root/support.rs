@@ -241,3 +241,14 @@ pub fn json_lines(text: &str) -> serde_json::Value {
             .collect(),
     )
 }
+
+/// The PSS of a process, in KiB.
+pub fn pss_kib(pid: i64) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_else(|e| panic!("smaps_rollup of {pid}: {e}"));
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no Pss in {rollup}"))
+}
