@@ -66,9 +66,6 @@ pub fn shed() {
             // frame (signal handlers run only when the call has returned).
             unsafe {
                 libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
-                if !m.is_stack {
-                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_RANDOM);
-                }
             }
         }
     }
