@@ -397,6 +397,7 @@ pub fn info(store: &Store) -> anyhow::Result<i32> {
         out,
         " network teardown: {run}/networks/<NETWORK>.teardown.log"
     )?;
+    writeln!(out, " retired bridges' reaper: {run}/networks/reap.log")?;
     writeln!(out, " watchers: {run}/projects/<PROJECT>.watch.log")?;
     Ok(0)
 }

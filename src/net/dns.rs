@@ -525,12 +525,23 @@ pub fn main(args: &[String], settled: fn()) -> i32 {
                 Err(e) => tracing::debug!("network {name}: receiving a query: {e}"),
             }
         }
-        if let (true, Some(w)) = (changed, &watch) {
-            // Only that something changed matters; the events are drained.
-            if let Err(e) = w.read_events() {
-                tracing::debug!("network {name}: reading record events: {e}");
-            }
-        }
+        let changed = match (changed, &watch) {
+            (true, Some(w)) => match w.read_events() {
+                // Records only: the store's lock file and temporary files
+                // come and go with every operation.
+                Ok(events) => events.iter().any(|e| {
+                    e.name.as_ref().is_none_or(|n| {
+                        let n = n.to_string_lossy();
+                        n.ends_with(".json") && !n.starts_with('.')
+                    })
+                }),
+                Err(e) => {
+                    tracing::debug!("network {name}: reading record events: {e}");
+                    true
+                }
+            },
+            _ => false,
+        };
         if changed || checked.elapsed() >= recheck {
             if !records.still_needed() {
                 return 0;

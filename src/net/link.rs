@@ -298,6 +298,63 @@ async fn default_route(h: &Handle, idx: u32, gw: IpAddr) -> Result<(), LinkError
     Ok(())
 }
 
+/// Takes bridge `name` out of service at once: down (which drops its routes)
+/// and renamed to `new_name`, its alias set to `alias` so whoever deletes it
+/// later knows what it was. Deleting a bridge waits in the kernel for RCU
+/// grace periods (some 40 ms); this does not.
+pub fn retire(name: &str, new_name: &str, alias: &str) -> Result<(), LinkError> {
+    let (name, new_name, alias) = (name.to_string(), new_name.to_string(), alias.to_string());
+    with_handle(None, move |h| async move {
+        let idx = index_of(&h, &name).await?;
+        h.link()
+            .set(LinkUnspec::new_with_index(idx).down().build())
+            .execute()
+            .await
+            .map_err(nl(format!("taking {name} down")))?;
+        h.link()
+            .set(
+                LinkUnspec::new_with_index(idx)
+                    .name(new_name.clone())
+                    .alias(alias)
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(nl(format!("renaming {name} to {new_name}")))
+    })
+}
+
+/// Links whose name starts with `prefix`, each with its alias ("" if none).
+pub fn with_prefix_and_alias(prefix: &str) -> Result<Vec<(String, String)>, LinkError> {
+    let prefix = prefix.to_string();
+    with_handle(None, move |h| async move {
+        let mut out = Vec::new();
+        let mut links = h.link().get().execute();
+        loop {
+            match links.try_next().await {
+                Ok(Some(l)) => {
+                    let mut name = None;
+                    let mut alias = String::new();
+                    for a in &l.attributes {
+                        match a {
+                            LinkAttribute::IfName(n) if n.starts_with(&prefix) => {
+                                name = Some(n.clone())
+                            }
+                            LinkAttribute::IfAlias(a) => alias = a.clone(),
+                            _ => {}
+                        }
+                    }
+                    if let Some(n) = name {
+                        out.push((n, alias));
+                    }
+                }
+                Ok(None) => return Ok(out),
+                Err(e) => return Err(nl("listing links")(e)),
+            }
+        }
+    })
+}
+
 /// The names of links in this namespace with a prefix (for cleanup checks).
 pub fn names_with_prefix(prefix: &str) -> Vec<String> {
     let prefix = prefix.to_string();

@@ -430,9 +430,21 @@ impl NetworkStore {
                     .collect();
                 return Err(NetworkError::InUse(net.name.clone(), ids.join(", ")));
             }
-            tear_down(&net);
+            // The rules go now; the bridge leaves service now (down, renamed)
+            // and is deleted in the background (`reap_main`), so `network
+            // rm` and `compose down` do not wait out the kernel's deletion.
+            super::dns::stop(net.resolver_pid, &net.name);
+            remove_rules(&net);
             if link::exists(&net.bridge) {
-                link::delete(&net.bridge)?;
+                let to = retired_name(&net.id);
+                let alias = format!("{RETIRED_ALIAS}{}", net.bridge);
+                match link::retire(&net.bridge, &to, &alias) {
+                    Ok(()) => schedule_reap(&self.dir),
+                    Err(e) => {
+                        tracing::debug!("retiring {}: {e}; deleting it now", net.bridge);
+                        link::delete(&net.bridge)?;
+                    }
+                }
             }
             let p = self.path(&net.name);
             std::fs::remove_file(&p).map_err(io(&p))?;
@@ -593,6 +605,64 @@ fn schedule_teardown(dir: &Path, name: &str) {
     }
 }
 
+/// argv[1] that selects the reaper of removed networks' bridges and rules.
+pub const REAP_ARG: &str = "__berth_net_reap";
+
+/// Names of retired bridges start with this (and go on with the network id).
+pub const RETIRED_PREFIX: &str = "bgone-";
+/// A retired bridge's alias: this, then the name it had.
+const RETIRED_ALIAS: &str = "berth-retired:";
+
+fn retired_name(network_id: &str) -> String {
+    // IFNAMSIZ: 15 characters at most.
+    format!(
+        "{RETIRED_PREFIX}{}",
+        network_id.get(..9).unwrap_or(network_id)
+    )
+}
+
+/// Starts the reaper of retired bridges; when it cannot start, the
+/// reaping is done here and now.
+fn schedule_reap(dir: &Path) {
+    let spawned = crate::sys::helper::executable().and_then(|exe| {
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg(REAP_ARG);
+        crate::sys::helper::spawn_detached(&mut cmd, &dir.join("reap.log"))
+    });
+    if let Err(e) = spawned {
+        tracing::debug!("reaping retired bridges here: {e}");
+        reap();
+    }
+}
+
+/// The reaper's entry point (no arguments).
+pub fn reap_main(_args: &[String]) -> i32 {
+    drop(crate::sys::helper::enter());
+    reap();
+    0
+}
+
+/// Deletes every retired bridge: the one just retired and any a reaper
+/// killed earlier left behind (each is down and has no rules, so until
+/// then it is only a name in `ip link`).
+fn reap() {
+    let retired = match link::with_prefix_and_alias(RETIRED_PREFIX) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("listing retired bridges: {e}");
+            return;
+        }
+    };
+    for (link, alias) in &retired {
+        match link::delete(link) {
+            Ok(()) => tracing::info!("deleted retired bridge {link} ({alias})"),
+            // Another reaper got to it first.
+            Err(e) if !link::exists(link) => tracing::debug!("{link}: {e}"),
+            Err(e) => tracing::warn!("deleting retired bridge {link}: {e}"),
+        }
+    }
+}
+
 /// The deferred teardown's entry point: `args` is `[networks_dir, network]`.
 pub fn teardown_main(args: &[String]) -> i32 {
     // Closing the readiness pipe at once lets the caller go on.
@@ -622,6 +692,17 @@ pub fn teardown_main(args: &[String]) -> i32 {
 /// gone; what cannot be removed is logged).
 fn tear_down(net: &Network) {
     super::dns::stop(net.resolver_pid, &net.name);
+    remove_rules(net);
+    if link::exists(&net.bridge) {
+        if let Err(e) = link::delete(&net.bridge) {
+            tracing::warn!("removing bridge {}: {e}", net.bridge);
+        }
+    }
+}
+
+/// Removes the bridge's rules, berth's own and those in the host's
+/// firewall (best effort, logged).
+fn remove_rules(net: &Network) {
     match super::nft::list_ruleset() {
         Ok(listing) => {
             if let Err(e) = super::ports::unpublish_in(&listing, &net.bridge) {
@@ -632,10 +713,5 @@ fn tear_down(net: &Network) {
             }
         }
         Err(e) => tracing::warn!("removing the rules of {}: {e}", net.name),
-    }
-    if link::exists(&net.bridge) {
-        if let Err(e) = link::delete(&net.bridge) {
-            tracing::warn!("removing bridge {}: {e}", net.bridge);
-        }
     }
 }

@@ -865,6 +865,60 @@ fn names_resolve_on_their_network_only_and_everything_goes_with_the_last_contain
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
 }
 
+#[test]
+fn a_removed_networks_bridge_leaves_service_at_once_and_is_deleted_behind() {
+    let b = crate::support::Berth::new("retire");
+    let ns = NetNs::new("retire");
+    // What a reaper killed before it deleted its bridge leaves behind.
+    ns.sh(&["ip", "link", "add", "bgone-0000000", "type", "bridge"]);
+    ns.sh(&[
+        "ip",
+        "link",
+        "set",
+        "bgone-0000000",
+        "alias",
+        "berth-retired:br-gone",
+    ]);
+    ns.text(
+        &b,
+        &["network", "create", "--subnet", "10.87.0.0/24", "short"],
+    );
+    let id = ns.httpd(&b, &["--name", "lived", "--network", "short"]);
+    let id = id.trim();
+    let v: serde_json::Value =
+        serde_json::from_str(&ns.text(&b, &["network", "inspect", "short"])).unwrap_or_default();
+    let net_id = v[0]["Id"].as_str().unwrap_or("").to_string();
+    let bridge = format!("br-{}", net_id.get(..12).unwrap_or(""));
+    assert!(
+        ns.sh(&["ip", "-o", "link", "show"])
+            .contains(&format!(": {bridge}:")),
+        "{bridge} is up while the network has a member"
+    );
+    ns.text(&b, &["rm", "-f", id]);
+    ns.text(&b, &["network", "rm", "short"]);
+    // When `network rm` returns the bridge is out of service: gone under
+    // its name, its routes with it, its rules removed.
+    let links = ns.sh(&["ip", "-o", "link", "show"]);
+    assert!(!links.contains(&format!(": {bridge}:")), "{links}");
+    let routes = ns.sh(&["ip", "route", "show"]);
+    assert!(!routes.contains("10.87.0."), "{routes}");
+    let rules = ns.sh(&["nft", "list", "ruleset"]);
+    assert!(!rules.contains(&bridge), "{rules}");
+    // And then every retired bridge is deleted, the earlier one too.
+    assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
+    // The subnet is free again at once.
+    ns.text(
+        &b,
+        &["network", "create", "--subnet", "10.87.0.0/24", "again"],
+    );
+    let id = ns.httpd(&b, &["--name", "again", "--network", "again"]);
+    let id = id.trim();
+    assert_eq!(b.status(id), "running");
+    ns.text(&b, &["rm", "-f", id]);
+    ns.text(&b, &["network", "rm", "again"]);
+    assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
+}
+
 /// The voluntary context switches of a process's main thread so far.
 fn wakeups(pid: i64) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/status"))
