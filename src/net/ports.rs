@@ -377,15 +377,34 @@ pub fn isolate(
     if !internal {
         switch("/proc/sys/net/ipv4/ip_forward");
     }
-    let mut script = table("ip") + &v4;
+    let mut families = vec![("ip", v4)];
     if !v6.is_empty() {
         if !internal {
             switch("/proc/sys/net/ipv6/conf/all/forwarding");
         }
-        script += &(table("ip6") + &v6);
+        families.push(("ip6", v6));
     }
-    script += "list ruleset\n";
-    nft(&script)
+    in_tables(&families, "list ruleset\n")
+}
+
+/// Runs the rules of each family, then `tail`, in one nft batch. The
+/// berth tables are declared only when the rules alone are refused (the
+/// first time on a host): declaring an existing table with its base chains
+/// again makes the kernel update every hook, which costs 10 to 30 ms here
+/// where the rules alone take 4.
+fn in_tables(families: &[(&str, String)], tail: &str) -> Result<String, PortError> {
+    let rules: String = families.iter().map(|(_, r)| r.as_str()).collect();
+    match nft(&format!("{rules}{tail}")) {
+        Ok(out) => Ok(out),
+        Err(e) => {
+            tracing::debug!("rules alone refused ({e}); declaring the berth tables");
+            let declared: String = families
+                .iter()
+                .map(|(family, r)| table(family) + r)
+                .collect();
+            nft(&format!("{declared}{tail}"))
+        }
+    }
 }
 
 fn switch(path: &str) {
@@ -508,18 +527,18 @@ pub fn publish(t: &Target, ports: &[Published]) -> Result<(), PortError> {
         t.bridge
     ));
     let (v4, v6) = rules(t, ports);
-    let mut script = String::new();
+    let mut families = Vec::new();
     if !v4.is_empty() {
-        script += &(table("ip") + &v4);
+        families.push(("ip", v4));
     }
     if !v6.is_empty() {
         switch("/proc/sys/net/ipv6/conf/all/forwarding");
-        script += &(table("ip6") + &v6);
+        families.push(("ip6", v6));
     }
-    if script.is_empty() {
+    if families.is_empty() {
         return Ok(());
     }
-    nft(&script).map(|_| ())
+    in_tables(&families, "").map(|_| ())
 }
 
 /// Removes every rule of the berth tables tagged with `id` (a container's
