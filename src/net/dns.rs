@@ -245,7 +245,7 @@ struct Records {
     /// The record's stamp when it last said this responder is needed.
     needed_at: Mutex<Option<(u64, SystemTime, u64)>>,
     /// Set by whatever touches more than the idle loop does (an answer, a
-    /// record parsed), so the loop knows to shed again once idle.
+    /// look at the record), so the loop knows to shed again once idle.
     worked: AtomicBool,
 }
 
@@ -301,9 +301,9 @@ impl Records {
     }
 
     /// Whether the network still wants this responder. The record is parsed
-    /// only when it changed since the last look: the check runs every second
-    /// for the responder's whole life, and a stat keeps it from touching the
-    /// parser's pages again once the responder has shed them.
+    /// only when it changed since the last look: the check also runs when
+    /// another network's record changes, and once a minute, and a stat is
+    /// all those need.
     fn still_needed(&self) -> bool {
         let store = NetworkStore::from_dir(&self.dir);
         let Ok(stamp) = store.record_stamp(&self.name) else {
@@ -313,7 +313,6 @@ impl Records {
         if *seen == Some(stamp) {
             return true;
         }
-        self.worked.store(true, Ordering::Relaxed);
         let me = std::process::id() as i32;
         let needed = match store.get(&self.name) {
             Ok(n) => !n.members.is_empty() && (n.resolver_pid == 0 || n.resolver_pid == me),

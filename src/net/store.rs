@@ -605,7 +605,7 @@ fn schedule_teardown(dir: &Path, name: &str) {
     }
 }
 
-/// argv[1] that selects the reaper of removed networks' bridges and rules.
+/// argv[1] that selects the reaper of removed networks' (retired) bridges.
 pub const REAP_ARG: &str = "__berth_net_reap";
 
 /// Names of retired bridges start with this (and go on with the network id).
