@@ -174,7 +174,9 @@ fn disconnect(store: &Store, nets: &NetworkStore, a: &NetworkConnectArgs) -> any
     // The container's veth on this bridge, whatever eth<n> it became.
     let ours = crate::runtime::veth_name(&id, 1);
     let prefix = &ours[..ours.len() - 1];
-    for host_end in crate::net::link::names_with_prefix(prefix) {
+    for host_end in crate::net::link::names_with_prefix(prefix)
+        .with_context(|| format!("finding {}'s links", a.container))?
+    {
         if crate::net::link::is_port_of(&host_end, &net.bridge) {
             crate::net::link::delete(&host_end)?;
         }

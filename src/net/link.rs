@@ -355,22 +355,10 @@ pub fn with_prefix_and_alias(prefix: &str) -> Result<Vec<(String, String)>, Link
     })
 }
 
-/// The names of links in this namespace with a prefix (for cleanup checks).
-pub fn names_with_prefix(prefix: &str) -> Vec<String> {
-    let prefix = prefix.to_string();
-    with_handle(None, move |h| async move {
-        let mut out = Vec::new();
-        let mut links = h.link().get().execute();
-        while let Ok(Some(l)) = links.try_next().await {
-            for a in &l.attributes {
-                if let LinkAttribute::IfName(n) = a {
-                    if n.starts_with(&prefix) {
-                        out.push(n.clone());
-                    }
-                }
-            }
-        }
-        Ok(out)
-    })
-    .unwrap_or_default()
+/// The names of links in this namespace with a prefix.
+pub fn names_with_prefix(prefix: &str) -> Result<Vec<String>, LinkError> {
+    Ok(with_prefix_and_alias(prefix)?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect())
 }

@@ -728,6 +728,17 @@ fn connect_and_disconnect_a_running_container() {
     ns.text(&b, &["network", "rm", "front", "back", "side"]);
 }
 
+/// A container's IPv4 address on `network`, as `inspect` tells it ("" if
+/// it has none there).
+fn address_on(ns: &NetNs, b: &crate::support::Berth, container: &str, network: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(&ns.text(b, &["inspect", container])).unwrap_or_default();
+    v[0]["NetworkSettings"]["Networks"][network]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
 /// `nslookup NAME [SERVER]` from a fresh container on `network`: the
 /// addresses of the answer, or the error busybox printed.
 fn lookup(
@@ -796,14 +807,7 @@ fn names_resolve_on_their_network_only_and_everything_goes_with_the_last_contain
     httpd("rep1", "front", "app");
     httpd("rep2", "front", "app");
     httpd("db", "back", "");
-    let ip_of = |name: &str, network: &str| {
-        let v: serde_json::Value =
-            serde_json::from_str(&ns.text(&b, &["inspect", name])).unwrap_or_default();
-        v[0]["NetworkSettings"]["Networks"][network]["IPAddress"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    };
+    let ip_of = |name: &str, network: &str| address_on(&ns, &b, name, network);
     // By name and by alias, through the container's own resolver.
     crate::support::assert_stdout(
         &ns.wget_from(&b, "front", "http://web/"),
@@ -958,12 +962,7 @@ fn an_idle_name_server_sleeps_gives_back_its_pages_and_still_follows_containers(
     // A container that joins later is answered for (the records' watch),
     // and a name that left stops resolving.
     ns.httpd(&b, &["--name", "second", "--network", "quiet"]);
-    let v: serde_json::Value =
-        serde_json::from_str(&ns.text(&b, &["inspect", "second"])).unwrap_or_default();
-    let second = v[0]["NetworkSettings"]["Networks"]["quiet"]["IPAddress"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let second = address_on(&ns, &b, "second", "quiet");
     assert_eq!(lookup(&ns, &b, "quiet", "second", ""), [second]);
     ns.text(&b, &["rm", "-f", "second"]);
     let gone = lookup(&ns, &b, "quiet", "second", "");
