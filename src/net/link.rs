@@ -2,7 +2,8 @@
 //! created with the peer directly inside a container's network namespace,
 //! and the container side set up (loopback, address, default route) from a
 //! thread that entered that namespace. Mirrors `ip link` / `ip addr` /
-//! `ip route`.
+//! `ip route`; also retires a bridge (down, renamed, aliased) for a later
+//! deletion.
 //!
 //! Each operation runs on its own thread with a current-thread tokio
 //! runtime, so a caller may be single-threaded and stays so once it returns.

@@ -438,16 +438,16 @@ impl NetworkStore {
             if link::exists(&net.bridge) {
                 let to = retired_name(&net.id);
                 let alias = format!("{RETIRED_ALIAS}{}", net.bridge);
-                match link::retire(&net.bridge, &to, &alias) {
-                    Ok(()) => schedule_reap(&self.dir),
-                    Err(e) => {
-                        tracing::debug!("retiring {}: {e}; deleting it now", net.bridge);
-                        link::delete(&net.bridge)?;
-                    }
+                if let Err(e) = link::retire(&net.bridge, &to, &alias) {
+                    tracing::debug!("retiring {}: {e}; deleting it now", net.bridge);
+                    link::delete(&net.bridge)?;
                 }
             }
             let p = self.path(&net.name);
             std::fs::remove_file(&p).map_err(io(&p))?;
+            // Also when this bridge was gone already: a removal killed after
+            // retiring it, before the record went, left it to this reaper.
+            schedule_reap(&self.dir);
             Ok(net)
         })
     }

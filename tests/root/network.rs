@@ -919,6 +919,16 @@ fn a_removed_networks_bridge_leaves_service_at_once_and_is_deleted_behind() {
     let id = id.trim();
     assert_eq!(b.status(id), "running");
     ns.text(&b, &["rm", "-f", id]);
+    // A removal killed after it retired the bridge, before the record went:
+    // the next `network rm` finds no bridge and its reaper still sweeps.
+    let v: serde_json::Value =
+        serde_json::from_str(&ns.text(&b, &["network", "inspect", "again"])).unwrap_or_default();
+    let bridge = format!(
+        "br-{}",
+        v[0]["Id"].as_str().unwrap_or("").get(..12).unwrap_or("")
+    );
+    ns.sh(&["ip", "link", "set", &bridge, "down"]);
+    ns.sh(&["ip", "link", "set", &bridge, "name", "bgone-halfway"]);
     ns.text(&b, &["network", "rm", "again"]);
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
 }
