@@ -239,12 +239,12 @@ fn resident_helpers_run_from_the_helper_binary_and_shed_their_start_up() {
         String::from_utf8_lossy(&cmdline).starts_with("berth-init\0__berth_init"),
         "{cmdline:?}"
     );
-    let before = (crate::support::pss_kib(shim), crate::support::pss_kib(init));
+    let before = (crate::support::rss_kib(shim), crate::support::rss_kib(init));
     // Once settled, each has given back what its start-up touched.
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    let after = (crate::support::pss_kib(shim), crate::support::pss_kib(init));
-    assert!(after.0 < before.0, "shim PSS {before:?} → {after:?}");
-    assert!(after.1 < before.1, "init PSS {before:?} → {after:?}");
+    let after = (crate::support::rss_kib(shim), crate::support::rss_kib(init));
+    assert!(after.0 < before.0, "shim RSS {before:?} → {after:?}");
+    assert!(after.1 < before.1, "init RSS {before:?} → {after:?}");
     // And both still do their work: output relayed, exec, a stop forwarded.
     assert_eq!(b.text(&["logs", "lean"]), "up\n");
     assert_eq!(b.text(&["exec", "lean", "echo", "in"]), "in\n");

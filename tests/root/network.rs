@@ -960,11 +960,11 @@ fn an_idle_name_server_sleeps_gives_back_its_pages_and_still_follows_containers(
             .unwrap_or_else(|e| panic!("{e}"));
     let pid = net["resolver_pid"].as_i64().unwrap_or(0);
     assert!(pid > 0, "{net}");
-    let fresh = crate::support::pss_kib(pid);
+    let fresh = crate::support::rss_kib(pid);
     // Once idle a while, it has given back what start-up touched...
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    let settled = crate::support::pss_kib(pid);
-    assert!(settled < fresh, "responder PSS {fresh} → {settled} KiB");
+    let settled = crate::support::rss_kib(pid);
+    assert!(settled < fresh, "responder RSS {fresh} → {settled} KiB");
     // ...and sleeps: no timer wakes it while nothing happens.
     let woken = wakeups(pid);
     std::thread::sleep(std::time::Duration::from_millis(2500));

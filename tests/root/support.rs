@@ -242,13 +242,15 @@ pub fn json_lines(text: &str) -> serde_json::Value {
     )
 }
 
-/// The PSS of a process, in KiB.
-pub fn pss_kib(pid: i64) -> u64 {
+/// The pages a process holds resident, in KiB (`Rss` of smaps_rollup). Not
+/// PSS: a process's PSS rises when others that map the same binary exit,
+/// as other tests' helpers do, while its RSS moves only with what it maps.
+pub fn rss_kib(pid: i64) -> u64 {
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
         .unwrap_or_else(|e| panic!("smaps_rollup of {pid}: {e}"));
     rollup
         .lines()
-        .find_map(|l| l.strip_prefix("Pss:"))
+        .find_map(|l| l.strip_prefix("Rss:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no Pss in {rollup}"))
+        .unwrap_or_else(|| panic!("no Rss in {rollup}"))
 }
