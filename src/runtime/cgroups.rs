@@ -1,11 +1,20 @@
 //! cgroups v1 and v2 behind one interface: create a container's group, apply
-//! limits (memory, reservation, swap, cpu quota/shares, cpuset, pids), add
-//! processes, detect OOM kills, read stats, freeze/thaw, remove.
+//! limits (memory, reservation, swap, cpu quota/shares, cpuset, pids), let
+//! processes enter it, detect OOM kills, read stats, freeze/thaw, remove.
+//!
+//! Processes enter their group themselves, never moved by another process:
+//! on cgroup v1 a move of another process's thread group takes the global
+//! threadgroup lock, whose first taking waits an RCU grace period (7–10 ms
+//! here), while a single-threaded process writing `0` to a hierarchy's
+//! `tasks` moves only itself and skips it. On cgroup v2 a container's first
+//! process is born in its group (`clone3` with `CLONE_INTO_CGROUP`, given
+//! the directory from [`Cgroup::clone_target`]).
 //!
 //! Every controller takes its directory as a path, so tests drive both
 //! versions against fixture directories. Owns cgroup files only; never
 //! starts or signals processes.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use super::spec::Limits;
@@ -85,7 +94,12 @@ pub struct CgroupStats {
 pub trait Cgroup {
     /// Creates the group and applies the limits.
     fn create(&self, limits: &Limits) -> Result<()>;
-    fn add_process(&self, pid: i32) -> Result<()>;
+    /// Moves the calling process into the group. It must be
+    /// single-threaded: on cgroup v1 only the calling thread moves.
+    fn join_self(&self) -> Result<()>;
+    /// The group's directory, open, for a clone that places its child in
+    /// the group at birth; none where the version has no such clone (v1).
+    fn clone_target(&self) -> Result<Option<OwnedFd>>;
     /// How many OOM kills happened in the group.
     fn oom_kills(&self) -> u64;
     fn stats(&self) -> CgroupStats;
@@ -197,11 +211,15 @@ impl Cgroup for CgroupV1 {
         Ok(())
     }
 
-    fn add_process(&self, pid: i32) -> Result<()> {
+    fn join_self(&self) -> Result<()> {
         for c in self.controllers() {
-            write(&self.dir(c).join("cgroup.procs"), &pid.to_string())?;
+            write(&self.dir(c).join("tasks"), "0")?;
         }
         Ok(())
+    }
+
+    fn clone_target(&self) -> Result<Option<OwnedFd>> {
+        Ok(None)
     }
 
     fn oom_kills(&self) -> u64 {
@@ -338,8 +356,15 @@ impl Cgroup for CgroupV2 {
         Ok(())
     }
 
-    fn add_process(&self, pid: i32) -> Result<()> {
-        write(&self.dir().join("cgroup.procs"), &pid.to_string())
+    fn join_self(&self) -> Result<()> {
+        write(&self.dir().join("cgroup.procs"), "0")
+    }
+
+    fn clone_target(&self) -> Result<Option<OwnedFd>> {
+        let dir = self.dir();
+        std::fs::File::open(&dir)
+            .map(|f| Some(OwnedFd::from(f)))
+            .map_err(|source| CgroupError { path: dir, source })
     }
 
     fn oom_kills(&self) -> u64 {
@@ -384,14 +409,18 @@ impl Cgroup for CgroupV2 {
     }
 }
 
-/// The cgroup of a container on this host: v2 when the unified hierarchy
-/// holds the controllers, v1 otherwise. `BERTH_CGROUP_ROOT` moves the base.
+/// The cgroup of a container on this host: v2 when the base is the unified
+/// hierarchy itself or holds the controllers, v1 otherwise (a hybrid host's
+/// v2 mount beside the v1 hierarchies holds none). `BERTH_CGROUP_ROOT`
+/// moves the base.
 pub fn for_container(id: &str, limits: &Limits) -> Box<dyn Cgroup> {
     let base = std::env::var_os("BERTH_CGROUP_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
     let group = Path::new("berth").join(id);
-    let unified = read(&base.join("cgroup.controllers")).is_some_and(|c| c.contains("memory"));
+    let unified = nix::sys::statfs::statfs(&base)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        || read(&base.join("cgroup.controllers")).is_some_and(|c| c.contains("memory"));
     if unified {
         Box::new(CgroupV2::new(&base, &group))
     } else {
@@ -463,8 +492,11 @@ mod tests {
         assert_eq!(d("pids", "pids.max"), "50");
         assert_eq!(d("cpuset", "cpuset.cpus"), "0");
         assert_eq!(d("cpuset", "cpuset.mems"), "0-1");
-        g.add_process(42).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(d("pids", "cgroup.procs"), "42");
+        g.join_self().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d("pids", "tasks"), "0");
+        assert_eq!(d("memory", "tasks"), "0");
+        assert!(matches!(g.clone_target(), Ok(None)));
+        std::fs::write(base.join("memory/berth/abc/cgroup.procs"), "42\n").unwrap_or_default();
         assert_eq!(g.procs(), vec![42]);
         std::fs::write(
             base.join("memory/berth/abc/memory.oom_control"),
@@ -526,6 +558,9 @@ mod tests {
         )
         .unwrap_or_default();
         assert_eq!(g.stats().cpu_usage_ns, 250_000);
+        g.join_self().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d("cgroup.procs"), "0");
+        assert!(matches!(g.clone_target(), Ok(Some(_))));
     }
 
     #[test]

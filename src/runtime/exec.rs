@@ -121,9 +121,7 @@ impl Joining {
     /// children) and waits for `args` there. The command's exit code, or
     /// why it could not run.
     pub(crate) fn enter_and_run(self, args: &[String]) -> Result<i32, String> {
-        self.cg
-            .add_process(std::process::id() as i32)
-            .map_err(|e| e.to_string())?;
+        self.cg.join_self().map_err(|e| e.to_string())?;
         for (fd, flag) in &self.ns_fds {
             setns(fd.as_fd(), *flag).map_err(|e| format!("setns {flag:?}: {e}"))?;
         }

@@ -1,6 +1,7 @@
 //! Creating the container process: clone into new pid, mount, uts, ipc and
-//! (for network mode none) net namespaces, wait for the shim to place the
-//! child in its cgroup, enter a new cgroup namespace, build the root
+//! (for network mode none) net namespaces and into its cgroup (born there on
+//! cgroup v2; on v1 the child moves itself before anything else), wait for
+//! the shim's go, enter a new cgroup namespace, build the root
 //! (rootfs.rs), confine (security.rs), and exec — the command itself, or
 //! berth's init through a read-only bind mount that exists only in the
 //! container's detached old root, so nothing inside can write the host binary
@@ -42,7 +43,11 @@ pub struct Launch<'a> {
     pub init: bool,
     /// The fds that become the container's stdin, stdout and stderr.
     pub stdio: [RawFd; 3],
-    /// The child blocks on this until the shim has placed it in its cgroup.
+    /// The container's cgroup, which the child enters unless born in it.
+    pub cgroup: &'a dyn super::cgroups::Cgroup,
+    /// The cgroup's directory where a clone can place the child in it.
+    pub cgroup_dir: Option<&'a OwnedFd>,
+    /// The child blocks on this until the shim has set up its network.
     pub sync: RawFd,
     /// Where the child writes why it failed before exec.
     pub report: RawFd,
@@ -106,10 +111,35 @@ pub fn spawn(launch: &Launch) -> Result<Pid, ProcessError> {
     if has_ns(launch.spec, LinuxNamespaceType::Network) && launch.netns.is_none() {
         flags |= libc::CLONE_NEWNET;
     }
+    let born_in_cgroup = launch.cgroup_dir.and_then(|dir| {
+        clone_into_cgroup(flags as u64, dir)
+            .map_err(|e| {
+                // A kernel before 5.7, or a filter refusing clone3: the
+                // child moves itself instead.
+                tracing::debug!("clone3 into the cgroup: {e}; the child enters it itself");
+            })
+            .ok()
+    });
+    let in_cgroup = born_in_cgroup.is_some();
+    let ret = born_in_cgroup.unwrap_or_else(|| fork_style_clone(flags));
+    if ret < 0 {
+        return Err(ProcessError::Sys("clone", nix::Error::last()));
+    }
+    if ret == 0 {
+        let code = child_main(launch, in_cgroup);
+        // SAFETY: _exit ends the child without running the parent's atexit
+        // handlers or flushing buffers it shares with the parent.
+        unsafe { libc::_exit(code) };
+    }
+    Ok(Pid::from_raw(ret as i32))
+}
+
+/// clone(2) without a new stack: the child continues as after fork.
+fn fork_style_clone(flags: libc::c_int) -> libc::c_long {
     // SAFETY: the shim is single-threaded, so a fork-style clone (no new
-    // stack) leaves the child a consistent copy of its memory; the child
-    // only runs `child_main`, which ends in exec or _exit.
-    let ret = unsafe {
+    // stack) leaves the child a consistent copy of its memory; the caller's
+    // child only runs `child_main`, which ends in exec or _exit.
+    unsafe {
         libc::syscall(
             libc::SYS_clone,
             (flags | libc::SIGCHLD) as libc::c_ulong,
@@ -118,17 +148,54 @@ pub fn spawn(launch: &Launch) -> Result<Pid, ProcessError> {
             0usize,
             0usize,
         )
+    }
+}
+
+/// The kernel's `struct clone_args` (linux/sched.h), up to `cgroup`
+/// (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// linux/sched.h: place the child in the cgroup `clone_args.cgroup` names.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone3(2), fork-style, with the child born in the cgroup whose directory
+/// `dir` is. 0 in the child, its pid in the parent; the error when this
+/// kernel or a seccomp filter around berth refuses it, before any child.
+fn clone_into_cgroup(flags: u64, dir: &OwnedFd) -> Result<libc::c_long, nix::Error> {
+    let args = CloneArgs {
+        flags: flags | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: as for `fork_style_clone` (stack 0: the child continues on a
+    // copy of this one); `args` outlives the call and its size is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
     };
     if ret < 0 {
-        return Err(ProcessError::Sys("clone", nix::Error::last()));
+        Err(nix::Error::last())
+    } else {
+        Ok(ret)
     }
-    if ret == 0 {
-        let code = child_main(launch);
-        // SAFETY: _exit ends the child without running the parent's atexit
-        // handlers or flushing buffers it shares with the parent.
-        unsafe { libc::_exit(code) };
-    }
-    Ok(Pid::from_raw(ret as i32))
 }
 
 /// A failure in the child: the exit code and the message for the shim.
@@ -140,8 +207,17 @@ impl<E: std::fmt::Display> From<(i32, E)> for ChildError {
     }
 }
 
-fn child_main(launch: &Launch) -> i32 {
-    match child_setup(launch) {
+fn child_main(launch: &Launch, in_cgroup: bool) -> i32 {
+    let setup = if in_cgroup {
+        Ok(())
+    } else {
+        // First of all, so nothing the container does runs outside its limits.
+        launch
+            .cgroup
+            .join_self()
+            .map_err(|e| ChildError(125, format!("entering the container's cgroup: {e}")))
+    };
+    match setup.and_then(|()| child_setup(launch)) {
         Ok(never) => match never {},
         Err(ChildError(code, msg)) => {
             // SAFETY: `report` is a pipe write end owned by this process.
@@ -222,7 +298,7 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
     // up leaves nothing behind); renewed after the change of user below.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| ChildError(125, format!("prctl(PR_SET_PDEATHSIG): {e}")))?;
-    // Wait until the shim has put this process in its cgroup.
+    // Wait until the shim has set up what the container needs from outside.
     {
         // SAFETY: `sync` is the read end of a pipe created for this child.
         let mut f = unsafe { std::fs::File::from_raw_fd(launch.sync) };

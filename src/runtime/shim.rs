@@ -416,7 +416,13 @@ impl Shim {
             _ => None,
         };
         let dir = self.store.container_dir(&self.id);
+        let cgroup_dir = match cg.clone_target() {
+            Ok(d) => d,
+            Err(e) => return fail(125, e.to_string()),
+        };
         let launch = Launch {
+            cgroup: cg,
+            cgroup_dir: cgroup_dir.as_ref(),
             netns: netns.as_ref(),
             spec: &self.spec,
             config: &self.config,
@@ -435,12 +441,8 @@ impl Shim {
             Err(e) => return fail(125, e.to_string()),
         };
         drop((out_w, err_w, sync_r, rep_w, stdin));
+        drop(cgroup_dir);
         let pty_leader = pty.map(|p| p.master);
-        if let Err(e) = cg.add_process(pid.as_raw()) {
-            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-            return fail(125, e.to_string());
-        }
         if let Err(e) = self.connect_network(pid.as_raw()) {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);

@@ -753,3 +753,146 @@ fn stopping_a_restarting_container_ends_it_at_once() {
     assert_eq!(b.status(&id), "exited", "it started again");
     assert_eq!(b.inspect(&id)["RestartCount"].as_u64(), count);
 }
+
+/// Each hierarchy's line of /proc/PID/cgroup, as `(controllers, path)`.
+fn cgroup_lines(pid: i64) -> Vec<(String, String)> {
+    let path = format!("/proc/{pid}/cgroup");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, group) = (parts.next()?, parts.next()?, parts.next()?);
+            Some((controllers.to_string(), group.to_string()))
+        })
+        .collect()
+}
+
+/// The container's init and its command, from the host.
+fn init_and_command(b: &Berth, id: &str) -> (i64, i64) {
+    let init = b.state(id)["pid"].as_i64().unwrap_or(0);
+    let mut child = 0;
+    assert!(
+        b.until(Duration::from_secs(10), || {
+            let path = format!("/proc/{init}/task/{init}/children");
+            child = std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .split_whitespace()
+                .next()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            child != 0
+        }),
+        "the init of {id} started no command"
+    );
+    (init, child)
+}
+
+/// The container's processes enter its group on every hierarchy berth
+/// limits (the first process moves itself on cgroup v1, before anything
+/// else), and so does an exec'd one: inside, its cgroup namespace's root is
+/// the container's group.
+#[test]
+fn a_containers_processes_are_in_its_cgroup_on_every_hierarchy() {
+    let b = Berth::new("cgroup-entry");
+    let id = b.detached(&["--memory", "64m", "--pids-limit", "50"], &["sleep", "60"]);
+    let (init, command) = init_and_command(&b, &id);
+    let group = format!("/berth/{id}");
+    let unified = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .is_ok_and(|c| c.contains("memory"));
+    for pid in [init, command] {
+        let lines = cgroup_lines(pid);
+        let wanted: &[&str] = if unified {
+            &[""]
+        } else {
+            &["memory", "pids", "freezer"]
+        };
+        for controller in wanted {
+            let line = lines
+                .iter()
+                .find(|(c, _)| c.split(',').any(|c| c == *controller) || c == controller)
+                .unwrap_or_else(|| panic!("no {controller:?} line for {pid}: {lines:?}"));
+            assert_eq!(line.1, group, "{controller:?} of process {pid}");
+        }
+    }
+    let out = b.text(&["exec", &id, "cat", "/proc/self/cgroup"]);
+    for l in out
+        .lines()
+        .filter(|l| l.contains("memory") || l.contains("pids"))
+    {
+        assert!(
+            l.ends_with(":/"),
+            "an exec'd process outside the container's group: {out}"
+        );
+    }
+    if !unified {
+        let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids{group}/cgroup.procs"))
+            .unwrap_or_default();
+        assert_eq!(procs.lines().count(), 2, "init and sleep only: {procs}");
+    }
+}
+
+/// Where cgroup v2 is mounted on this host, if anywhere.
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    mounts.lines().find_map(|l| {
+        let (fields, fs) = l.split_once(" - ")?;
+        fs.starts_with("cgroup2 ")
+            .then(|| {
+                fields
+                    .split_whitespace()
+                    .nth(4)
+                    .map(std::path::PathBuf::from)
+            })
+            .flatten()
+    })
+}
+
+/// On cgroup v2 the container's first process is born in its group
+/// (clone3 with CLONE_INTO_CGROUP): the shim never moves it, and the group
+/// goes with the container. Run on this host's v2 mount, which holds no
+/// controllers beside the v1 hierarchies, so no limit is set.
+#[test]
+fn on_cgroup_v2_the_first_process_is_born_in_its_group() {
+    let Some(mount) = cgroup2_mount() else {
+        eprintln!("skipped: no cgroup v2 mount on this host");
+        return;
+    };
+    let b = Berth::new("cgroup-v2");
+    let root = mount.display().to_string();
+    let env = [("BERTH_CGROUP_ROOT", root.as_str()), ("RUST_LOG", "debug")];
+    let rootfs = crate::support::rootfs().display().to_string();
+    let run = |args: &[&str]| {
+        let out = b.cmd_with(std::path::Path::new("."), &env, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let id = run(&["run", "-d", "--rootfs", &rootfs, "sleep", "60"]);
+    let (init, command) = init_and_command(&b, &id);
+    for pid in [init, command] {
+        assert_eq!(
+            cgroup_lines(pid)
+                .iter()
+                .find(|(c, _)| c.is_empty())
+                .map(|l| l.1.clone()),
+            Some(format!("/berth/{id}")),
+            "the v2 group of process {pid}"
+        );
+    }
+    let log = std::fs::read_to_string(b.root.join("run/containers").join(&id).join("shim.log"))
+        .unwrap_or_default();
+    assert!(
+        !log.contains("clone3 into the cgroup"),
+        "the child was not born in its group: {log}"
+    );
+    run(&["rm", "-f", &id]);
+    let dir = mount.join("berth").join(&id);
+    assert!(
+        b.until(Duration::from_secs(10), || !dir.exists()),
+        "{} is left",
+        dir.display()
+    );
+}

@@ -87,11 +87,17 @@ impl Berth {
 
     /// `cmd` with `dir` as the working directory (relative paths in `args`).
     pub fn cmd_in(&self, dir: &Path, args: &[&str]) -> Output {
+        self.cmd_with(dir, &[], args)
+    }
+
+    /// `cmd_in` with more environment for berth and the helpers it starts.
+    pub fn cmd_with(&self, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
         Command::new("unshare")
             .args(["--mount", "--net", "--"])
             .arg(env!("CARGO_BIN_EXE_berth"))
             .args(args)
             .current_dir(dir)
+            .envs(env.iter().copied())
             .env("BERTH_ROOT", &self.root)
             .stdin(Stdio::null())
             .output()
