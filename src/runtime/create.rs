@@ -3,6 +3,7 @@
 //! the anonymous volumes of the image's `VOLUME`s.
 
 use super::*;
+use crate::state::Flush;
 
 /// What `create` needs beyond the spec request.
 #[derive(Debug, Clone)]
@@ -316,7 +317,17 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             ip6: req.ip6,
             user: req.user.clone().unwrap_or_default(),
         };
-        store.write_json(&dir.join("config.json"), &oci)?;
+        // A `--rm` container's record lasts as long as its process: written
+        // without a flush (after a power loss it may be gone, as `--rm`
+        // would have made it, or left empty and taken for no container).
+        // Any other is flushed once: each file's data, then the directory
+        // with `berth.json`, which makes every entry before it durable.
+        let (before, last) = if req.auto_remove {
+            (Flush::Volatile, Flush::Volatile)
+        } else {
+            (Flush::DataOnly, Flush::Durable)
+        };
+        store.write_json_with(&dir.join("config.json"), &oci, before)?;
         let resolver = match &req.spec.network {
             spec::NetworkMode::Bridge { network, .. } => {
                 crate::net::store::NetworkStore::new(&store.run)
@@ -352,12 +363,12 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             extra_hosts: &req.extra_hosts,
             resolv_conf: &resolv,
         };
-        write_etc_files(store, &id, &etc)?;
+        write_etc_files(store, &id, &etc, before)?;
         store.write_state(&id, &State::created())?;
         // berth.json last: the container exists for everyone who lists
         // containers once it is whole (a create killed before this leaves
         // a directory nobody takes for a container).
-        store.write_json(&dir.join("berth.json"), &config)?;
+        store.write_json_with(&dir.join("berth.json"), &config, last)?;
         Ok(config)
     })();
     match result {
@@ -379,7 +390,12 @@ struct EtcFiles<'a> {
     resolv_conf: &'a str,
 }
 
-fn write_etc_files(store: &Store, id: &str, etc: &EtcFiles) -> Result<(), RuntimeError> {
+fn write_etc_files(
+    store: &Store,
+    id: &str,
+    etc: &EtcFiles,
+    flush: Flush,
+) -> Result<(), RuntimeError> {
     let dir = store.container_dir(id);
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -399,7 +415,7 @@ fn write_etc_files(store: &Store, id: &str, etc: &EtcFiles) -> Result<(), Runtim
     ];
     for (name, text) in files {
         let p = dir.join(name);
-        crate::state::write_atomic(&p, text.as_bytes())
+        crate::state::write_atomic_with(&p, text.as_bytes(), flush)
             .map_err(|source| StoreError::Io { path: p, source })?;
     }
     Ok(())

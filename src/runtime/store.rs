@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{write_atomic, write_atomic_volatile};
+use crate::state::{write_atomic_volatile, write_atomic_with, Flush};
 
 /// Errors of the container store.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,12 @@ pub enum StoreError {
     NameInUse(String),
     #[error("invalid container name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit")]
     BadName(String),
+}
+
+/// Whether a container directory holds a whole record: `berth.json` is
+/// written last and never empty.
+fn has_record(dir: &Path) -> bool {
+    std::fs::metadata(dir.join("berth.json")).is_ok_and(|m| m.len() > 0)
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -180,11 +186,21 @@ impl Store {
     }
 
     pub fn write_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<(), StoreError> {
+        self.write_json_with(path, value, Flush::Durable)
+    }
+
+    /// `write_json`, flushed as `flush` says.
+    pub fn write_json_with<T: Serialize>(
+        &self,
+        path: &Path,
+        value: &T,
+        flush: Flush,
+    ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Corrupt {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        write_atomic(path, &bytes).map_err(io(path))
+        write_atomic_with(path, &bytes, flush).map_err(io(path))
     }
 
     pub fn read_json<T: for<'de> Deserialize<'de>>(&self, path: &Path) -> Result<T, StoreError> {
@@ -225,6 +241,11 @@ impl Store {
     }
 
     /// Ids of every container, sorted.
+    ///
+    /// A container is a directory with a whole `berth.json`. An empty one is
+    /// what a power loss leaves of a record written without a flush (a
+    /// `--rm` container's): taken, like a missing one, for a container
+    /// never made, and pruned as one.
     pub fn ids(&self) -> Result<Vec<String>, StoreError> {
         let dir = self.root.join("containers");
         let mut out = Vec::new();
@@ -232,7 +253,7 @@ impl Store {
             Ok(entries) => {
                 for e in entries.flatten() {
                     let name = e.file_name().to_string_lossy().to_string();
-                    if name.len() == 64 && e.path().join("berth.json").exists() {
+                    if name.len() == 64 && has_record(&e.path()) {
                         out.push(name);
                     }
                 }
@@ -258,7 +279,7 @@ impl Store {
         for e in entries {
             let e = e.map_err(io(&dir))?;
             let name = e.file_name().to_string_lossy().to_string();
-            if name.len() != 64 || e.path().join("berth.json").exists() {
+            if name.len() != 64 || has_record(&e.path()) {
                 continue;
             }
             let modified = e
@@ -343,6 +364,11 @@ mod tests {
         let store = temp_store("unfinished");
         let whole = "a".repeat(64);
         let half = "b".repeat(64);
+        // What a power loss leaves of a `--rm` container's unflushed record.
+        let torn = "c".repeat(64);
+        std::fs::create_dir_all(store.container_dir(&torn)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(store.container_dir(&torn).join("berth.json"), "")
+            .unwrap_or_else(|e| panic!("{e}"));
         for id in [&whole, &half] {
             std::fs::create_dir_all(store.container_dir(id)).unwrap_or_else(|e| panic!("{e}"));
             std::fs::write(store.container_dir(id).join("config.json"), "{}")
@@ -362,7 +388,7 @@ mod tests {
             store
                 .unfinished(std::time::Duration::ZERO)
                 .unwrap_or_else(|e| panic!("{e}")),
-            [half]
+            [half, torn]
         );
         assert_eq!(store.ids().unwrap_or_else(|e| panic!("{e}")), [whole]);
         let _ = std::fs::remove_dir_all(store.root.parent().unwrap_or(&store.root));

@@ -22,19 +22,35 @@ pub fn lock_exclusive(path: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs:
         .map_err(|(_, e)| std::io::Error::from(e))
 }
 
+/// How far an atomic write is flushed to disk before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// The file and its directory entry: the new file survives a crash.
+    Durable,
+    /// The file's data but not its directory entry: it survives a crash
+    /// once the directory is flushed, as the next `Durable` write in the
+    /// same directory does (flushing a directory makes every entry in it
+    /// durable). For the files of a record written before its last one.
+    DataOnly,
+    /// Nothing: atomic for readers only.
+    Volatile,
+}
+
 /// Writes `bytes` to `path` atomically and durably: readers see the old file
 /// or the new one, never a mix, and the new one survives a crash.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_replace(path, bytes, true)
+    write_atomic_with(path, bytes, Flush::Durable)
 }
 
 /// Atomic but not flushed to disk: for runtime state under the run directory
 /// (a tmpfs that does not survive a reboot anyway) and generated files.
 pub fn write_atomic_volatile(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_replace(path, bytes, false)
+    write_atomic_with(path, bytes, Flush::Volatile)
 }
 
-fn write_replace(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
+/// Writes `bytes` to `path` atomically (a temporary file in the same
+/// directory, renamed over it), flushed as `flush` says.
+pub fn write_atomic_with(path: &Path, bytes: &[u8], flush: Flush) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -47,13 +63,16 @@ fn write_replace(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        if durable {
+        if flush != Flush::Volatile {
             f.sync_all()?;
         }
         std::fs::rename(&tmp, path)?;
-        if durable {
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
+        if flush == Flush::Durable {
+            match std::fs::File::open(dir)?.sync_all() {
+                // A file system that cannot flush a directory (EINVAL) has
+                // nothing more to make durable.
+                Err(e) if e.raw_os_error() != Some(libc::EINVAL) => return Err(e),
+                _ => {}
             }
         }
         Ok(())
@@ -73,13 +92,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("berth-atomic-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let p = dir.join("out.yaml");
-        write_atomic(&p, b"first").unwrap_or_else(|e| panic!("{e}"));
-        write_atomic(&p, b"second").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(std::fs::read_to_string(&p).unwrap_or_default(), "second");
-        let leftovers = std::fs::read_dir(&dir)
-            .map(|r| r.filter_map(|e| e.ok()).count())
-            .unwrap_or(0);
-        assert_eq!(leftovers, 1);
-        assert!(write_atomic(&dir.join("missing/x"), b"x").is_err());
+        for flush in [Flush::Durable, Flush::DataOnly, Flush::Volatile] {
+            write_atomic_with(&p, b"first", flush).unwrap_or_else(|e| panic!("{e}"));
+            write_atomic_with(&p, b"second", flush).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(std::fs::read_to_string(&p).unwrap_or_default(), "second");
+            let leftovers = std::fs::read_dir(&dir)
+                .map(|r| r.filter_map(|e| e.ok()).count())
+                .unwrap_or(0);
+            assert_eq!(leftovers, 1, "{flush:?}");
+            assert!(write_atomic_with(&dir.join("missing/x"), b"x", flush).is_err());
+        }
     }
 }
