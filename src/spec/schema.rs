@@ -36,7 +36,44 @@ impl std::fmt::Display for SchemaError {
 
 struct Schema {
     root: Json,
-    regexes: HashMap<String, Regex>,
+    patterns: HashMap<String, Pattern>,
+}
+
+/// A `pattern` or `patternProperties` key of the schema. Most keys a file
+/// has meet only `^x-`, so a plain prefix is matched as one, and a regular
+/// expression is compiled the first time a value meets it: compiling all of
+/// them was a millisecond of every compose command.
+enum Pattern {
+    Prefix(String),
+    Regex(String, OnceLock<Option<Regex>>),
+}
+
+impl Pattern {
+    fn new(p: &str) -> Pattern {
+        match p.strip_prefix('^') {
+            Some(rest)
+                if !rest.is_empty()
+                    && rest
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '-' || c == '_') =>
+            {
+                Pattern::Prefix(rest.to_string())
+            }
+            _ => Pattern::Regex(p.to_string(), OnceLock::new()),
+        }
+    }
+
+    /// Whether `text` matches; a pattern that does not compile (none in the
+    /// embedded schema: a test checks) matches nothing.
+    fn is_match(&self, text: &str) -> bool {
+        match self {
+            Pattern::Prefix(prefix) => text.starts_with(prefix.as_str()),
+            Pattern::Regex(p, re) => re
+                .get_or_init(|| Regex::new(p).ok())
+                .as_ref()
+                .is_some_and(|re| re.is_match(text)),
+        }
+    }
 }
 
 fn schema() -> Option<&'static Schema> {
@@ -44,27 +81,23 @@ fn schema() -> Option<&'static Schema> {
     SCHEMA
         .get_or_init(|| {
             let root: Json = serde_json::from_str(SCHEMA_TEXT).ok()?;
-            let mut regexes = HashMap::new();
-            collect_patterns(&root, &mut regexes);
-            Some(Schema { root, regexes })
+            let mut patterns = HashMap::new();
+            collect_patterns(&root, &mut patterns);
+            Some(Schema { root, patterns })
         })
         .as_ref()
 }
 
-fn collect_patterns(node: &Json, out: &mut HashMap<String, Regex>) {
+fn collect_patterns(node: &Json, out: &mut HashMap<String, Pattern>) {
     match node {
         Json::Object(map) => {
             if let Some(Json::Object(pp)) = map.get("patternProperties") {
                 for k in pp.keys() {
-                    if let Ok(re) = Regex::new(k) {
-                        out.insert(k.clone(), re);
-                    }
+                    out.entry(k.clone()).or_insert_with(|| Pattern::new(k));
                 }
             }
             if let Some(Json::String(p)) = map.get("pattern") {
-                if let Ok(re) = Regex::new(p) {
-                    out.insert(p.clone(), re);
-                }
+                out.entry(p.clone()).or_insert_with(|| Pattern::new(p));
             }
             map.values().for_each(|v| collect_patterns(v, out));
         }
@@ -222,7 +255,7 @@ impl<'a> Validator<'a> {
             }
             Json::String(text) => {
                 if let Some(Json::String(p)) = s.get("pattern") {
-                    if let Some(re) = self.schema.regexes.get(p) {
+                    if let Some(re) = self.schema.patterns.get(p) {
                         if !re.is_match(text) {
                             return Err(fail(format!(
                                 "{}{text:?} does not match the pattern {p:?}",
@@ -314,7 +347,7 @@ impl<'a> Validator<'a> {
                 for (pat, ps) in pats {
                     if self
                         .schema
-                        .regexes
+                        .patterns
                         .get(pat)
                         .is_some_and(|re| re.is_match(k))
                     {
@@ -349,6 +382,20 @@ impl<'a> Validator<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_pattern_of_the_schema_compiles_and_prefixes_match_as_regexes_do() {
+        let schema = schema().unwrap_or_else(|| panic!("the embedded schema does not parse"));
+        assert!(schema.patterns.len() >= 5, "{}", schema.patterns.len());
+        for (p, pattern) in &schema.patterns {
+            let re = Regex::new(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+            for text in ["x-extra", "x", "web_1", "nx-a", "always", "", "a b"] {
+                assert_eq!(pattern.is_match(text), re.is_match(text), "{p} on {text:?}");
+            }
+        }
+        assert!(matches!(Pattern::new("^x-"), Pattern::Prefix(_)));
+        assert!(matches!(Pattern::new("^[a-z]+$"), Pattern::Regex(..)));
+    }
 
     fn check(yaml: &str) -> Result<(), String> {
         let v: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap_or_default();
