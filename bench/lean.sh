@@ -7,7 +7,9 @@
 #     as PSS from /proc/PID/smaps_rollup;
 #   - the DNS responder of a network (berth's __berth_dns against podman's
 #     aardvark-dns), PSS;
-#   - `run --rm --network none IMAGE true`, start to exit;
+#   - `run --rm --network none IMAGE true`, start to exit, beside the floor
+#     on this machine (`unshare` of the same namespaces + `chroot` into the
+#     same root filesystem + `true`: no cgroup, no mounts, no record);
 #   - `compose up -d` / `down` of 3 and 20 independent services (berth
 #     against Docker Compose v2.40.3 on Docker Engine).
 #
@@ -69,6 +71,7 @@ pss() { # pids... → KiB summed
     once berth-run "$berth" run --rm --network none busybox:latest true
     once podman-run pod run --rm --network none "$image" true
     once docker-run in_ns docker run --rm --network none busybox:latest true
+    once floor-run unshare --mount --pid --fork --net --uts --ipc chroot "$rootfs" /bin/true
   done
 } > "$work/lean-times.txt"
 
@@ -156,6 +159,7 @@ print("|---|---|---|---|")
 print(f"| per running container, PSS (berth: shim + init; {n} running) | {mib(shim + init)} ({mib(shim)} + {mib(init)}) | podman's conmon {mib(conmon)}; containerd-shim {mib(cshim)} | {ratio(shim + init, conmon)} of conmon |")
 print(f"| DNS responder of a network, PSS | {mib(bdns)} | aardvark-dns {mib(pdns)} (one per host) | {ratio(bdns, pdns)} |")
 print(f"| `run --rm --network none IMAGE true` | {med['berth-run']:.1f} ms | podman (runc) {med['podman-run']:.1f} ms; docker {med['docker-run']:.1f} ms | {ratio(med['berth-run'], med['podman-run'])} of podman, {ratio(med['berth-run'], med['docker-run'])} of docker |")
+print(f"| the floor for that: `unshare` of the same namespaces + `chroot` + `true` | {med['floor-run']:.1f} ms | | berth is {ratio(med['berth-run'], med['floor-run'])} the floor |")
 for s, n in [("i3", 3), ("i20", 20)]:
     print(f"| `compose up -d` / `down`, {n} independent services | {med['berth-up-' + s]:.0f} / {med['berth-down-' + s]:.0f} ms | Docker Compose {med['docker-up-' + s]:.0f} / {med['docker-down-' + s]:.0f} ms | {ratio(med['berth-up-' + s], med['docker-up-' + s])} / {ratio(med['berth-down-' + s], med['docker-down-' + s])} |")
 PY
