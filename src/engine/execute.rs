@@ -1,6 +1,8 @@
 //! Carries out a plan: networks and volumes first, then each dependency layer
 //! of services in parallel (a service waits for its dependencies' conditions
-//! first), then orphans. Makes no decisions of its own: what to do is the
+//! first), then orphans. A new network's bridge and firewall rules come up
+//! beside the first layer's creation (its record is written first, and its
+//! containers join it only once its rules are in). Makes no decisions of its own: what to do is the
 //! plan's; how to create one container is `create_container`.
 //!
 //! Owns the order and the waiting; the runtime and net/ do the work.
@@ -41,7 +43,12 @@ fn fail(service: &str, message: impl std::fmt::Display) -> EngineError {
     }
 }
 
-fn create_network(store: &Store, project: &str, n: &DesiredNetwork) -> Result<(), EngineError> {
+fn create_network(
+    store: &Store,
+    project: &str,
+    n: &DesiredNetwork,
+    recorded: impl FnOnce(),
+) -> Result<(), EngineError> {
     if n.external {
         return Err(EngineError::External(format!(
             "network {} declared as external, but could not be found (create it with `berth network create {}`)",
@@ -89,7 +96,7 @@ fn create_network(store: &Store, project: &str, n: &DesiredNetwork) -> Result<()
         options: n.driver_opts.clone(),
     };
     crate::net::store::NetworkStore::new(&store.run)
-        .create(&n.name, &opts)
+        .create_then(&n.name, &opts, recorded)
         .map(|_| ())
         .map_err(|source| EngineError::Network {
             name: n.name.clone(),
@@ -349,27 +356,60 @@ fn run_service(cx: &Context, service: &str, actions: &[&Action]) -> Result<(), E
 /// Executes `plan`. On an error the state stays as far as it got: the next
 /// `up` converges from there and `down` removes it.
 pub fn execute(cx: &Context, plan: &Plan) -> Result<(), EngineError> {
+    let mut networks = Vec::new();
     for a in &plan.actions {
-        match a {
-            Action::CreateNetwork(name) => {
-                let n = cx
-                    .networks
+        if let Action::CreateNetwork(name) = a {
+            networks.push(
+                cx.networks
                     .iter()
                     .find(|n| n.name == *name)
                     .ok_or_else(|| EngineError::NetworkConfig {
                         name: name.clone(),
                         message: "not declared in the project".into(),
-                    })?;
-                create_network(cx.store, &cx.project.name, n)?;
-                (cx.progress)(&format!("Network {name}  Created"));
+                    })?,
+            );
+        }
+    }
+    std::thread::scope(|s| {
+        // The networks come up on their own thread; the containers are
+        // created once every new network's record is written (they read
+        // it), while its rules (an nft process) still go in.
+        let (recorded, records) = std::sync::mpsc::channel::<()>();
+        let count = networks.len();
+        let bring_up = s.spawn(move || -> Result<(), EngineError> {
+            for n in networks {
+                let recorded = recorded.clone();
+                create_network(cx.store, &cx.project.name, n, move || {
+                    // The receiver outlives this thread's work.
+                    let _ = recorded.send(());
+                })?;
+                (cx.progress)(&format!("Network {}  Created", n.name));
             }
-            Action::CreateVolume(name) => {
-                let mut labels = BTreeMap::new();
-                labels.insert(crate::spec::labels::PROJECT.into(), cx.project.name.clone());
-                crate::runtime::volumes::create(cx.store, name, &labels)?;
-                (cx.progress)(&format!("Volume {name}  Created"));
-            }
-            _ => {}
+            Ok(())
+        });
+        // Fewer records than networks: the thread ended on an error.
+        let all_recorded = records.iter().take(count).count() == count;
+        let rest = if all_recorded {
+            create_volumes_and_services(cx, plan)
+        } else {
+            Ok(())
+        };
+        // A network's failure comes first: the containers' errors follow from it.
+        bring_up
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            .and(rest)
+    })
+}
+
+/// The plan's volumes, then its services layer by layer, then orphans.
+fn create_volumes_and_services(cx: &Context, plan: &Plan) -> Result<(), EngineError> {
+    for a in &plan.actions {
+        if let Action::CreateVolume(name) = a {
+            let mut labels = BTreeMap::new();
+            labels.insert(crate::spec::labels::PROJECT.into(), cx.project.name.clone());
+            crate::runtime::volumes::create(cx.store, name, &labels)?;
+            (cx.progress)(&format!("Volume {name}  Created"));
         }
     }
     for layer in &cx.layers {

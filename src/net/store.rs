@@ -283,6 +283,20 @@ impl NetworkStore {
 
     /// Creates the network and its bridge.
     pub fn create(&self, name: &str, opts: &CreateOptions) -> Result<Network, NetworkError> {
+        self.create_then(name, opts, || {})
+    }
+
+    /// `create`, calling `recorded` once the network's record is written and
+    /// before its bridge and rules come up. The store stays locked until
+    /// they are up, so a container joining the network (under the same
+    /// lock) never runs before its rules; one being created (which reads the
+    /// record only) need not wait for them.
+    pub fn create_then(
+        &self,
+        name: &str,
+        opts: &CreateOptions,
+        recorded: impl FnOnce(),
+    ) -> Result<Network, NetworkError> {
         if !crate::sys::id::valid_name(name) {
             return Err(NetworkError::BadName(name.to_string()));
         }
@@ -366,6 +380,7 @@ impl NetworkStore {
             // leaves a record that `down` or `network rm` tears down with
             // its bridge, never a bridge and rules no record names.
             self.write(&net)?;
+            recorded();
             if let Err(e) = bring_up(&net) {
                 tear_down(&net);
                 let p = self.path(&net.name);
