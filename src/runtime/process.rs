@@ -1,8 +1,10 @@
 //! Creating the container process: clone into new pid, mount, uts, ipc and
 //! (for network mode none) net namespaces and into its cgroup (born there on
-//! cgroup v2; on v1 the child moves itself before anything else), wait for
-//! the shim's go, enter a new cgroup namespace, build the root
-//! (rootfs.rs), confine (security.rs), and exec — the command itself, or
+//! cgroup v2; on v1 the child moves itself before anything else), enter a
+//! new cgroup namespace, build the root (the overlay, /proc, /dev, /sys and
+//! the mounts, while the shim sets up the network), wait for the shim's go,
+//! bind the /etc files, pivot (rootfs.rs), confine (security.rs), and exec
+//! — the command itself, or
 //! berth's init through a read-only bind mount that exists only in the
 //! container's detached old root, so nothing inside can write the host binary
 //! (CVE-2019-5736). Failures before exec are reported to the shim over a
@@ -298,16 +300,6 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
     // up leaves nothing behind); renewed after the change of user below.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| ChildError(125, format!("prctl(PR_SET_PDEATHSIG): {e}")))?;
-    // Wait until the shim has set up what the container needs from outside.
-    {
-        // SAFETY: `sync` is the read end of a pipe created for this child.
-        let mut f = unsafe { std::fs::File::from_raw_fd(launch.sync) };
-        let mut b = [0u8; 1];
-        // End of file: the shim died before it let the container go.
-        if !matches!(f.read(&mut b), Ok(1)) {
-            return Err(ChildError(125, "the shim is gone".into()));
-        }
-    }
     if let Some(ns) = launch.netns {
         nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(sys("joining the network namespace"))?;
@@ -364,6 +356,18 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
             }
         };
         res.map_err(|e| ChildError(125, e.to_string()))?;
+    }
+    // The root is built while the shim sets up the network; from here on
+    // the container needs what the shim makes (its /etc/hosts, rewritten
+    // with its address, is bound next), so wait for the shim's go.
+    {
+        // SAFETY: `sync` is the read end of a pipe created for this child.
+        let mut f = unsafe { std::fs::File::from_raw_fd(launch.sync) };
+        let mut b = [0u8; 1];
+        // End of file: the shim died before it let the container go.
+        if !matches!(f.read(&mut b), Ok(1)) {
+            return Err(ChildError(125, "the shim is gone".into()));
+        }
     }
     for f in ["hosts", "hostname", "resolv.conf"] {
         let src = launch.container_dir.join(f);

@@ -447,7 +447,13 @@ impl Shim {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
             super::reap::release_networks(&self.store, &self.id, &self.config);
-            return fail(125, e);
+            // The child builds its root meanwhile: when that failed first
+            // (and took its network namespace with it), its reason is the
+            // one to give.
+            return match process::read_report(rep_r) {
+                Some((code, message)) => fail(code, message),
+                None => fail(125, e),
+            };
         }
         let mut sync_w = std::fs::File::from(sync_w);
         let _ = sync_w.write_all(b"g");

@@ -58,6 +58,24 @@ impl Outside {
     }
 }
 
+impl Drop for Outside {
+    /// The httpd went to the background: every process left in the
+    /// outside namespace ends with it (the namespace would live on in them).
+    fn drop(&mut self) {
+        let pids = Command::new("ip")
+            .args(["netns", "pids", &self.ns.0])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default();
+        for pid in pids.split_whitespace().filter_map(|p| p.parse().ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
 /// What the host's firewall says, without counters and timestamps.
 fn firewall_state(ns: &NetNs) -> String {
     let mut out = String::new();
@@ -325,6 +343,55 @@ fn a_firewall_berth_cannot_work_with_is_named_at_network_create() {
         must(ns.berth(&b, &["network", "ls", "-q"]), "network ls"),
         "",
         "nothing is recorded"
+    );
+    assert_eq!(leftovers(&ns, &[]), Vec::<String>::new(), "nothing is left");
+}
+
+/// The same host under `compose up`: the network comes up beside the
+/// containers' creation, and its failure is what `up` reports; no container
+/// runs without its network's rules, and `down` leaves nothing.
+#[test]
+fn a_firewall_berth_cannot_work_with_fails_compose_up_before_any_container_runs() {
+    let (b, ns) = crate::compose::setup("fw-blocked-up");
+    restore(&ns, "iptables-restore", UFW_LIKE);
+    let bin = b.root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap_or_else(|e| panic!("{e}"));
+    let nft = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or_else(|| panic!("nft (Debian package nftables) is needed"));
+    std::os::unix::fs::symlink(nft, bin.join("nft")).unwrap_or_else(|e| panic!("{e}"));
+    let p = crate::compose::ProjectDir::new(
+        "fw-blocked-up",
+        "name: blockedup\nservices:\n  web:\n    image: busybox:latest\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n  worker:\n    image: busybox:latest\n    command: [\"sleep\", \"300\"]\n",
+    );
+    let file = p.file();
+    let out = ns
+        .command(&b, &["compose", "-f", &file, "up", "-d"])
+        .env("PATH", &bin)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!out.status.success(), "up must fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("blockedup_default")
+            && err.contains("ip filter FORWARD")
+            && err.contains("policy drop"),
+        "the network's failure is reported: {err}"
+    );
+    assert_eq!(
+        must(ns.berth(&b, &["ps", "-q"]), "ps"),
+        "",
+        "no container runs"
+    );
+    must(
+        ns.berth(&b, &["compose", "-f", &file, "down"]),
+        "compose down",
+    );
+    assert_eq!(must(ns.berth(&b, &["ps", "-aq"]), "ps -a"), "");
+    assert_eq!(
+        must(ns.berth(&b, &["network", "ls", "-q"]), "network ls"),
+        ""
     );
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new(), "nothing is left");
 }
