@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::state::Flush;
+use std::collections::BTreeMap;
 
 /// What `create` needs beyond the spec request.
 #[derive(Debug, Clone)]
@@ -272,6 +273,41 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
     }
     let result = (|| -> Result<ContainerConfig, RuntimeError> {
         let oci = build_spec(&req.spec)?;
+        let resolver = match &req.spec.network {
+            spec::NetworkMode::Bridge { network, .. } => {
+                crate::net::store::NetworkStore::new(&store.run)
+                    .get(network)
+                    .ok()
+                    .filter(|n| n.dns)
+                    .map(|n| n.pool.gateway)
+            }
+            _ => None,
+        };
+        // A host without /etc/resolv.conf: the containers get berth's
+        // resolver (or none); one that cannot be read is an error.
+        let host = match std::fs::read_to_string("/etc/resolv.conf") {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: "/etc/resolv.conf".into(),
+                    source,
+                }
+                .into())
+            }
+        };
+        let resolv = resolv_conf(
+            &host,
+            resolver,
+            matches!(req.spec.network, spec::NetworkMode::Host),
+            &req.dns,
+        );
+        let etc = EtcFiles {
+            hostname: &req.spec.hostname,
+            domainname: &req.spec.domainname,
+            extra_hosts: &req.extra_hosts,
+            resolv_conf: &resolv,
+        };
         let config = ContainerConfig {
             id: id.clone(),
             name,
@@ -316,54 +352,11 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             dns: req.dns.servers.clone(),
             ip6: req.ip6,
             user: req.user.clone().unwrap_or_default(),
+            etc_files: etc_texts(&etc),
         };
-        // A `--rm` container's record lasts as long as its process: written
-        // without a flush (after a power loss it may be gone, as `--rm`
-        // would have made it, or left empty and taken for no container).
-        // Any other is flushed once: each file's data, then the directory
-        // with `berth.json`, which makes every entry before it durable.
-        let (before, last) = if req.auto_remove {
-            (Flush::Volatile, Flush::Volatile)
-        } else {
-            (Flush::DataOnly, Flush::Durable)
-        };
+        let (before, last) = record_flushes(req.auto_remove);
         store.write_json_with(&dir.join("config.json"), &oci, before)?;
-        let resolver = match &req.spec.network {
-            spec::NetworkMode::Bridge { network, .. } => {
-                crate::net::store::NetworkStore::new(&store.run)
-                    .get(network)
-                    .ok()
-                    .filter(|n| n.dns)
-                    .map(|n| n.pool.gateway)
-            }
-            _ => None,
-        };
-        // A host without /etc/resolv.conf: the containers get berth's
-        // resolver (or none); one that cannot be read is an error.
-        let host = match std::fs::read_to_string("/etc/resolv.conf") {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(source) => {
-                return Err(StoreError::Io {
-                    path: "/etc/resolv.conf".into(),
-                    source,
-                }
-                .into())
-            }
-        };
-        let resolv = resolv_conf(
-            &host,
-            resolver,
-            matches!(req.spec.network, spec::NetworkMode::Host),
-            &req.dns,
-        );
-        let etc = EtcFiles {
-            hostname: &req.spec.hostname,
-            domainname: &req.spec.domainname,
-            extra_hosts: &req.extra_hosts,
-            resolv_conf: &resolv,
-        };
-        write_etc_files(store, &id, &etc, before)?;
+        write_etc_files(store, &id, &config.etc_files)?;
         store.write_state(&id, &State::created())?;
         // berth.json last: the container exists for everyone who lists
         // containers once it is whole (a create killed before this leaves
@@ -390,13 +383,8 @@ struct EtcFiles<'a> {
     resolv_conf: &'a str,
 }
 
-fn write_etc_files(
-    store: &Store,
-    id: &str,
-    etc: &EtcFiles,
-    flush: Flush,
-) -> Result<(), RuntimeError> {
-    let dir = store.container_dir(id);
+/// The texts of a container's /etc/hosts, /etc/hostname and /etc/resolv.conf.
+fn etc_texts(etc: &EtcFiles) -> BTreeMap<String, String> {
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
@@ -408,15 +396,62 @@ fn write_etc_files(
     } else {
         format!("{}.{}", etc.hostname, etc.domainname)
     };
-    let files = [
-        ("hosts", hosts),
-        ("hostname", format!("{hostname}\n")),
-        ("resolv.conf", etc.resolv_conf.to_string()),
-    ];
+    [
+        ("hosts".to_string(), hosts),
+        ("hostname".to_string(), format!("{hostname}\n")),
+        ("resolv.conf".to_string(), etc.resolv_conf.to_string()),
+    ]
+    .into()
+}
+
+/// How `create` flushes a container's record: the files before
+/// `berth.json`, and `berth.json` itself. A `--rm` container's record lasts
+/// as long as its process: written without a flush (after a power loss it
+/// may be gone, as `--rm` would have made it, or left empty and taken for
+/// no container). Any other is flushed once: `config.json`'s data, then
+/// `berth.json` with the directory, which makes every entry before it
+/// durable.
+fn record_flushes(auto_remove: bool) -> (Flush, Flush) {
+    if auto_remove {
+        (Flush::Volatile, Flush::Volatile)
+    } else {
+        (Flush::DataOnly, Flush::Durable)
+    }
+}
+
+/// Writes the /etc files beside the record, without a flush: the record
+/// holds their texts (`etc_files`) and the shim makes them again when a
+/// power loss left them empty (`restore_etc_files`).
+fn write_etc_files(
+    store: &Store,
+    id: &str,
+    files: &BTreeMap<String, String>,
+) -> Result<(), RuntimeError> {
+    let dir = store.container_dir(id);
     for (name, text) in files {
         let p = dir.join(name);
-        crate::state::write_atomic_with(&p, text.as_bytes(), flush)
+        crate::state::write_atomic_volatile(&p, text.as_bytes())
             .map_err(|source| StoreError::Io { path: p, source })?;
+    }
+    Ok(())
+}
+
+/// Makes each /etc file of the record again where it is gone or empty (what
+/// a power loss leaves of a file written without a flush); one the
+/// container changed is kept as it is.
+pub(crate) fn restore_etc_files(
+    store: &Store,
+    config: &ContainerConfig,
+) -> Result<(), RuntimeError> {
+    let dir = store.container_dir(&config.id);
+    for (name, text) in &config.etc_files {
+        let p = dir.join(name);
+        let whole = std::fs::metadata(&p).is_ok_and(|m| m.len() > 0);
+        if !whole && !text.is_empty() {
+            tracing::warn!("{} was lost; made again from the record", p.display());
+            crate::state::write_atomic_volatile(&p, text.as_bytes())
+                .map_err(|source| StoreError::Io { path: p, source })?;
+        }
     }
     Ok(())
 }

@@ -313,6 +313,9 @@ impl Shim {
 
     fn run_once(&self, ready: &mut Option<std::fs::File>, shim_pid: i32) -> Outcome {
         let fail = |code: i32, message: String| Outcome::Failed { code, message };
+        if let Err(e) = super::create::restore_etc_files(&self.store, &self.config) {
+            return fail(125, e.to_string());
+        }
         let limits = limits_of(&self.spec);
         let cg = cgroups::for_container(&self.id, &limits);
         if let Err(e) = cg.create(&limits) {

@@ -224,6 +224,11 @@ pub struct ContainerConfig {
     /// The user as given (`-u`, `user:`, the image's USER); "" for none.
     #[serde(default)]
     pub user: String,
+    /// The /etc files as `create` made them (hosts, hostname, resolv.conf).
+    /// The files beside the record are written without a flush: the shim
+    /// makes one again from here when a power loss left it empty or gone.
+    #[serde(default)]
+    pub etc_files: BTreeMap<String, String>,
 }
 
 /// A volume made for an image `VOLUME` path: filled with the image's content

@@ -896,3 +896,47 @@ fn on_cgroup_v2_the_first_process_is_born_in_its_group() {
         dir.display()
     );
 }
+
+/// The /etc files beside a container's record are written without a
+/// flush, their texts kept in the record: what a power loss leaves of them
+/// (empty files) is made again at the next start, while a file the
+/// container changed stays as it is.
+#[test]
+fn etc_files_a_power_loss_emptied_are_made_again_at_start() {
+    let b = Berth::new("etc-restore");
+    let (code, out, err) = b.run(
+        &["--name", "etcer", "-h", "etchost", "--add-host", "db:10.1.2.3"],
+        &["sh", "-c", "grep -c extra /etc/hosts; echo '10.9.9.9 extra' >> /etc/hosts; cat /etc/hostname; grep -c nameserver /etc/resolv.conf"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let id = b.inspect("etcer")["Id"].as_str().unwrap_or("").to_string();
+    let dir = b.container_dir(&id);
+    let resolv = std::fs::read_to_string(dir.join("resolv.conf")).unwrap_or_default();
+    assert_eq!(
+        out,
+        format!("0\netchost\n{}\n", resolv.matches("nameserver").count()),
+        "first run"
+    );
+    for f in ["hostname", "resolv.conf"] {
+        std::fs::write(dir.join(f), "").unwrap_or_else(|e| panic!("{e}"));
+    }
+    let again = b.text(&["start", "-a", "etcer"]);
+    assert_eq!(
+        again,
+        format!("1\netchost\n{}\n", resolv.matches("nameserver").count()),
+        "hostname and resolv.conf made again; the changed hosts kept"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("hostname")).unwrap_or_default(),
+        "etchost\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("resolv.conf")).unwrap_or_default(),
+        resolv
+    );
+    let hosts = std::fs::read_to_string(dir.join("hosts")).unwrap_or_default();
+    assert!(
+        hosts.contains("10.1.2.3\tdb") && hosts.contains("10.9.9.9 extra"),
+        "{hosts}"
+    );
+}
