@@ -65,13 +65,18 @@ pss() { # pids... → KiB summed
   echo "$t"
 }
 
+# Each timed command starts once what the one before left running in the
+# background (Docker's and podman's clean-up after a container or a
+# project went away) has settled, so no tool pays for another's.
+settle() { sleep "${SETTLE:-0.5}"; }
+
 # Start to exit.
 {
   for _ in $(seq "$runs"); do
-    once berth-run "$berth" run --rm --network none busybox:latest true
-    once podman-run pod run --rm --network none "$image" true
-    once docker-run in_ns docker run --rm --network none busybox:latest true
-    once floor-run unshare --mount --pid --fork --net --uts --ipc chroot "$rootfs" /bin/true
+    settle; once berth-run "$berth" run --rm --network none busybox:latest true
+    settle; once podman-run pod run --rm --network none "$image" true
+    settle; once docker-run in_ns docker run --rm --network none busybox:latest true
+    settle; once floor-run unshare --mount --pid --fork --net --uts --ipc chroot "$rootfs" /bin/true
   done
 } > "$work/lean-times.txt"
 
@@ -132,10 +137,10 @@ tar -C "$rootfs" -c . | in_ns "$berth" import - busybox:latest >/dev/null
   for _ in $(seq 5); do
     for s in i3 i20; do
       f="$work/lean/$s/compose.yaml"
-      once "berth-up-$s" in_ns "$berth" compose -f "$f" up -d
-      once "berth-down-$s" in_ns "$berth" compose -f "$f" down -v
-      once "docker-up-$s" "$compose" -f "$f" up -d
-      once "docker-down-$s" "$compose" -f "$f" down -v
+      settle; once "berth-up-$s" in_ns "$berth" compose -f "$f" up -d
+      settle; once "berth-down-$s" in_ns "$berth" compose -f "$f" down -v
+      settle; once "docker-up-$s" "$compose" -f "$f" up -d
+      settle; once "docker-down-$s" "$compose" -f "$f" down -v
     done
   done
 } >> "$work/lean-times.txt"
