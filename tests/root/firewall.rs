@@ -313,12 +313,8 @@ fn networks_work_beside_an_nftables_table_that_drops() {
     });
 }
 
-#[test]
-fn a_firewall_berth_cannot_work_with_is_named_at_network_create() {
-    let b = Berth::new("fw-blocked");
-    let ns = NetNs::new("fw-blocked");
-    restore(&ns, "iptables-restore", UFW_LIKE);
-    // nft is there, iptables' tools are not.
+/// A directory for PATH with nft in it and none of iptables' tools.
+fn only_nft(b: &Berth) -> std::path::PathBuf {
     let bin = b.root.join("bin");
     std::fs::create_dir_all(&bin).unwrap_or_else(|e| panic!("{e}"));
     let nft = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
@@ -326,6 +322,15 @@ fn a_firewall_berth_cannot_work_with_is_named_at_network_create() {
         .find(|p| std::path::Path::new(p).exists())
         .unwrap_or_else(|| panic!("nft (Debian package nftables) is needed"));
     std::os::unix::fs::symlink(nft, bin.join("nft")).unwrap_or_else(|e| panic!("{e}"));
+    bin
+}
+
+#[test]
+fn a_firewall_berth_cannot_work_with_is_named_at_network_create() {
+    let b = Berth::new("fw-blocked");
+    let ns = NetNs::new("fw-blocked");
+    restore(&ns, "iptables-restore", UFW_LIKE);
+    let bin = only_nft(&b);
     let out = ns
         .command(&b, &["network", "create", "blocked"])
         .env("PATH", &bin)
@@ -354,13 +359,7 @@ fn a_firewall_berth_cannot_work_with_is_named_at_network_create() {
 fn a_firewall_berth_cannot_work_with_fails_compose_up_before_any_container_runs() {
     let (b, ns) = crate::compose::setup("fw-blocked-up");
     restore(&ns, "iptables-restore", UFW_LIKE);
-    let bin = b.root.join("bin");
-    std::fs::create_dir_all(&bin).unwrap_or_else(|e| panic!("{e}"));
-    let nft = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or_else(|| panic!("nft (Debian package nftables) is needed"));
-    std::os::unix::fs::symlink(nft, bin.join("nft")).unwrap_or_else(|e| panic!("{e}"));
+    let bin = only_nft(&b);
     let p = crate::compose::ProjectDir::new(
         "fw-blocked-up",
         "name: blockedup\nservices:\n  web:\n    image: busybox:latest\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n  worker:\n    image: busybox:latest\n    command: [\"sleep\", \"300\"]\n",
