@@ -2,8 +2,9 @@
 //! of services in parallel (a service waits for its dependencies' conditions
 //! first), then orphans. A new network's bridge and firewall rules come up
 //! beside the first layer's creation (its record is written first, and its
-//! containers join it only once its rules are in). Makes no decisions of its own: what to do is the
-//! plan's; how to create one container is `create_container`.
+//! containers join it only once its rules are in). Makes no decisions of
+//! its own: what to do is the plan's; how to create one container is
+//! `create_container`.
 //!
 //! Owns the order and the waiting; the runtime and net/ do the work.
 

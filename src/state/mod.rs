@@ -1,5 +1,6 @@
 //! On-disk state helpers: atomic file writes (temp file in the same
-//! directory, fsync, rename), so a crash never leaves a half-written file,
+//! directory, flushed as the caller's `Flush` says, rename), so a crash never
+//! leaves a half-written file,
 //! and exclusive lock files for read-modify-write of shared records.
 //!
 //! Owns how files are written and locked; must not decide what goes in them.
