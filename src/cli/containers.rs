@@ -239,7 +239,7 @@ pub fn start(store: &Store, args: StartArgs) -> anyhow::Result<i32> {
         return Ok(runtime::start(store, &id, true)?.unwrap_or(0));
     }
     for_each(store, &args.containers, |id| {
-        runtime::start(store, id, false)?;
+        runtime::ensure_started(store, id)?;
         Ok(())
     })
 }
@@ -253,7 +253,7 @@ pub fn stop(store: &Store, args: StopArgs) -> anyhow::Result<i32> {
 pub fn restart(store: &Store, args: StopArgs) -> anyhow::Result<i32> {
     for_each(store, &args.containers, |id| {
         runtime::stop(store, id, args.time)?;
-        runtime::start(store, id, false)?;
+        runtime::ensure_started(store, id)?;
         Ok(())
     })
 }

@@ -297,7 +297,13 @@ fn run_service(cx: &Context, service: &str, actions: &[&Action]) -> Result<(), E
             return Ok(());
         }
         (cx.progress)(&format!("Container {name}  Starting"));
-        crate::runtime::start(cx.store, id, false).map_err(|e| fail(service, e))?;
+        // Started meanwhile by another start (a killed `up`'s shim that
+        // was still at it): running is what this `up` wants, and that
+        // start's hooks are its own.
+        if !crate::runtime::ensure_started(cx.store, id).map_err(|e| fail(service, e))? {
+            (cx.progress)(&format!("Container {name}  Running"));
+            return Ok(());
+        }
         for hook in super::hooks::of(cx.project, service, "post_start") {
             super::hooks::run(cx.store, id, &hook)
                 .map_err(|e| fail(service, format!("post_start {e}")))?;

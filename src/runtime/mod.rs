@@ -51,7 +51,7 @@ pub use join::{endpoint, join_network, veth_name};
 use remove::remove_volumes;
 pub use remove::{remove, take_anonymous_volumes};
 pub(crate) use start::ignore_interrupts;
-pub use start::{count_interrupts, shim_log, start};
+pub use start::{count_interrupts, ensure_started, shim_log, start};
 pub use stats::{parse_net_dev, processes, stats, ContainerStats};
 use stop::mark_stop;
 pub use stop::{kill_container, parse_signal, pause, stop, wait_exit};
@@ -83,6 +83,10 @@ pub enum RuntimeError {
     Start { code: i32, message: String },
     #[error("container {0} is not running")]
     NotRunning(String),
+    /// `start` found the container running (or restarting): another start
+    /// got there first.
+    #[error("container {0} is already running")]
+    AlreadyStarted(String),
     #[error("berth needs root to {0} (namespaces, cgroups and mounts need it): run it as root, for example with sudo")]
     NeedsRoot(&'static str),
     #[error("container {0} is running: stop it first or use --force")]

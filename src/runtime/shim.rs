@@ -29,6 +29,10 @@ use super::store::{now_rfc3339, State, Status, Store};
 /// argv[1] that selects the shim.
 pub const SHIM_ARG: &str = "__berth_shim";
 
+/// What a shim answers on its readiness pipe, with the pid, when another
+/// shim had started the container meanwhile.
+pub(super) const STARTED_ELSEWHERE: &str = "running";
+
 /// The container pid signals are forwarded to (foreground mode).
 static FORWARD_PID: AtomicI32 = AtomicI32::new(0);
 
@@ -93,6 +97,11 @@ struct Shim {
     config: ContainerConfig,
     spec: Spec,
     foreground: bool,
+    /// Held from before the state is read until the first start's outcome
+    /// is recorded: a second shim for the same container (two `start`s at
+    /// once, or a killed `up`'s shim still starting when the next `up`
+    /// starts it) waits, then finds it running and leaves.
+    start_lock: std::sync::Mutex<Option<nix::fcntl::Flock<std::fs::File>>>,
 }
 
 /// The shim's entry point: `args` is `[id, "fg"|"bg"]`. Returns its exit code.
@@ -109,6 +118,37 @@ pub fn main(args: &[String]) -> i32 {
         crate::sys::helper::enter().into_file()
     };
     let store = Store::from_env(None);
+    let start_lock = match crate::state::lock_exclusive(&store.run_dir(id).join("start.lock")) {
+        Ok(l) => l,
+        Err(e) => {
+            report(
+                &mut ready,
+                foreground,
+                &format!("err 125 locking the start of {id}: {e}"),
+            );
+            return 125;
+        }
+    };
+    match super::effective_state(&store, id) {
+        Ok(st) if st.can_start() => {}
+        Ok(st) if matches!(st.status, Status::Running | Status::Restarting) && !foreground => {
+            report(
+                &mut ready,
+                foreground,
+                &format!("{STARTED_ELSEWHERE} {}", st.pid),
+            );
+            return 0;
+        }
+        Ok(st) => {
+            let line = format!("err 125 container {id} is {}", st.status.as_str());
+            report(&mut ready, foreground, &line);
+            return 125;
+        }
+        Err(e) => {
+            report(&mut ready, foreground, &format!("err 125 {e}"));
+            return 125;
+        }
+    }
     let dir = store.container_dir(id);
     let loaded = store
         .read_json::<ContainerConfig>(&dir.join("berth.json"))
@@ -130,6 +170,7 @@ pub fn main(args: &[String]) -> i32 {
         config,
         spec,
         foreground,
+        start_lock: std::sync::Mutex::new(Some(start_lock)),
     };
     if foreground {
         install_forwarding();
@@ -160,6 +201,13 @@ impl Shim {
         }
     }
 
+    /// The first start's outcome is recorded: other starts may look now.
+    fn release_start_lock(&self) {
+        if let Ok(mut lock) = self.start_lock.lock() {
+            lock.take();
+        }
+    }
+
     fn stop_requested(&self) -> bool {
         self.store.run_dir(&self.id).join("stop").exists()
     }
@@ -183,6 +231,7 @@ impl Shim {
                         st.error = Some(message.clone());
                         st.finished_at = Some(now_rfc3339());
                     });
+                    self.release_start_lock();
                     self.finish();
                     return code;
                 }
@@ -480,6 +529,7 @@ impl Shim {
             st.started_at = Some(now_rfc3339());
             st.finished_at = None;
         });
+        self.release_start_lock();
         super::events::record_for(&self.store, &self.config, "start", &[]);
         tracing::info!("container {}: started, pid {}", self.id, pid.as_raw());
         if let Some(mut f) = ready.take() {

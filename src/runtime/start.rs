@@ -12,9 +12,12 @@ pub fn start(store: &Store, id: &str, foreground: bool) -> Result<Option<i32>, R
         return Err(RuntimeError::NeedsRoot("start containers"));
     }
     let st = effective_state(store, id)?;
+    if matches!(st.status, Status::Running | Status::Restarting) {
+        return Err(RuntimeError::AlreadyStarted(id.into()));
+    }
     if !st.can_start() {
         return Err(RuntimeError::Invalid(format!(
-            "container {id} is already {}",
+            "container {id} is {}",
             st.status.as_str()
         )));
     }
@@ -37,6 +40,9 @@ pub fn start(store: &Store, id: &str, foreground: bool) -> Result<Option<i32>, R
     if line.starts_with("ok") {
         return Ok(None);
     }
+    if line.starts_with(shim::STARTED_ELSEWHERE) {
+        return Err(RuntimeError::AlreadyStarted(id.into()));
+    }
     let rest = line.strip_prefix("err ").unwrap_or(line);
     let (code, message) = rest.split_once(' ').unwrap_or(("125", rest));
     Err(RuntimeError::Start {
@@ -50,6 +56,17 @@ pub fn start(store: &Store, id: &str, foreground: bool) -> Result<Option<i32>, R
             message.into()
         },
     })
+}
+
+/// Starts `id` in the background unless it runs already (as Docker's
+/// `start` of a running container, and what a converging `up` wants when
+/// another start got there first). True when this call started it.
+pub fn ensure_started(store: &Store, id: &str) -> Result<bool, RuntimeError> {
+    match start(store, id, false) {
+        Ok(_) => Ok(true),
+        Err(RuntimeError::AlreadyStarted(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Where container `id`'s shim (and its port proxy) log.

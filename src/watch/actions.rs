@@ -167,7 +167,7 @@ pub fn apply(
         ));
         crate::engine::execute::in_parallel(&ids, |id| {
             crate::runtime::stop(store, id, None).map_err(|e| fail(service, e))?;
-            crate::runtime::start(store, id, false).map_err(|e| fail(service, e))?;
+            crate::runtime::ensure_started(store, id).map_err(|e| fail(service, e))?;
             Ok(())
         })?;
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::Berth;
+use crate::support::{assert_stdout, Berth};
 
 #[test]
 fn isolated_pid_namespace_with_init_as_pid_1() {
@@ -939,4 +939,65 @@ fn etc_files_a_power_loss_emptied_are_made_again_at_start() {
         hosts.contains("10.1.2.3\tdb") && hosts.contains("10.9.9.9 extra"),
         "{hosts}"
     );
+}
+
+/// The processes whose command line ends with `argv` (all of it when
+/// `whole`).
+fn processes_running(argv: &[&str], whole: bool) -> usize {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    let matches = |c: Vec<u8>| {
+        if whole {
+            c == want
+        } else {
+            c.ends_with(&want)
+        }
+    };
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(matches))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn starts_at_once_start_a_container_once() {
+    let b = Berth::new("starts");
+    let rootfs = crate::support::rootfs().display().to_string();
+    // A duration no other run of this test shares picks its processes out.
+    let secs = (100_000 + std::process::id()).to_string();
+    let id = b.text(&[
+        "create",
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "sleep",
+        &secs,
+    ]);
+    let id = id.trim();
+    let outs: Vec<std::process::Output> = std::thread::scope(|s| {
+        let starts: Vec<_> = (0..4).map(|_| s.spawn(|| b.cmd(&["start", id]))).collect();
+        starts
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| panic!("start thread")))
+            .collect()
+    });
+    for out in &outs {
+        assert_stdout(out, &format!("{id}\n"));
+    }
+    assert_eq!(b.status(id), "running");
+    let shim = ["__berth_shim", id, "bg"];
+    assert_eq!(processes_running(&shim, false), 1, "shims of {id}");
+    let command = ["sleep", secs.as_str()];
+    assert_eq!(processes_running(&command, true), 1, "container processes");
+    // A start of the running container is Docker's: nothing to do, success.
+    assert_stdout(&b.cmd(&["start", id]), &format!("{id}\n"));
+    b.text(&["rm", "-f", id]);
+    assert_eq!(processes_running(&command, true), 0);
 }

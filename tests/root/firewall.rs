@@ -180,13 +180,27 @@ fn stack_works_beside(name: &str, install: impl FnOnce(&NetNs)) {
         );
     }
     for url in ["http://10.250.0.2:8080/", "http://[fd99::2]:8080/"] {
+        let began = std::time::Instant::now();
         let page = ns.wget_from(&b, "appnet", url);
-        assert_eq!(
-            String::from_utf8_lossy(&page.stdout),
-            "from outside\n",
-            "{name}: egress to {url}: {}",
-            String::from_utf8_lossy(&page.stderr)
-        );
+        if String::from_utf8_lossy(&page.stdout) != "from outside\n" {
+            // What the host knew then, to tell a lost neighbour from a rule.
+            let facts: Vec<String> = [
+                &["ip", "addr"][..],
+                &["ip", "-6", "route"],
+                &["ip", "neigh"],
+                &["nft", "list", "ruleset"],
+            ]
+            .iter()
+            .map(|cmd| format!("$ {}\n{}", cmd.join(" "), ns.sh(cmd)))
+            .collect();
+            panic!(
+                "{name}: egress to {url} failed after {:?} (exit {:?}): {}\n{}",
+                began.elapsed(),
+                page.status.code(),
+                String::from_utf8_lossy(&page.stderr),
+                facts.join("\n")
+            );
+        }
     }
     assert_eq!(
         http_get(&outside.ns, "10.250.0.1:8081"),

@@ -212,7 +212,7 @@ pub fn start(
             .cloned()
             .collect();
         each(&batch, |c| {
-            crate::runtime::start(store, &c.id, false).with_context(|| c.name.clone())?;
+            crate::runtime::ensure_started(store, &c.id).with_context(|| c.name.clone())?;
             crate::cli::progress::report(&format!("Container {}  Started", c.name));
             Ok(())
         })?;
