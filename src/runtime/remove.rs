@@ -47,3 +47,80 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), RuntimeError> 
     store.remove(id)?;
     Ok(())
 }
+
+/// argv[1] that selects the deleter of removed containers' directories.
+pub const SWEEP_ARG: &str = "__berth_sweep";
+
+/// Removes `--rm` container `id` as its shim's last step without waiting
+/// for the deletion: its directories are renamed out of the store at once
+/// (no listing sees it after this returns) and a detached helper deletes
+/// them, after closing `mount_ns` (the exited container's mount namespace,
+/// held open so its mounts are torn down there, not in this shim's wait).
+/// Deletes them here when the helper cannot start.
+pub(super) fn remove_behind(
+    store: &Store,
+    cfg: &ContainerConfig,
+    id: &str,
+    mount_ns: Option<std::os::fd::OwnedFd>,
+) -> Result<(), RuntimeError> {
+    events::record_for(store, cfg, "destroy", &[]);
+    let retired = store.retire(id)?;
+    let anonymous: Vec<PathBuf> = cfg
+        .volumes
+        .iter()
+        .filter(|v| !v.named)
+        .filter_map(|v| v.data.parent().map(Path::to_path_buf))
+        .collect();
+    let spawned = crate::sys::helper::executable().and_then(|exe| {
+        let mut cmd = Command::new(exe);
+        cmd.arg(SWEEP_ARG);
+        match &mount_ns {
+            Some(fd) => {
+                // Inherited by the helper alone: this process starts no other.
+                nix::fcntl::fcntl(
+                    fd.as_raw_fd(),
+                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                )?;
+                cmd.arg(fd.as_raw_fd().to_string());
+            }
+            None => {
+                cmd.arg("-");
+            }
+        }
+        cmd.args(&retired).args(&anonymous);
+        crate::sys::helper::spawn_behind(&mut cmd, &store.run.join("containers/sweep.log"))
+    });
+    drop(mount_ns);
+    if let Err(e) = spawned {
+        tracing::warn!("deleting {id} here: no helper to delete it behind: {e}");
+        for dir in retired.iter().chain(&anonymous) {
+            store::delete_removed(dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// The deleter's entry: `[MOUNT-NS-FD|-, DIR...]`. Closes the inherited
+/// mount namespace first (its mounts go now), then deletes each directory.
+pub fn sweep_main(args: &[String]) -> i32 {
+    drop(crate::sys::helper::enter());
+    let Some((fd, dirs)) = args.split_first() else {
+        return 2;
+    };
+    if let Ok(raw) = fd.parse::<std::os::fd::RawFd>() {
+        // Only a descriptor the spawner left open for this process is taken.
+        if nix::fcntl::fcntl(raw, nix::fcntl::FcntlArg::F_GETFD).is_ok() {
+            // SAFETY: `raw` is open (checked above) and was inherited from
+            // the shim for this process alone; nothing else here owns it.
+            drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) });
+        }
+    }
+    let mut code = 0;
+    for dir in dirs {
+        if let Err(e) = store::delete_removed(Path::new(dir)) {
+            tracing::error!("{e}");
+            code = 1;
+        }
+    }
+    code
+}

@@ -102,6 +102,8 @@ struct Shim {
     /// once, or a killed `up`'s shim still starting when the next `up`
     /// starts it) waits, then finds it running and leaves.
     start_lock: std::sync::Mutex<Option<nix::fcntl::Flock<std::fs::File>>>,
+    /// A `--rm` container's mount namespace, from its start to its removal.
+    mount_ns: std::sync::Mutex<Option<OwnedFd>>,
 }
 
 /// The shim's entry point: `args` is `[id, "fg"|"bg"]`. Returns its exit code.
@@ -117,12 +119,23 @@ pub fn main(args: &[String]) -> i32 {
     } else {
         crate::sys::helper::enter().into_file()
     };
-    let store = Store::from_env(None);
+    serve(Store::from_env(None), id, foreground, &mut ready)
+}
+
+/// A foreground shim in this very process, for a `run` (or `start -a`)
+/// whose CLI runs no other thread (the container's child is cloned from
+/// it, and a fork of a threaded process may find the allocator locked): no
+/// second process to start and map. Returns the container's exit code.
+pub fn serve_here(store: &Store, id: &str) -> i32 {
+    serve(store.clone(), id, true, &mut None)
+}
+
+fn serve(store: Store, id: &str, foreground: bool, ready: &mut Option<std::fs::File>) -> i32 {
     let start_lock = match crate::state::lock_exclusive(&store.run_dir(id).join("start.lock")) {
         Ok(l) => l,
         Err(e) => {
             report(
-                &mut ready,
+                ready,
                 foreground,
                 &format!("err 125 locking the start of {id}: {e}"),
             );
@@ -133,7 +146,7 @@ pub fn main(args: &[String]) -> i32 {
         Ok(st) if st.can_start() => {}
         Ok(st) if matches!(st.status, Status::Running | Status::Restarting) && !foreground => {
             report(
-                &mut ready,
+                ready,
                 foreground,
                 &format!("{STARTED_ELSEWHERE} {}", st.pid),
             );
@@ -141,11 +154,11 @@ pub fn main(args: &[String]) -> i32 {
         }
         Ok(st) => {
             let line = format!("err 125 container {id} is {}", st.status.as_str());
-            report(&mut ready, foreground, &line);
+            report(ready, foreground, &line);
             return 125;
         }
         Err(e) => {
-            report(&mut ready, foreground, &format!("err 125 {e}"));
+            report(ready, foreground, &format!("err 125 {e}"));
             return 125;
         }
     }
@@ -160,22 +173,23 @@ pub fn main(args: &[String]) -> i32 {
     let (config, spec) = match loaded {
         Ok(v) => v,
         Err(e) => {
-            report(&mut ready, foreground, &format!("err 125 {e}"));
+            report(ready, foreground, &format!("err 125 {e}"));
             return 125;
         }
     };
     let shim = Shim {
         store,
-        id: id.clone(),
+        id: id.to_string(),
         config,
         spec,
         foreground,
         start_lock: std::sync::Mutex::new(Some(start_lock)),
+        mount_ns: std::sync::Mutex::new(None),
     };
     if foreground {
         install_forwarding();
     }
-    shim.run(&mut ready)
+    shim.run(ready)
 }
 
 fn report(ready: &mut Option<std::fs::File>, foreground: bool, line: &str) {
@@ -354,9 +368,21 @@ impl Shim {
 
     fn finish(&self) {
         if self.config.auto_remove {
-            if let Err(e) = self.store.remove(&self.id) {
+            let mount_ns = self.hold_mount_ns(None);
+            if let Err(e) =
+                super::remove::remove_behind(&self.store, &self.config, &self.id, mount_ns)
+            {
                 tracing::error!("removing {}: {e}", self.id);
             }
+        }
+    }
+
+    /// Keeps `ns` (the running `--rm` container's mount namespace) and
+    /// returns the one kept before.
+    fn hold_mount_ns(&self, ns: Option<OwnedFd>) -> Option<OwnedFd> {
+        match self.mount_ns.lock() {
+            Ok(mut held) => std::mem::replace(&mut *held, ns),
+            Err(_) => None,
         }
     }
 
@@ -515,6 +541,15 @@ impl Shim {
             return fail(code, message);
         }
         FORWARD_PID.store(pid.as_raw(), Ordering::SeqCst);
+        if self.config.auto_remove {
+            // Its root is set up (the child exec'd): this is its own
+            // namespace. Held, its mounts go in the deleter, not in the
+            // exit this shim waits for.
+            match std::fs::File::open(format!("/proc/{}/ns/mnt", pid.as_raw())) {
+                Ok(f) => drop(self.hold_mount_ns(Some(f.into()))),
+                Err(e) => tracing::debug!("mount namespace of {}: {e}", self.id),
+            }
+        }
         let oom_before = cg.oom_kills();
         // `starting` is recorded before the container is said to run, so no
         // reader pairs this run with the last one's health.

@@ -4,8 +4,9 @@
 use super::*;
 
 /// Starts a created or exited container through a new shim. In the
-/// foreground the shim shares this terminal and this call returns the
-/// container's exit code once it ends; in the background it returns once the
+/// foreground the shim shares this terminal (it is this process when no
+/// other thread runs here) and this call returns the container's exit code
+/// once it ends; in the background it returns once the
 /// container runs (`Ok(None)`).
 pub fn start(store: &Store, id: &str, foreground: bool) -> Result<Option<i32>, RuntimeError> {
     if !nix::unistd::geteuid().is_root() {
@@ -22,6 +23,9 @@ pub fn start(store: &Store, id: &str, foreground: bool) -> Result<Option<i32>, R
         )));
     }
     let _ = std::fs::remove_file(store.run_dir(id).join("stop"));
+    if foreground && single_threaded() {
+        return Ok(Some(shim::serve_here(store, id)));
+    }
     let exe = crate::sys::helper::executable().map_err(RuntimeError::Shim)?;
     let mut cmd = Command::new(exe);
     cmd.arg(shim::SHIM_ARG)
@@ -67,6 +71,15 @@ pub fn ensure_started(store: &Store, id: &str) -> Result<bool, RuntimeError> {
         Err(RuntimeError::AlreadyStarted(_)) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Whether this process runs one thread only (`/proc/self/status`).
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .is_some_and(|n| n.trim() == "1")
+    })
 }
 
 /// Where container `id`'s shim (and its port proxy) log.

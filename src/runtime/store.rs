@@ -332,6 +332,53 @@ impl Store {
     }
 
     /// Removes a container's directories.
+    /// Takes container `id` out of the store at once: its directories are
+    /// renamed to `.removed-<id>` (the record first), which no listing
+    /// reads, and returned for deleting behind (`delete_removed`).
+    pub fn retire(&self, id: &str) -> Result<Vec<PathBuf>, StoreError> {
+        let mut out = Vec::new();
+        for d in [self.container_dir(id), self.run_dir(id)] {
+            let to = d.with_file_name(format!("{REMOVED_PREFIX}{id}"));
+            match std::fs::rename(&d, &to) {
+                Ok(()) => out.push(to),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&d)(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes what `retire` left of every container whose deletion behind
+    /// did not finish (its deleter killed, a crash): each retired at least
+    /// `age` ago (so a deleter still at work is left to it). The number
+    /// deleted.
+    pub fn sweep_removed(&self, age: std::time::Duration) -> Result<usize, StoreError> {
+        let mut swept = 0;
+        for dir in [self.root.join("containers"), self.run.join("containers")] {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(&dir)(e)),
+            };
+            for e in entries.flatten() {
+                // The rename that retired it set its change time.
+                let retired_long_ago = e.metadata().is_ok_and(|m| {
+                    use std::os::unix::fs::MetadataExt;
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_secs() as i64;
+                    now - m.ctime() >= age.as_secs() as i64
+                });
+                if e.file_name().to_string_lossy().starts_with(REMOVED_PREFIX) && retired_long_ago {
+                    delete_removed(&e.path())?;
+                    swept += 1;
+                }
+            }
+        }
+        Ok(swept)
+    }
+
     pub fn remove(&self, id: &str) -> Result<(), StoreError> {
         for d in [self.run_dir(id), self.container_dir(id)] {
             match std::fs::remove_dir_all(&d) {
@@ -341,6 +388,18 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// What a removed container's directories are renamed to start with.
+pub const REMOVED_PREFIX: &str = ".removed-";
+
+/// Deletes one directory `Store::retire` renamed (gone already is fine).
+pub fn delete_removed(dir: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(dir)(e)),
     }
 }
 
@@ -391,6 +450,48 @@ mod tests {
             [half, torn]
         );
         assert_eq!(store.ids().unwrap_or_else(|e| panic!("{e}")), [whole]);
+        let _ = std::fs::remove_dir_all(store.root.parent().unwrap_or(&store.root));
+    }
+
+    #[test]
+    fn a_retired_container_is_listed_by_nobody_and_swept_once_old_enough() {
+        let store = temp_store("retired");
+        let id = "d".repeat(64);
+        for dir in [store.container_dir(&id), store.run_dir(&id)] {
+            std::fs::create_dir_all(dir.join("upper/etc")).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(store.container_dir(&id).join("berth.json"), "{}")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            store.ids().unwrap_or_else(|e| panic!("{e}")),
+            vec![id.clone()]
+        );
+        let retired = store.retire(&id).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(retired.len(), 2);
+        assert!(!store.container_dir(&id).exists() && !store.run_dir(&id).exists());
+        assert!(store.ids().unwrap_or_else(|e| panic!("{e}")).is_empty());
+        let none = std::time::Duration::ZERO;
+        assert!(store
+            .unfinished(none)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty());
+        // A deleter may still be at it: one just retired is left to it.
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(
+            store.sweep_removed(hour).unwrap_or_else(|e| panic!("{e}")),
+            0
+        );
+        assert!(retired.iter().all(|d| d.exists()));
+        assert_eq!(
+            store.sweep_removed(none).unwrap_or_else(|e| panic!("{e}")),
+            2
+        );
+        assert!(retired.iter().all(|d| !d.exists()));
+        // Retiring what is gone already retires nothing.
+        assert!(store
+            .retire(&id)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty());
         let _ = std::fs::remove_dir_all(store.root.parent().unwrap_or(&store.root));
     }
 

@@ -1001,3 +1001,50 @@ fn starts_at_once_start_a_container_once() {
     b.text(&["rm", "-f", id]);
     assert_eq!(processes_running(&command, true), 0);
 }
+
+/// Entries of `dir` (none when it is missing).
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_run_rm_container_is_gone_at_exit_and_its_files_and_volume_behind() {
+    let b = Berth::new("rm-behind");
+    let volumes = b.root.join("volumes");
+    let before = entries(&volumes);
+    let (code, out, err) = b.run(
+        &["--rm", "--name", "brief", "-v", "/scratch"],
+        &["sh", "-c", "echo kept > /scratch/x; cat /scratch/x"],
+    );
+    assert_eq!((code, out.as_str()), (0, "kept\n"), "{err}");
+    // Gone for every reader once `run` returns: unlisted, its name free.
+    assert_eq!(b.text(&["ps", "-aq"]), "");
+    let rootfs = crate::support::rootfs().display().to_string();
+    let again = b.text(&["create", "--name", "brief", "--rootfs", &rootfs, "true"]);
+    b.text(&["rm", again.trim()]);
+    // Its directories and its anonymous volume are deleted behind it.
+    let dirs = [b.root.join("containers"), b.root.join("run/containers")];
+    let left = || {
+        dirs.iter()
+            .flat_map(|d| entries(d))
+            .filter(|e| e.starts_with(".removed-"))
+            .count()
+    };
+    assert!(
+        b.until(Duration::from_secs(10), || left() == 0
+            && entries(&volumes) == before),
+        "left behind: {:?} {:?}",
+        dirs.iter().map(|d| entries(d)).collect::<Vec<_>>(),
+        entries(&volumes)
+    );
+    let log = std::fs::read_to_string(b.root.join("run/containers/sweep.log")).unwrap_or_default();
+    assert!(!log.contains("ERROR"), "{log}");
+}
