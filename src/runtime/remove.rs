@@ -4,11 +4,18 @@
 use super::*;
 
 pub(super) fn remove_volumes(volumes: &[spec::AnonymousVolume]) {
-    for v in volumes.iter().filter(|v| !v.named) {
-        if let Some(dir) = v.data.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+    for dir in anonymous_volume_dirs(volumes) {
+        let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// The directories of the anonymous volumes among `volumes`.
+fn anonymous_volume_dirs(volumes: &[spec::AnonymousVolume]) -> Vec<PathBuf> {
+    volumes
+        .iter()
+        .filter(|v| !v.named)
+        .filter_map(|v| v.data.parent().map(Path::to_path_buf))
+        .collect()
 }
 
 /// Takes container `id`'s anonymous volumes away from it, so removing it
@@ -65,12 +72,7 @@ pub(super) fn remove_behind(
 ) -> Result<(), RuntimeError> {
     events::record_for(store, cfg, "destroy", &[]);
     let retired = store.retire(id)?;
-    let anonymous: Vec<PathBuf> = cfg
-        .volumes
-        .iter()
-        .filter(|v| !v.named)
-        .filter_map(|v| v.data.parent().map(Path::to_path_buf))
-        .collect();
+    let anonymous = anonymous_volume_dirs(&cfg.volumes);
     let spawned = crate::sys::helper::executable().and_then(|exe| {
         let mut cmd = Command::new(exe);
         cmd.arg(SWEEP_ARG);
