@@ -177,9 +177,12 @@ pub fn reserve(
                     let by = if taken.iter().any(|t| t.holds(host_ip, port, protocol)) {
                         " (published by another berth container)".to_string()
                     } else {
-                        holder(port, protocol)
-                            .map(|(pid, name)| format!(" (held by process {pid}, {name}: stop it, or publish another host port)"))
-                            .unwrap_or_default()
+                        match holder(port, protocol) {
+                            Some((pid, name)) => format!(" (held by process {pid}, {name}: stop it, or publish another host port)"),
+                            None => unbindable(host_ip, port, protocol)
+                                .map(|a| format!(" ({a} is bound by a socket no process lists)"))
+                                .unwrap_or_default(),
+                        }
                     };
                     return Err(PortError::InUse(host_ip, port, by));
                 }
@@ -204,9 +207,14 @@ pub fn reserve(
 }
 
 fn is_free(ip: IpAddr, port: u16, protocol: &str, taken: &[Published]) -> bool {
-    if taken.iter().any(|t| t.holds(ip, port, protocol)) {
-        return false;
-    }
+    !taken.iter().any(|t| t.holds(ip, port, protocol)) && unbindable(ip, port, protocol).is_none()
+}
+
+/// The address of `port` that a socket holds on this host (its network
+/// namespace), if any: `ip` itself, and for the default address IPv6's
+/// too (served by the proxy or the kernel); a host without IPv6 is no
+/// obstacle, a socket holding it is.
+fn unbindable(ip: IpAddr, port: u16, protocol: &str) -> Option<SocketAddr> {
     let bindable = |addr: SocketAddr| {
         if protocol == "udp" {
             UdpSocket::bind(addr).map(|_| ())
@@ -214,18 +222,17 @@ fn is_free(ip: IpAddr, port: u16, protocol: &str, taken: &[Published]) -> bool {
             TcpListener::bind(addr).map(|_| ())
         }
     };
-    if bindable(SocketAddr::new(ip, port)).is_err() {
-        return false;
+    let addr = SocketAddr::new(ip, port);
+    if bindable(addr).is_err() {
+        return Some(addr);
     }
-    // The default address stands for IPv6 too (served by the proxy or the
-    // kernel): a host without IPv6 is no obstacle, a socket holding it is.
     if ip == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
         let v6 = SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), port);
-        if let Err(e) = bindable(v6) {
-            return e.kind() != std::io::ErrorKind::AddrInUse;
+        if bindable(v6).is_err_and(|e| e.kind() == std::io::ErrorKind::AddrInUse) {
+            return Some(v6);
         }
     }
-    true
+    None
 }
 
 /// The process that holds a socket bound to `port` (a TCP listener, or a

@@ -16,22 +16,7 @@ use super::spec::{ContainerConfig, NetworkMode};
 use super::store::{now_rfc3339, State, Status, Store};
 use super::{cgroups, events, shim};
 
-/// Whether a process exists and has not exited (a zombie has: only its
-/// parent has yet to collect it).
-pub(crate) fn alive(pid: i32) -> bool {
-    if pid <= 0 || kill(Pid::from_raw(pid), None).is_err() {
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => true,
-    }
-}
+pub(crate) use crate::sys::helper::alive;
 
 /// Whether `pid` is a process of container `id` (in its cgroup): a pid
 /// number recorded long ago may name another process by now.

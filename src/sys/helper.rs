@@ -233,13 +233,113 @@ pub fn is_helper(pid: i32, args: &[&str]) -> bool {
         .all(|(i, a)| argv.get(i) == Some(&a.as_bytes()))
 }
 
-/// Sends SIGTERM to a helper (see `is_helper`); nothing when it is gone.
+/// How long `stop_helper` waits for a helper to exit after SIGTERM before
+/// it sends SIGKILL.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether a process exists and has not exited (a zombie has: only its
+/// parent has yet to collect it, and its files, sockets among them, are
+/// closed).
+pub fn alive(pid: i32) -> bool {
+    use nix::sys::signal::kill;
+    if pid <= 0 || kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => true,
+    }
+}
+
+/// Waits until `pid` has exited (see `alive`), `limit` at most; whether it
+/// did.
+pub fn wait_exited(pid: i32, limit: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_micros(200);
+    while alive(pid) {
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+    }
+    true
+}
+
+/// Ends a helper (see `is_helper`) and returns once it has exited, so what
+/// it held (a listening port, a socket on a bridge address) is free for the
+/// next one: SIGTERM, then SIGKILL after `STOP_GRACE`. Nothing when it is
+/// gone.
 pub fn stop_helper(pid: i32, args: &[&str]) {
-    if is_helper(pid, args) {
-        // ESRCH: it exited between the check and the signal.
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
+    use nix::sys::signal::{kill, Signal};
+    if !is_helper(pid, args) {
+        return;
+    }
+    let target = nix::unistd::Pid::from_raw(pid);
+    // ESRCH: it exited between the check and the signal.
+    let _ = kill(target, Signal::SIGTERM);
+    if !wait_exited(pid, STOP_GRACE) {
+        tracing::warn!("helper {pid} did not end on SIGTERM; killing it");
+        let _ = kill(target, Signal::SIGKILL);
+        if !wait_exited(pid, STOP_GRACE) {
+            tracing::warn!("helper {pid} is still there after SIGKILL");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process that looks like a helper to `is_helper` (`sh -c SCRIPT`,
+    /// a script that does not exec: its command line stays).
+    fn fake_helper(script: &str) -> std::process::Child {
+        let child = Command::new("sh")
+            .args(["-c", script])
+            .spawn()
+            .unwrap_or_else(|e| panic!("sh: {e}"));
+        // Until the shell has taken the trap, a SIGTERM would end it early.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        child
+    }
+
+    #[test]
+    fn a_stopped_helper_has_exited_when_stop_returns() {
+        let script = "trap 'exit 0' TERM; while :; do sleep 0.05; done";
+        let mut child = fake_helper(script);
+        let pid = child.id() as i32;
+        assert!(alive(pid));
+        stop_helper(pid, &["-c", script]);
+        assert!(!alive(pid), "the helper still runs after stop_helper");
+        let _ = child.wait();
+    }
+
+    #[test]
+    fn a_helper_that_ignores_sigterm_is_killed() {
+        let script = "trap '' TERM; while :; do sleep 0.05; done";
+        let mut child = fake_helper(script);
+        let pid = child.id() as i32;
+        stop_helper(pid, &["-c", script]);
+        assert!(!alive(pid), "the helper still runs after stop_helper");
+        let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
         );
+    }
+
+    #[test]
+    fn another_process_is_not_stopped() {
+        let mut child = fake_helper("exec sleep 30");
+        let pid = child.id() as i32;
+        stop_helper(pid, &["--not-this-helper"]);
+        assert!(alive(pid), "a process that is not the helper was stopped");
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
