@@ -13,7 +13,7 @@ use crate::runtime::spec::ContainerConfig;
 use crate::runtime::store::{parse_rfc3339, State, Status, Store};
 use crate::runtime::{self, effective_state};
 
-/// `start`
+// `start`
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// Attach to the container's output and wait for it.
@@ -23,7 +23,7 @@ pub struct StartArgs {
     pub containers: Vec<String>,
 }
 
-/// `stop` / `restart`
+// `stop` / `restart`
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// Seconds to wait before killing the container.
@@ -33,7 +33,7 @@ pub struct StopArgs {
     pub containers: Vec<String>,
 }
 
-/// `kill`
+// `kill`
 #[derive(Debug, Args)]
 pub struct KillArgs {
     /// Signal to send.
@@ -43,7 +43,7 @@ pub struct KillArgs {
     pub containers: Vec<String>,
 }
 
-/// `rm`
+// `rm`
 #[derive(Debug, Args)]
 pub struct RmArgs {
     /// Kill and remove running containers.
@@ -53,7 +53,7 @@ pub struct RmArgs {
     pub containers: Vec<String>,
 }
 
-/// `ps`
+// `ps`
 #[derive(Debug, Args)]
 pub struct PsArgs {
     /// Show all containers (default shows just running).
@@ -73,7 +73,7 @@ pub struct PsArgs {
     pub no_trunc: bool,
 }
 
-/// `logs`
+// `logs`
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Follow log output.
@@ -94,7 +94,7 @@ pub struct LogsArgs {
     pub container: String,
 }
 
-/// `exec`
+// `exec`
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Detached mode: run the command in the background.
@@ -121,7 +121,7 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
-/// `attach`
+// `attach`
 #[derive(Debug, Args)]
 pub struct AttachArgs {
     pub container: String,
@@ -132,7 +132,7 @@ pub fn attach(store: &Store, args: AttachArgs) -> anyhow::Result<i32> {
     Ok(runtime::attach(store, &id)?)
 }
 
-/// `port`
+// `port`
 #[derive(Debug, Args)]
 pub struct PortArgs {
     pub container: String,
@@ -185,14 +185,14 @@ pub fn exec(store: &Store, args: ExecArgs) -> anyhow::Result<i32> {
     Ok(runtime::exec::exec(store, &id, &req)?)
 }
 
-/// Verbs that take only container names.
+// Verbs that take only container names.
 #[derive(Debug, Args)]
 pub struct NamesArgs {
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
 
-/// `stats`
+// `stats`
 #[derive(Debug, Args)]
 pub struct StatsArgs {
     /// Print one sample and exit.
@@ -532,7 +532,7 @@ fn print_entries(entries: &[logs::Entry], timestamps: bool) -> anyhow::Result<()
     Ok(())
 }
 
-/// `inspect` and `container inspect`
+// `inspect` and `container inspect`
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Format the output with a Go template (`{{.State.Status}}`).
@@ -590,7 +590,7 @@ pub fn inspect_any(store: &Store, args: InspectArgs) -> anyhow::Result<i32> {
     Ok(if failed { 1 } else { 0 })
 }
 
-/// `rename`
+// `rename`
 #[derive(Debug, Args)]
 pub struct RenameArgs {
     pub container: String,

@@ -11,7 +11,7 @@ use crate::image::store::ImageStore;
 use crate::runtime::spec::ContainerConfig;
 use crate::runtime::store::Store;
 
-/// `import`
+// `import`
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// A root filesystem tar (optionally gzip), or - for stdin.
@@ -20,7 +20,7 @@ pub struct ImportArgs {
     pub name: String,
 }
 
-/// `pull`
+// `pull`
 #[derive(Debug, Args)]
 pub struct PullArgs {
     /// Suppress progress output.
@@ -32,7 +32,7 @@ pub struct PullArgs {
     pub image: String,
 }
 
-/// `push`
+// `push`
 #[derive(Debug, Args)]
 pub struct PushArgs {
     /// Suppress progress output.
@@ -104,7 +104,7 @@ pub fn push(store: &Store, args: PushArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// `login`
+// `login`
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     /// Username.
@@ -120,7 +120,7 @@ pub struct LoginArgs {
     pub server: Option<String>,
 }
 
-/// `logout`
+// `logout`
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
     pub server: Option<String>,
@@ -162,7 +162,7 @@ pub fn logout(args: LogoutArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// `save`
+// `save`
 #[derive(Debug, Args)]
 pub struct SaveArgs {
     /// Write to a file instead of stdout.
@@ -172,7 +172,7 @@ pub struct SaveArgs {
     pub images: Vec<String>,
 }
 
-/// `load`
+// `load`
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// Read from a tar archive file instead of stdin.
@@ -183,7 +183,7 @@ pub struct LoadArgs {
     pub quiet: bool,
 }
 
-/// `images`
+// `images`
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
     /// Only show image ids.
@@ -197,14 +197,14 @@ pub struct ImagesArgs {
     pub digests: bool,
 }
 
-/// `tag`
+// `tag`
 #[derive(Debug, Args)]
 pub struct TagArgs {
     pub source: String,
     pub target: String,
 }
 
-/// `rmi`
+// `rmi`
 #[derive(Debug, Args)]
 pub struct RmiArgs {
     /// Remove even when a container uses the image.
@@ -506,7 +506,7 @@ pub fn record(store: &Store, name: &str) -> anyhow::Result<serde_json::Value> {
     }))
 }
 
-/// `image history`
+// `image history`
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// Don't truncate output.

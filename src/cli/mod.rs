@@ -1,5 +1,11 @@
 //! The command line: clap definitions, logging set-up and dispatch to one
 //! module per verb. Formatting of output lives here; business logic does not.
+//!
+//! Every verb enum is `defer`red: a verb's flags are defined only when the
+//! command line names it (building all of them cost each invocation about
+//! a millisecond). The flag structs therefore carry `//` comments, not doc
+//! comments: a deferred doc comment would replace the verb's description
+//! (`deferred_verb_definitions_keep_the_help_their_listing_shows`).
 
 pub mod build;
 pub mod completion;
@@ -56,6 +62,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Not deferred: `compose`'s subcommands must be known when the `help`
+// tree is made (the completion scripts list it). Its variants' own
+// definitions are deferred one level down, in each verb enum.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Define and run multi-container applications.
@@ -103,6 +112,7 @@ pub enum Command {
 
 /// The container verbs, at the top level and under `container`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ContainerVerb {
     /// Create and run a new container.
     #[command(disable_help_flag = true)]
@@ -147,6 +157,7 @@ pub enum ContainerVerb {
 
 /// `container …`: the container verbs, `ls`, `inspect` and `prune`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     #[command(flatten)]
     Verb(Box<ContainerVerb>),
@@ -161,6 +172,7 @@ pub enum ContainerCommand {
 
 /// The image verbs, at the top level and under `image`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ImageVerb {
     /// Build an image from a Dockerfile.
     Build(build::BuildArgs),
@@ -182,6 +194,7 @@ pub enum ImageVerb {
 
 /// `image …`: the image verbs, `ls`, `rm`, `inspect` and `prune`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ImageCommand {
     #[command(flatten)]
     Verb(ImageVerb),
@@ -197,7 +210,7 @@ pub enum ImageCommand {
     Prune(images::PruneImagesArgs),
 }
 
-/// `run` with Docker's `-h` for the hostname (help is `--help`).
+// `run` with Docker's `-h` for the hostname (help is `--help`).
 #[derive(Debug, clap::Args)]
 pub struct RunCmd {
     /// Print help.
@@ -207,7 +220,7 @@ pub struct RunCmd {
     pub args: run::RunArgs,
 }
 
-/// `create` with Docker's `-h` for the hostname (help is `--help`).
+// `create` with Docker's `-h` for the hostname (help is `--help`).
 #[derive(Debug, clap::Args)]
 pub struct CreateCmd {
     /// Print help.
@@ -307,5 +320,41 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         // clap's own checks: unique flags, valid defaults, across every verb.
         <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    /// Every subcommand's one-line and long help, by its path.
+    fn abouts(cmd: &clap::Command, path: &str, out: &mut Vec<(String, String)>) {
+        for sub in cmd.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name());
+            let text = format!(
+                "{:?} / {:?}",
+                sub.get_about().map(ToString::to_string),
+                sub.get_long_about().map(ToString::to_string)
+            );
+            out.push((path.clone(), text));
+            abouts(sub, &path, out);
+        }
+    }
+
+    #[test]
+    fn deferred_verb_definitions_keep_the_help_their_listing_shows() {
+        // A verb's flags are defined only once the command line names it
+        // (`defer`); its description in the listing is set before. Were
+        // the deferred definition to set one of its own (a doc comment on
+        // its flags' struct), `berth VERB --help` would say something else.
+        let listed = <super::Cli as clap::CommandFactory>::command();
+        let mut built = listed.clone();
+        built.build();
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        abouts(&listed, "berth", &mut before);
+        abouts(&built, "berth", &mut after);
+        let after: std::collections::HashMap<_, _> = after.into_iter().collect();
+        let changed: Vec<String> = before
+            .iter()
+            .filter(|(path, text)| after.get(path).is_some_and(|t| t != text))
+            .map(|(path, text)| format!("{path}: {text} -> {}", after[path]))
+            .collect();
+        assert!(changed.is_empty(), "{changed:#?}");
+        assert!(before.len() > 50, "the listing has {} verbs", before.len());
     }
 }

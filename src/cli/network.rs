@@ -8,6 +8,7 @@ use crate::net::store::{CreateOptions, NetworkStore};
 use crate::runtime::store::Store;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Create a network.
     Create(NetworkCreateArgs),

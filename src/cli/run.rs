@@ -17,7 +17,7 @@ use crate::runtime::spec::{Limits, MountKind, MountRequest};
 use crate::runtime::{self, store::Store};
 use crate::spec::units::parse_bytes;
 
-/// Flags shared by `run` and `create`.
+// Flags shared by `run` and `create`.
 #[derive(Debug, Args, Clone)]
 pub struct CreateArgs {
     /// Assign a name to the container.
@@ -522,7 +522,7 @@ pub(crate) fn key_values(list: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Arguments of `berth run`.
+// Arguments of `berth run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Run in the background and print the container id.

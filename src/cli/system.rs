@@ -10,6 +10,7 @@ use crate::runtime::store::{Status, Store};
 use crate::runtime::{self, effective_state};
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum SystemCommand {
     /// Display system-wide information.
     Info,
@@ -21,7 +22,7 @@ pub enum SystemCommand {
     Events(EventsArgs),
 }
 
-/// `events` / `system events`
+// `events` / `system events`
 #[derive(Debug, Args)]
 pub struct EventsArgs {
     /// Show events created since this time (RFC 3339, Unix seconds or a duration: 10m).
@@ -250,7 +251,7 @@ pub fn df(store: &Store, args: DfArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// `system df`
+// `system df`
 #[derive(Debug, Args)]
 pub struct DfArgs {
     /// Output format: table, json, table TEMPLATE or a Go template.

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-/// Arguments of `berth version`.
+// Arguments of `berth version`.
 #[derive(Debug, clap::Args)]
 pub struct VersionArgs {
     /// Print only the version number.

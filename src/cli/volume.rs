@@ -7,6 +7,7 @@ use crate::runtime::store::Store;
 use crate::runtime::volumes;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Create a volume.
     Create(VolumeCreateArgs),

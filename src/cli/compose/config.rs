@@ -18,7 +18,7 @@ pub enum Format {
     Json,
 }
 
-/// Arguments of `berth compose config`.
+// Arguments of `berth compose config`.
 #[derive(Debug, clap::Args)]
 pub struct ConfigArgs {
     /// Output format.

@@ -12,7 +12,7 @@ use super::ComposeArgs;
 use crate::kube::{BindMounts, Options, PublishAs};
 use crate::runtime::store::Store;
 
-/// Arguments of `berth compose convert`.
+// Arguments of `berth compose convert`.
 #[derive(Debug, clap::Args)]
 pub struct ConvertArgs {
     /// Kubernetes manifests instead of the compose model (`-o DIR` writes one

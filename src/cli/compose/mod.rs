@@ -19,7 +19,7 @@ use clap::{Args, Subcommand};
 
 use crate::spec::ProjectOptions;
 
-/// Flags of `berth compose` (before the verb).
+// Flags of `berth compose` (before the verb).
 #[derive(Debug, Args)]
 pub struct ComposeArgs {
     /// Compose configuration files (`-` reads stdin). Default: COMPOSE_FILE, or
@@ -51,6 +51,7 @@ pub struct ComposeArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ComposeCommand {
     /// Parse, resolve and render the compose file in canonical format.
     Config(config::ConfigArgs),

@@ -374,7 +374,7 @@ pub fn top(compose: &ComposeArgs, store: &Store, args: &ServicesArgs) -> anyhow:
     Ok(ExitCode::SUCCESS)
 }
 
-/// `compose images`
+// `compose images`
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
     /// Only display image ids.
