@@ -353,6 +353,10 @@ pub fn create(store: &Store, mut req: CreateRequest) -> Result<String, RuntimeEr
             ip6: req.ip6,
             user: req.user.clone().unwrap_or_default(),
             etc_files: etc_texts(&etc),
+            mount_points: super::mount_points::for_lowers(
+                &store.root,
+                &super::process::image_lowers(&req.rootfs),
+            ),
         };
         let (before, last) = record_flushes(req.auto_remove);
         store.write_json_with(&dir.join("config.json"), &oci, before)?;

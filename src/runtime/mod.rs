@@ -22,6 +22,7 @@ pub mod health;
 pub mod helpers;
 pub mod init;
 pub mod logs;
+pub mod mount_points;
 pub mod process;
 pub mod reap;
 pub mod relay;

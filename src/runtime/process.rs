@@ -281,8 +281,17 @@ fn cstrings(v: &[String]) -> Result<Vec<CString>, ChildError> {
         .collect()
 }
 
+/// The overlay's lower dirs, lowest first: the image (or the rootfs
+/// directory), then the mount-point layer when the container has it.
 pub(crate) fn lower_dirs(config: &ContainerConfig) -> Vec<PathBuf> {
-    match &config.rootfs {
+    let mut lowers = image_lowers(&config.rootfs);
+    lowers.extend(config.mount_points.clone());
+    lowers
+}
+
+/// The image's own lower dirs, lowest first.
+pub(crate) fn image_lowers(rootfs: &RootfsSource) -> Vec<PathBuf> {
+    match rootfs {
         RootfsSource::Dir(d) => vec![d.clone()],
         RootfsSource::Layers(l) => l.clone(),
     }

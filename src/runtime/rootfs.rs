@@ -53,19 +53,25 @@ pub fn short_lowers(
     if overlay_options(lower, upper, work).len() <= MAX_OVERLAY_OPTIONS {
         return None;
     }
-    let links: Vec<PathBuf> = lower.iter().map(|l| short_link(l)).collect::<Option<_>>()?;
-    let dir = links.first()?.parent()?.to_path_buf();
-    if !links
+    // The image's layers by their short links; a layer that is not one of
+    // them (the shared mount-point layer) by its absolute path, which the
+    // kernel takes as it is beside the relative ones.
+    let dir = lower
         .iter()
-        .all(|l| l.parent() == Some(dir.as_path()) && l.exists())
-    {
-        return None;
-    }
-    let names = links
+        .find_map(|l| short_link(l).filter(|s| s.exists()))?
+        .parent()?
+        .to_path_buf();
+    let names = lower
         .iter()
-        .filter_map(|l| l.file_name().map(PathBuf::from))
-        .collect();
-    Some((dir, names))
+        .map(|l| match short_link(l) {
+            Some(s) if s.parent() == Some(dir.as_path()) && s.exists() => {
+                s.file_name().map(PathBuf::from)
+            }
+            _ if l.is_absolute() && !l.starts_with(dir.parent()?) => Some(l.clone()),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    (overlay_options(&names, upper, work).len() <= MAX_OVERLAY_OPTIONS).then_some((dir, names))
 }
 
 /// Mount options of the overlay, lower dirs given lowest first.
@@ -558,6 +564,17 @@ mod tests {
             short_lowers(&layers[..3], &upper, &work).is_none(),
             "short stacks keep full paths"
         );
+        // The mount-point layer on top, outside the layers: by its path.
+        let mut with_top = layers.clone();
+        let top = std::env::temp_dir().join("berth-root").join("mount-points");
+        with_top.push(top.clone());
+        let (_, names) = short_lowers(&with_top, &upper, &work).unwrap_or_default();
+        assert_eq!(names.len(), 101);
+        assert_eq!(names.last(), Some(&top));
+        // A layer among the layers without its short link: not shortened.
+        let mut unlinked = layers.clone();
+        unlinked.push(base.join(format!("ff{:062x}", 7)));
+        assert!(short_lowers(&unlinked, &upper, &work).is_none());
     }
 
     #[test]

@@ -229,6 +229,10 @@ pub struct ContainerConfig {
     /// makes one again from here when a power loss left it empty or gone.
     #[serde(default)]
     pub etc_files: BTreeMap<String, String>,
+    /// The shared mount-point layer laid over the image (see
+    /// `mount_points`), when the image can take it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_points: Option<PathBuf>,
 }
 
 /// A volume made for an image `VOLUME` path: filled with the image's content

@@ -1048,3 +1048,97 @@ fn a_run_rm_container_is_gone_at_exit_and_its_files_and_volume_behind() {
     let log = std::fs::read_to_string(b.root.join("run/containers/sweep.log")).unwrap_or_default();
     assert!(!log.contains("ERROR"), "{log}");
 }
+
+/// What a started container left in its own upper directory, as relative
+/// paths (sorted).
+fn upper_entries(b: &Berth, id: &str) -> Vec<String> {
+    fn walk(dir: &std::path::Path, rel: &str, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = format!("{rel}{}", e.file_name().to_string_lossy());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&e.path(), &format!("{name}/"), out);
+            }
+            out.push(name);
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &b.root.join("containers").join(id).join("upper"),
+        "",
+        &mut out,
+    );
+    out.sort();
+    out
+}
+
+#[test]
+fn mount_points_come_from_the_shared_layer_not_the_containers_upper() {
+    let b = Berth::new("mount-points");
+    // The fixture image has /etc but no /proc, /dev, /sys or /etc/hosts:
+    // the container still sees them, mounted, and its upper stays empty.
+    let id = b.detached(&["--hostname", "mp"], &["sleep", "100"]);
+    let out = b.text(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /etc/hostname; grep -c mp /etc/hosts; test -r /etc/resolv.conf && echo resolv; \
+         test -e /proc/self/status && echo proc; test -c /dev/null && echo dev; ls /sys | grep -c . >/dev/null && echo sys",
+    ]);
+    assert_eq!(out, "mp\n1\nresolv\nproc\ndev\nsys\n");
+    assert_eq!(upper_entries(&b, &id), Vec::<String>::new());
+    let layer = b.root.join("mount-points");
+    assert!(
+        layer.join("etc/hosts").is_file(),
+        "no shared layer at {}",
+        layer.display()
+    );
+    // What the container writes goes to its upper as before; the layer
+    // is not touched.
+    b.text(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "echo x > /etc/new; mkdir -p /dev/shm/x",
+    ]);
+    assert_eq!(
+        upper_entries(&b, &id),
+        vec!["etc".to_string(), "etc/new".to_string()]
+    );
+    assert!(!layer.join("etc/new").exists());
+    b.text(&["rm", "-f", &id]);
+
+    // An image whose /etc/resolv.conf is a symlink is not covered: the
+    // link stays what the image made it, and the container makes its
+    // mount points itself.
+    let odd = b.root.join("odd-rootfs");
+    let status = std::process::Command::new("cp")
+        .args([
+            "-a",
+            &crate::support::rootfs().display().to_string(),
+            &odd.display().to_string(),
+        ])
+        .status()
+        .unwrap_or_else(|e| panic!("cp: {e}"));
+    assert!(status.success());
+    std::os::unix::fs::symlink("../tmp/resolv", odd.join("etc/resolv.conf"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let odd_s = odd.display().to_string();
+    let out = b.cmd(&["run", "-d", "--rootfs", &odd_s, "sleep", "100"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let cfg: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(b.root.join("containers").join(&id).join("berth.json"))
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    assert!(cfg.get("mount_points").is_none(), "{cfg}");
+    assert_eq!(b.text(&["exec", &id, "cat", "/proc/self/comm"]), "cat\n");
+    assert!(upper_entries(&b, &id).contains(&"proc".to_string()));
+    b.text(&["rm", "-f", &id]);
+}
