@@ -233,6 +233,21 @@ pub fn is_helper(pid: i32, args: &[&str]) -> bool {
         .all(|(i, a)| argv.get(i) == Some(&a.as_bytes()))
 }
 
+/// Sends SIGTERM to a helper (see `is_helper`) and returns at once, for a
+/// helper that finishes its work before it ends (the watcher); whether it
+/// was there.
+pub fn terminate_helper(pid: i32, args: &[&str]) -> bool {
+    if !is_helper(pid, args) {
+        return false;
+    }
+    // ESRCH: it exited between the check and the signal.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    true
+}
+
 /// How long `stop_helper` waits for a helper to exit after SIGTERM before
 /// it sends SIGKILL.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -277,12 +292,10 @@ pub fn wait_exited(pid: i32, limit: std::time::Duration) -> bool {
 /// gone.
 pub fn stop_helper(pid: i32, args: &[&str]) {
     use nix::sys::signal::{kill, Signal};
-    if !is_helper(pid, args) {
+    if !terminate_helper(pid, args) {
         return;
     }
     let target = nix::unistd::Pid::from_raw(pid);
-    // ESRCH: it exited between the check and the signal.
-    let _ = kill(target, Signal::SIGTERM);
     if !wait_exited(pid, STOP_GRACE) {
         tracing::warn!("helper {pid} did not end on SIGTERM; killing it");
         let _ = kill(target, Signal::SIGKILL);

@@ -50,7 +50,9 @@ pub fn stop(store: &Store, project: &str) -> bool {
         let _ = std::fs::remove_file(pid_path(store, project));
         return false;
     };
-    crate::sys::helper::stop_helper(pid, &[WATCH_ARG, project]);
+    // Not stop_helper: a watcher in the middle of a rebuild finishes it
+    // rather than being killed after a grace.
+    crate::sys::helper::terminate_helper(pid, &[WATCH_ARG, project]);
     for _ in 0..100 {
         if !crate::sys::helper::is_helper(pid, &[WATCH_ARG, project]) {
             break;
