@@ -49,6 +49,28 @@ pub fn for_lowers(root: &Path, lowers: &[PathBuf]) -> Option<PathBuf> {
     }
 }
 
+/// The layer `dir` a container was created with, made again when it went
+/// missing or lost an entry since (removed by hand); `None` when it cannot
+/// be, and the container makes its mount points in its own upper directory.
+pub fn restored(dir: &Path) -> Option<PathBuf> {
+    if complete(dir) {
+        return Some(dir.to_path_buf());
+    }
+    let root = dir.parent()?;
+    if dir.file_name() != Some(std::ffi::OsStr::new(DIR_NAME)) {
+        return None;
+    }
+    // An incomplete one is made again whole, not patched in place.
+    let _ = std::fs::remove_dir_all(dir);
+    match ensure(root) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::warn!("the mount-point layer at {}: {e}", dir.display());
+            None
+        }
+    }
+}
+
 /// Whether every path of the layer is, in the image made of `lowers`,
 /// absent (or deleted by a whiteout) or of the layer's kind.
 fn fits(lowers: &[PathBuf]) -> bool {
@@ -135,6 +157,21 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from(DIR_NAME)]);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_layer_removed_by_hand_is_made_again() {
+        let root = tempdir("restore");
+        let dir = for_lowers(&root, &[]).unwrap_or_else(|| panic!("no layer"));
+        std::fs::remove_file(dir.join("etc/hostname")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(restored(&dir), Some(dir.clone()));
+        assert!(dir.join("etc/hostname").is_file());
+        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(restored(&dir), Some(dir.clone()));
+        assert!(complete(&dir));
+        // Something else than the layer is never made or deleted.
+        assert_eq!(restored(&root.join("elsewhere")), None);
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -285,7 +285,12 @@ fn cstrings(v: &[String]) -> Result<Vec<CString>, ChildError> {
 /// directory), then the mount-point layer when the container has it.
 pub(crate) fn lower_dirs(config: &ContainerConfig) -> Vec<PathBuf> {
     let mut lowers = image_lowers(&config.rootfs);
-    lowers.extend(config.mount_points.clone());
+    lowers.extend(
+        config
+            .mount_points
+            .as_deref()
+            .and_then(super::mount_points::restored),
+    );
     lowers
 }
 

@@ -1107,6 +1107,16 @@ fn mount_points_come_from_the_shared_layer_not_the_containers_upper() {
         vec!["etc".to_string(), "etc/new".to_string()]
     );
     assert!(!layer.join("etc/new").exists());
+    // A layer removed by hand is made again when the container restarts.
+    b.text(&["stop", "-t", "0", &id]);
+    std::fs::remove_dir_all(&layer).unwrap_or_else(|e| panic!("{e}"));
+    b.text(&["start", &id]);
+    assert_eq!(b.text(&["exec", &id, "cat", "/etc/hostname"]), "mp\n");
+    assert!(layer.join("etc/hosts").is_file());
+    assert_eq!(
+        upper_entries(&b, &id),
+        vec!["etc".to_string(), "etc/new".to_string()]
+    );
     b.text(&["rm", "-f", &id]);
 
     // An image whose /etc/resolv.conf is a symlink is not covered: the
