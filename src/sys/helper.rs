@@ -296,7 +296,9 @@ pub fn stop_helper(pid: i32, args: &[&str]) {
         return;
     }
     let target = nix::unistd::Pid::from_raw(pid);
-    if !wait_exited(pid, STOP_GRACE) {
+    // Once it exits its command line reads empty: a pid taken by another
+    // process meanwhile is never killed for it.
+    if !wait_exited(pid, STOP_GRACE) && is_helper(pid, args) {
         tracing::warn!("helper {pid} did not end on SIGTERM; killing it");
         let _ = kill(target, Signal::SIGKILL);
         if !wait_exited(pid, STOP_GRACE) {
