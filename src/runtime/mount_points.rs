@@ -103,8 +103,11 @@ fn ensure(root: &Path) -> std::io::Result<PathBuf> {
     if complete(&dir) {
         return Ok(dir);
     }
-    let tmp = root.join(format!(".{DIR_NAME}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+    // One per call: `compose up` creates its containers from many threads
+    // of one process.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = root.join(format!(".{DIR_NAME}.tmp-{}-{call}", std::process::id()));
     let built = (|| {
         for (path, is_dir) in ENTRIES {
             let p = tmp.join(path);
@@ -151,6 +154,30 @@ mod tests {
         assert!(dir.join("proc").is_dir() && dir.join("etc/resolv.conf").is_file());
         let again = for_lowers(&root, &[]).unwrap_or_else(|| panic!("no layer"));
         assert_eq!(dir, again);
+        let names: Vec<_> = std::fs::read_dir(&root)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from(DIR_NAME)]);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn parallel_creates_share_one_layer_and_leave_nothing_else() {
+        let root = tempdir("parallel");
+        let made: Vec<Option<PathBuf>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| for_lowers(&root, &[]))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().ok().flatten())
+                .collect()
+        });
+        assert!(
+            made.iter()
+                .all(|m| m.as_deref() == Some(root.join(DIR_NAME).as_path())),
+            "{made:?}"
+        );
         let names: Vec<_> = std::fs::read_dir(&root)
             .unwrap_or_else(|e| panic!("{e}"))
             .flatten()
