@@ -32,12 +32,7 @@ pub(crate) fn settle(store: &Store, id: &str, mut st: State) -> State {
     // there (killed in the instant before it set that) is ended here.
     if alive(st.pid) && in_container(st.pid, id) {
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
-        for _ in 0..200 {
-            if !alive(st.pid) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        crate::sys::helper::wait_exited(st.pid, Duration::from_secs(1));
     }
     tracing::warn!("container {id}: its shim is gone; the container is exited");
     st.status = Status::Exited;
@@ -149,13 +144,10 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let pid = child.id() as i32;
         // Exited, not yet collected: a zombie.
-        for _ in 0..200 {
-            if !alive(pid) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(!alive(pid), "a zombie has exited");
+        assert!(
+            crate::sys::helper::wait_exited(pid, Duration::from_secs(1)),
+            "a zombie has exited"
+        );
         let _ = child.wait();
         assert!(!alive(pid));
         assert!(!in_container(

@@ -53,12 +53,7 @@ pub fn stop(store: &Store, project: &str) -> bool {
     // Not stop_helper: a watcher in the middle of a rebuild finishes it
     // rather than being killed after a grace.
     crate::sys::helper::terminate_helper(pid, &[WATCH_ARG, project]);
-    for _ in 0..100 {
-        if !crate::sys::helper::is_helper(pid, &[WATCH_ARG, project]) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    crate::sys::helper::wait_exited(pid, std::time::Duration::from_secs(1));
     let _ = std::fs::remove_file(pid_path(store, project));
     true
 }
