@@ -10,7 +10,7 @@
 //! `ip6 berth` tables and the route_localnet / ip_forward switches; rules in
 //! other programs' chains are firewall.rs's.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +21,8 @@ pub enum PortError {
     Spec(String, String),
     #[error("Bind for {0}:{1} failed: port is already allocated{2}")]
     InUse(IpAddr, u16, String),
+    #[error("listening on {0}: {1}")]
+    Probe(SocketAddr, std::io::Error),
     #[error("nft: {0}")]
     Nft(String),
 }
@@ -164,37 +166,31 @@ pub fn reserve(
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let protocol = r.protocol.as_str();
         let host_port = match r.host_ports {
-            Some((a, b)) if a != b => (a..=b)
-                .find(|port| {
-                    is_free(host_ip, *port, protocol, taken)
-                        && !out.iter().any(|o| o.holds(host_ip, *port, protocol))
-                })
-                .ok_or_else(|| PortError::InUse(host_ip, a, String::new()))?,
-            Some((port, _)) => {
-                if !is_free(host_ip, port, protocol, taken)
-                    || out.iter().any(|o| o.holds(host_ip, port, protocol))
-                {
-                    let by = if taken.iter().any(|t| t.holds(host_ip, port, protocol)) {
-                        " (published by another berth container)".to_string()
-                    } else {
-                        match holder(port, protocol) {
-                            Some((pid, name)) => format!(" (held by process {pid}, {name}: stop it, or publish another host port)"),
-                            None => unbindable(host_ip, port, protocol)
-                                .map(|a| format!(" ({a} is bound by a socket no process lists)"))
-                                .unwrap_or_default(),
-                        }
-                    };
-                    return Err(PortError::InUse(host_ip, port, by));
+            Some((first, last)) if first != last => {
+                let mut found = None;
+                for port in first..=last {
+                    if obstacle(host_ip, port, protocol, taken, &out)?.is_none() {
+                        found = Some(port);
+                        break;
+                    }
                 }
-                port
+                found.ok_or_else(|| PortError::InUse(host_ip, first, String::new()))?
             }
-            None => (0..16)
-                .filter_map(|_| free_port(host_ip, protocol).ok())
-                .find(|port| {
-                    is_free(host_ip, *port, protocol, taken)
-                        && !out.iter().any(|o| o.holds(host_ip, *port, protocol))
-                })
-                .ok_or_else(|| PortError::InUse(host_ip, 0, String::new()))?,
+            Some((port, _)) => match obstacle(host_ip, port, protocol, taken, &out)? {
+                Some(why) => return Err(PortError::InUse(host_ip, port, why)),
+                None => port,
+            },
+            None => {
+                let mut found = None;
+                for _ in 0..16 {
+                    let port = free_port(host_ip, protocol)?;
+                    if obstacle(host_ip, port, protocol, taken, &out)?.is_none() {
+                        found = Some(port);
+                        break;
+                    }
+                }
+                found.ok_or_else(|| PortError::InUse(host_ip, 0, String::new()))?
+            }
         };
         out.push(Published {
             host_ip,
@@ -206,33 +202,97 @@ pub fn reserve(
     Ok(out)
 }
 
-fn is_free(ip: IpAddr, port: u16, protocol: &str, taken: &[Published]) -> bool {
-    !taken.iter().any(|t| t.holds(ip, port, protocol)) && unbindable(ip, port, protocol).is_none()
+/// What keeps `port` on `ip` from being published, said for the error
+/// (` (...)`, empty when nothing more is known), or None when it is free:
+/// another berth container's publication (kernel forwarding holds no
+/// socket, so a bind test alone would not see it), an earlier port of the
+/// same request, or a socket of this host.
+fn obstacle(
+    ip: IpAddr,
+    port: u16,
+    protocol: &str,
+    taken: &[Published],
+    earlier: &[Published],
+) -> Result<Option<String>, PortError> {
+    if taken.iter().any(|t| t.holds(ip, port, protocol)) {
+        return Ok(Some(" (published by another berth container)".into()));
+    }
+    if earlier.iter().any(|o| o.holds(ip, port, protocol)) {
+        return Ok(Some(" (published twice by this container)".into()));
+    }
+    let Some(bound) = unbindable(ip, port, protocol)? else {
+        return Ok(None);
+    };
+    Ok(Some(match holder(port, protocol) {
+        Some((pid, name)) => {
+            format!(" (held by process {pid}, {name}: stop it, or publish another host port)")
+        }
+        None => format!(" ({bound} is bound by a socket no process lists)"),
+    }))
 }
 
 /// The address of `port` that a socket holds on this host (its network
 /// namespace), if any: `ip` itself, and for the default address IPv6's
 /// too (served by the proxy or the kernel); a host without IPv6 is no
-/// obstacle, a socket holding it is.
-fn unbindable(ip: IpAddr, port: u16, protocol: &str) -> Option<SocketAddr> {
-    let bindable = |addr: SocketAddr| {
-        if protocol == "udp" {
-            UdpSocket::bind(addr).map(|_| ())
-        } else {
-            TcpListener::bind(addr).map(|_| ())
-        }
-    };
+/// obstacle, a socket holding it is. An address that cannot be bound for
+/// another reason (not this host's) is an error of its own.
+fn unbindable(ip: IpAddr, port: u16, protocol: &str) -> Result<Option<SocketAddr>, PortError> {
     let addr = SocketAddr::new(ip, port);
-    if bindable(addr).is_err() {
-        return Some(addr);
+    match probe(addr, protocol) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Ok(Some(addr)),
+        Err(e) => return Err(PortError::Probe(addr, e)),
     }
     if ip == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
         let v6 = SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), port);
-        if bindable(v6).is_err_and(|e| e.kind() == std::io::ErrorKind::AddrInUse) {
-            return Some(v6);
+        if probe(v6, protocol).is_err_and(|e| e.kind() == std::io::ErrorKind::AddrInUse) {
+            return Ok(Some(v6));
         }
     }
-    None
+    Ok(None)
+}
+
+/// Binds a socket to `addr` and lets it go: whether the address is free.
+/// It binds without listening and, for TCP, with SO_REUSEADDR, and an IPv6
+/// one takes IPv6 only (as the proxy binds): so a probe of this process's
+/// own that a child forked by another thread still holds until its exec
+/// never clashes with the next probe, while a listener still does. Gives
+/// the socket back, to read the port the kernel chose for port 0.
+fn probe(addr: SocketAddr, protocol: &str) -> std::io::Result<SocketAddr> {
+    use nix::sys::socket::{
+        bind, getsockname, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType,
+        SockaddrIn, SockaddrIn6, SockaddrStorage,
+    };
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let udp = protocol == "udp";
+    let kind = if udp {
+        SockType::Datagram
+    } else {
+        SockType::Stream
+    };
+    let fd = socket(family, kind, SockFlag::SOCK_CLOEXEC, None)?;
+    if !udp {
+        setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    }
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    match addr {
+        SocketAddr::V4(a) => bind(raw, &SockaddrIn::from(a))?,
+        SocketAddr::V6(a) => {
+            setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+            bind(raw, &SockaddrIn6::from(a))?
+        }
+    }
+    let bound: SockaddrStorage = getsockname(raw)?;
+    let port = bound
+        .as_sockaddr_in()
+        .map(|a| a.port())
+        .or_else(|| bound.as_sockaddr_in6().map(|a| a.port()))
+        .unwrap_or(addr.port());
+    Ok(SocketAddr::new(addr.ip(), port))
 }
 
 /// The process that holds a socket bound to `port` (a TCP listener, or a
@@ -291,16 +351,9 @@ fn holder(port: u16, protocol: &str) -> Option<(u32, String)> {
 
 fn free_port(ip: IpAddr, protocol: &str) -> Result<u16, PortError> {
     let addr = SocketAddr::new(ip, 0);
-    let port = if protocol == "udp" {
-        UdpSocket::bind(addr)
-            .and_then(|s| s.local_addr())
-            .map(|a| a.port())
-    } else {
-        TcpListener::bind(addr)
-            .and_then(|s| s.local_addr())
-            .map(|a| a.port())
-    };
-    port.map_err(|_| PortError::InUse(ip, 0, String::new()))
+    probe(addr, protocol)
+        .map(|a| a.port())
+        .map_err(|e| PortError::Probe(addr, e))
 }
 
 fn nft(script: &str) -> Result<String, PortError> {
@@ -663,7 +716,7 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert!(got[0].host_port > 0);
         assert_eq!(got[0].host_ip.to_string(), "127.0.0.1");
-        let held = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
         let port = held.local_addr().map(|a| a.port()).unwrap_or(0);
         let e = parse_and_reserve(&format!("127.0.0.1:{port}:80"), &[]).expect_err("in use");
         assert!(e.to_string().contains("port is already allocated"), "{e}");
@@ -699,5 +752,41 @@ mod tests {
         };
         assert!(!v6.holds(IpAddr::V4(Ipv4Addr::LOCALHOST), 28104, "tcp"));
         assert!(v6.holds("::1".parse().unwrap_or(v6.host_ip), 28104, "tcp"));
+    }
+
+    #[test]
+    fn a_probe_held_by_a_child_between_fork_and_exec_is_not_a_holder() {
+        // Another thread spawns processes all along, as a compose up does:
+        // each child holds this process's probe sockets until its exec.
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let port =
+            free_port(IpAddr::V4(Ipv4Addr::UNSPECIFIED), "tcp").unwrap_or_else(|e| panic!("{e}"));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::process::Command::new("true").status();
+                }
+            });
+            let refused = (0..3000)
+                .filter(|_| parse_and_reserve(&format!("{port}:80"), &[]).is_err())
+                .count();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(refused, 0, "port {port} was refused by probes of its own");
+        });
+        // A listener still is one, on either family of the default address.
+        for listen in ["0.0.0.0:0", "[::]:0"] {
+            let Ok(held) = std::net::TcpListener::bind(listen) else {
+                continue;
+            };
+            let port = held.local_addr().map(|a| a.port()).unwrap_or(0);
+            let e = parse_and_reserve(&format!("{port}:80"), &[]).expect_err("a listener holds it");
+            assert!(e.to_string().contains("port is already allocated"), "{e}");
+        }
+        // An address that is not this host's is said so, not called taken.
+        let e = parse_and_reserve("192.0.2.1:8080:80", &[]).expect_err("not a local address");
+        assert!(
+            e.to_string().starts_with("listening on 192.0.2.1:8080:"),
+            "{e}"
+        );
     }
 }
