@@ -167,29 +167,17 @@ pub fn reserve(
         let protocol = r.protocol.as_str();
         let host_port = match r.host_ports {
             Some((first, last)) if first != last => {
-                let mut found = None;
-                for port in first..=last {
-                    if obstacle(host_ip, port, protocol, taken, &out)?.is_none() {
-                        found = Some(port);
-                        break;
-                    }
-                }
-                found.ok_or_else(|| PortError::InUse(host_ip, first, String::new()))?
+                first_free((first..=last).map(Ok), host_ip, protocol, taken, &out)?
+                    .ok_or_else(|| PortError::InUse(host_ip, first, String::new()))?
             }
             Some((port, _)) => match obstacle(host_ip, port, protocol, taken, &out)? {
                 Some(why) => return Err(PortError::InUse(host_ip, port, why)),
                 None => port,
             },
             None => {
-                let mut found = None;
-                for _ in 0..16 {
-                    let port = free_port(host_ip, protocol)?;
-                    if obstacle(host_ip, port, protocol, taken, &out)?.is_none() {
-                        found = Some(port);
-                        break;
-                    }
-                }
-                found.ok_or_else(|| PortError::InUse(host_ip, 0, String::new()))?
+                let picked = (0..16).map(|_| free_port(host_ip, protocol));
+                first_free(picked, host_ip, protocol, taken, &out)?
+                    .ok_or_else(|| PortError::InUse(host_ip, 0, String::new()))?
             }
         };
         out.push(Published {
@@ -200,6 +188,24 @@ pub fn reserve(
         });
     }
     Ok(out)
+}
+
+/// The first of `candidates` nothing keeps from being published (see
+/// [`obstacle`]), or None when every one is taken.
+fn first_free(
+    candidates: impl Iterator<Item = Result<u16, PortError>>,
+    ip: IpAddr,
+    protocol: &str,
+    taken: &[Published],
+    earlier: &[Published],
+) -> Result<Option<u16>, PortError> {
+    for port in candidates {
+        let port = port?;
+        if obstacle(ip, port, protocol, taken, earlier)?.is_none() {
+            return Ok(Some(port));
+        }
+    }
+    Ok(None)
 }
 
 /// What keeps `port` on `ip` from being published, said for the error
@@ -252,46 +258,24 @@ fn unbindable(ip: IpAddr, port: u16, protocol: &str) -> Result<Option<SocketAddr
     Ok(None)
 }
 
-/// Binds a socket to `addr` and lets it go: whether the address is free.
-/// It binds without listening and, for TCP, with SO_REUSEADDR, and an IPv6
-/// one takes IPv6 only (as the proxy binds): so a probe of this process's
-/// own that a child forked by another thread still holds until its exec
-/// never clashes with the next probe, while a listener still does. Gives
-/// the socket back, to read the port the kernel chose for port 0.
+/// Binds a socket to `addr` and lets it go: whether the address is free,
+/// and the port the kernel chose when `addr` asks for port 0. It binds as
+/// the proxy does but does not listen, and UDP takes no SO_REUSEADDR (a
+/// holder's own would let it bind beside one): so a probe of this
+/// process's that a child forked by another thread still holds until its
+/// exec never clashes with the next probe, while a listener still does.
 fn probe(addr: SocketAddr, protocol: &str) -> std::io::Result<SocketAddr> {
-    use nix::sys::socket::{
-        bind, getsockname, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType,
-        SockaddrIn, SockaddrIn6, SockaddrStorage,
-    };
-    let family = if addr.is_ipv4() {
-        AddressFamily::Inet
-    } else {
-        AddressFamily::Inet6
-    };
-    let udp = protocol == "udp";
-    let kind = if udp {
-        SockType::Datagram
-    } else {
-        SockType::Stream
-    };
-    let fd = socket(family, kind, SockFlag::SOCK_CLOEXEC, None)?;
-    if !udp {
-        setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    let fd = super::proxy::bound_socket(addr, protocol, protocol != "udp")?;
+    if addr.port() != 0 {
+        return Ok(addr);
     }
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
-    match addr {
-        SocketAddr::V4(a) => bind(raw, &SockaddrIn::from(a))?,
-        SocketAddr::V6(a) => {
-            setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
-            bind(raw, &SockaddrIn6::from(a))?
-        }
-    }
-    let bound: SockaddrStorage = getsockname(raw)?;
+    let bound: nix::sys::socket::SockaddrStorage =
+        nix::sys::socket::getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
     let port = bound
         .as_sockaddr_in()
         .map(|a| a.port())
         .or_else(|| bound.as_sockaddr_in6().map(|a| a.port()))
-        .unwrap_or(addr.port());
+        .unwrap_or(0);
     Ok(SocketAddr::new(addr.ip(), port))
 }
 

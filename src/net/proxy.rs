@@ -71,42 +71,50 @@ pub fn stop(pid: i32) {
     crate::sys::helper::stop_helper(pid, &[PROXY_ARG]);
 }
 
-/// Binds an IPv6 socket to that family only, so `[::]` leaves IPv4 to the
-/// kernel's forwarding.
-fn v6only(fd: &std::os::fd::OwnedFd, listen: SocketAddr) -> std::io::Result<()> {
-    if listen.is_ipv6() {
-        nix::sys::socket::setsockopt(fd, nix::sys::socket::sockopt::Ipv6V6Only, &true)?;
-    }
-    Ok(())
-}
-
-fn bind(f: &Forward) -> std::io::Result<Listener> {
+/// A socket bound to `addr` as the proxy binds it, not yet listening: an
+/// IPv6 one to that family only, so `[::]` leaves IPv4 to the kernel's
+/// forwarding; SO_REUSEADDR where `reuse_addr`. ports.rs probes host ports
+/// with it, so a probe sees what the proxy would meet.
+pub(super) fn bound_socket(
+    addr: SocketAddr,
+    protocol: &str,
+    reuse_addr: bool,
+) -> std::io::Result<std::os::fd::OwnedFd> {
     use nix::sys::socket::{
-        setsockopt, socket, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrIn,
-        SockaddrIn6,
+        setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6,
     };
-    let family = if f.listen.is_ipv4() {
+    let family = if addr.is_ipv4() {
         AddressFamily::Inet
     } else {
         AddressFamily::Inet6
     };
-    let kind = if f.protocol == "udp" {
+    let kind = if protocol == "udp" {
         SockType::Datagram
     } else {
         SockType::Stream
     };
     let fd = socket(family, kind, SockFlag::SOCK_CLOEXEC, None)?;
-    v6only(&fd, f.listen)?;
-    setsockopt(&fd, sockopt::ReuseAddr, &true)?;
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
-    match f.listen {
-        SocketAddr::V4(a) => nix::sys::socket::bind(raw, &SockaddrIn::from(a))?,
-        SocketAddr::V6(a) => nix::sys::socket::bind(raw, &SockaddrIn6::from(a))?,
+    if reuse_addr {
+        setsockopt(&fd, sockopt::ReuseAddr, &true)?;
     }
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    match addr {
+        SocketAddr::V4(a) => nix::sys::socket::bind(raw, &SockaddrIn::from(a))?,
+        SocketAddr::V6(a) => {
+            setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+            nix::sys::socket::bind(raw, &SockaddrIn6::from(a))?
+        }
+    }
+    Ok(fd)
+}
+
+fn bind(f: &Forward) -> std::io::Result<Listener> {
+    let fd = bound_socket(f.listen, &f.protocol, true)?;
     if f.protocol == "udp" {
         return Ok(Listener::Udp(UdpSocket::from(fd)));
     }
-    nix::sys::socket::listen(&fd, Backlog::new(128).map_err(std::io::Error::from)?)?;
+    let backlog = nix::sys::socket::Backlog::new(128).map_err(std::io::Error::from)?;
+    nix::sys::socket::listen(&fd, backlog)?;
     Ok(Listener::Tcp(TcpListener::from(fd)))
 }
 
