@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build and tests use.
-packages=(gcc libc6-dev pkg-config ca-certificates busybox-static util-linux bsdutils docker-registry skopeo umoci debootstrap iproute2 nftables iptables python3-venv podman catatonit python3-yaml)
+packages=(gcc libc6-dev pkg-config ca-certificates busybox-static util-linux bsdutils docker-registry skopeo umoci debootstrap iproute2 nftables iptables python3-venv podman catatonit python3-yaml e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

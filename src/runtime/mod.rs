@@ -31,6 +31,7 @@ pub mod rootfs;
 pub mod security;
 pub mod shim;
 pub mod spec;
+pub mod spread;
 pub mod store;
 pub mod terminal;
 pub mod volumes;

@@ -1152,3 +1152,76 @@ fn mount_points_come_from_the_shared_layer_not_the_containers_upper() {
     assert!(upper_entries(&b, &id).contains(&"proc".to_string()));
     b.text(&["rm", "-f", &id]);
 }
+
+/// On an ext4 filesystem without a journal, which will not reuse an inode
+/// for a minute after its deletion, berth has the filesystem spread the
+/// container directories over its block groups; a journaled ext4 is left
+/// as it is. Both are made on loop devices inside the test's own mount
+/// namespace.
+#[test]
+fn container_directories_spread_on_ext4_without_a_journal() {
+    let b = Berth::new("spread");
+    let rootfs = crate::support::rootfs().display().to_string();
+    let script = r#"
+set -e
+mk() { # name, mkfs options...
+  n=$1; shift
+  truncate -s 64M "$T/$n.img"
+  mkfs.ext4 -q -F -O ^flex_bg -b 1024 -g 8192 "$@" "$T/$n.img"
+  mkdir -p "$T/$n"
+  mount -o loop "$T/$n.img" "$T/$n"
+}
+mk plain -O ^has_journal
+mk journaled
+per_group=$(dumpe2fs -h "$T/plain.img" 2>/dev/null | awk -F: '/^Inodes per group/{print $2+0}')
+for n in plain journaled; do
+  export BERTH_ROOT="$T/$n/state"
+  "$BERTH" run --rm --rootfs "$ROOTFS" true
+  for i in 1 2 3 4 5 6; do "$BERTH" create --name "c$i" --rootfs "$ROOTFS" true >/dev/null; done
+  echo "$n flags $(lsattr -d "$BERTH_ROOT/containers" | cut -d' ' -f1) $(lsattr -d "$BERTH_ROOT/run/containers" | cut -d' ' -f1)"
+  groups=$(for d in "$BERTH_ROOT"/containers/*/; do echo $(( $(stat -c %i "$d") / per_group )); done | sort -u | wc -l)
+  echo "$n groups $groups"
+  "$BERTH" rm c1 c2 c3 c4 c5 c6 >/dev/null
+done
+"#;
+    let tmp = b.root.join("fs");
+    std::fs::create_dir_all(&tmp).unwrap_or_else(|e| panic!("{e}"));
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--net", "--", "sh", "-c", script])
+        .env("T", &tmp)
+        .env("BERTH", env!("CARGO_BIN_EXE_berth"))
+        .env("ROOTFS", &rootfs)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running the script: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key:?} line in {text}"))
+            .split(' ')
+            .skip(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let plain = line("plain flags");
+    assert!(
+        plain.split(' ').all(|f| f.contains('T')),
+        "both container parents are top directories: {plain}"
+    );
+    let journaled = line("journaled flags");
+    assert!(
+        journaled.split(' ').all(|f| !f.contains('T')),
+        "a journaled ext4 is left as it is: {journaled}"
+    );
+    let spread: usize = line("plain groups").parse().unwrap_or(0);
+    assert!(
+        spread > 1,
+        "six container directories in more than one block group: {text}"
+    );
+}
