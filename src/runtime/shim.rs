@@ -131,7 +131,7 @@ pub fn serve_here(store: &Store, id: &str) -> i32 {
 }
 
 fn serve(store: Store, id: &str, foreground: bool, ready: &mut Option<std::fs::File>) -> i32 {
-    let start_lock = match crate::state::lock_exclusive(&store.run_dir(id).join("start.lock")) {
+    let start_lock = match crate::state::lock_directory(&store.run_dir(id)) {
         Ok(l) => l,
         Err(e) => {
             report(

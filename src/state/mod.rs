@@ -23,6 +23,16 @@ pub fn lock_exclusive(path: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs:
         .map_err(|(_, e)| std::io::Error::from(e))
 }
 
+/// Takes an exclusive lock on the directory `dir` itself (made when
+/// missing), waiting for its holder: no lock file to make and remove.
+/// Released when the guard drops.
+pub fn lock_directory(dir: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs::File>> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::File::open(dir)?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| std::io::Error::from(e))
+}
+
 /// How far an atomic write is flushed to disk before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flush {
@@ -103,5 +113,32 @@ mod tests {
             assert_eq!(leftovers, 1, "{flush:?}");
             assert!(write_atomic_with(&dir.join("missing/x"), b"x", flush).is_err());
         }
+    }
+
+    #[test]
+    fn a_directory_lock_excludes_another_holder_and_makes_no_file() {
+        let dir = std::env::temp_dir().join(format!("berth-dirlock-{}/run", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let held = lock_directory(&dir).unwrap_or_else(|e| panic!("{e}"));
+        // A second open file description of the same directory cannot
+        // take the lock while the first holds it.
+        let other = std::fs::File::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let other =
+            match nix::fcntl::Flock::lock(other, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                Ok(_) => panic!("the directory lock was taken twice"),
+                Err((f, e)) => {
+                    assert_eq!(e, nix::errno::Errno::EWOULDBLOCK);
+                    f
+                }
+            };
+        drop(held);
+        assert!(
+            nix::fcntl::Flock::lock(other, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok(),
+            "released when the guard drops"
+        );
+        let entries = std::fs::read_dir(&dir)
+            .map(|r| r.count())
+            .unwrap_or(usize::MAX);
+        assert_eq!(entries, 0, "no lock file");
     }
 }
