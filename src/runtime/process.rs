@@ -41,8 +41,10 @@ pub struct Launch<'a> {
     pub spec: &'a Spec,
     pub config: &'a ContainerConfig,
     pub container_dir: &'a Path,
-    /// Whether berth's init runs as PID 1.
-    pub init: bool,
+    /// Where berth's init is bound read-only for the container, when it
+    /// runs as PID 1: one empty file for every container (`Store::init_target`),
+    /// bound over in each child's own mount namespace.
+    pub init: Option<&'a Path>,
     /// The fds that become the container's stdin, stdout and stderr.
     pub stdio: [RawFd; 3],
     /// The container's cgroup, which the child enters unless born in it.
@@ -397,10 +399,9 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
         rootfs::bind(&root, &tty, "/dev/console", false)
             .map_err(|e| ChildError(125, e.to_string()))?;
     }
-    let init = if launch.init {
-        Some(read_only_self(&launch.container_dir.join("init"))?)
-    } else {
-        None
+    let init = match launch.init {
+        Some(target) => Some(read_only_self(target)?),
+        None => None,
     };
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         sethostname(h).map_err(sys("sethostname"))?;

@@ -494,6 +494,7 @@ impl Shim {
             _ => None,
         };
         let dir = self.store.container_dir(&self.id);
+        let init_target = self.store.init_target();
         let cgroup_dir = match cg.clone_target() {
             Ok(d) => d,
             Err(e) => return fail(125, e.to_string()),
@@ -505,7 +506,7 @@ impl Shim {
             spec: &self.spec,
             config: &self.config,
             container_dir: &dir,
-            init: self.config.init,
+            init: self.config.init.then_some(init_target.as_path()),
             stdio: match &pty {
                 Some(p) => [p.slave.as_raw_fd(); 3],
                 None => [stdin.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],

@@ -167,6 +167,13 @@ impl Store {
         self.run.join("containers").join(id)
     }
 
+    /// The empty file each container's child binds berth's init over,
+    /// read-only, in its own mount namespace (made on first use; shared by
+    /// every container, so no container makes a file of its own for it).
+    pub fn init_target(&self) -> PathBuf {
+        self.root.join("containers").join("init")
+    }
+
     pub fn state_path(&self, id: &str) -> PathBuf {
         self.run_dir(id).join("state.json")
     }

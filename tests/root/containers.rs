@@ -129,6 +129,21 @@ fn host_binary_cannot_be_written_from_inside() {
         Some("/"),
         "PID 1's binary sits on a detached read-only mount: {out}"
     );
+    // Every container's init is bound over one shared empty file, in the
+    // child's own mount namespace: the host sees it empty, and a container
+    // makes no file of its own for it.
+    let id = b.detached(&[], &["sleep", "30"]);
+    let target = b.root.join("containers/init");
+    let meta = std::fs::metadata(&target).unwrap_or_else(|e| panic!("{}: {e}", target.display()));
+    assert!(meta.is_file() && meta.len() == 0, "{meta:?}");
+    assert!(!b.container_dir(&id).join("init").exists());
+    let out = b.cmd(&["exec", &id, "readlink", "/proc/1/exe"]);
+    let pid1 = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        pid1.trim(),
+        "/",
+        "a running container's init is detached too"
+    );
 }
 
 #[test]
