@@ -119,7 +119,12 @@ pub fn is_port_of(name: &str, bridge: &str) -> bool {
 }
 
 /// Creates a bridge with its gateway address and brings it up (`ip link add
-/// NAME type bridge; ip addr add GW/PREFIX dev NAME; ip link set NAME up`).
+/// NAME type bridge address MAC; ip addr add GW/PREFIX dev NAME; ip link set
+/// NAME up`). The MAC is set (`bridge_mac`): a bridge without one takes the
+/// lowest of its ports' and changes it as containers come and go, which
+/// leaves every container's neighbour entry for the gateway pointing at an
+/// address nobody answers to, and its connections out stall until the
+/// entry is probed again, many seconds later.
 pub fn create_bridge(
     name: &str,
     gateway: IpAddr,
@@ -128,7 +133,7 @@ pub fn create_bridge(
 ) -> Result<(), LinkError> {
     let name = name.to_string();
     with_handle(None, move |h| async move {
-        let mut b = LinkBridge::new(&name);
+        let mut b = LinkBridge::new(&name).address(bridge_mac(gateway).to_vec());
         if let Some(m) = mtu {
             b = b.mtu(m);
         }
@@ -198,6 +203,20 @@ pub fn delete(name: &str) -> Result<(), LinkError> {
 pub fn mac_for(ip: std::net::Ipv4Addr) -> [u8; 6] {
     let o = ip.octets();
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+/// The MAC address of a bridge whose gateway is `gateway`: the one
+/// `mac_for` gives the gateway's IPv4 address (no container is given the
+/// gateway's address, so none has its MAC), or for an IPv6 gateway the same
+/// prefix and its last four bytes.
+pub fn bridge_mac(gateway: IpAddr) -> [u8; 6] {
+    match gateway {
+        IpAddr::V4(v4) => mac_for(v4),
+        IpAddr::V6(v6) => {
+            let o = v6.octets();
+            [0x02, 0x42, o[12], o[13], o[14], o[15]]
+        }
+    }
 }
 
 /// Creates a veth pair: `host` attached to `bridge` and up, `peer` created

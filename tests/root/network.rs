@@ -869,6 +869,66 @@ fn names_resolve_on_their_network_only_and_everything_goes_with_the_last_contain
     assert_eq!(leftovers(&ns, &[]), Vec::<String>::new());
 }
 
+/// A bridge keeps the MAC address berth gave it while ports come and go: one
+/// that followed its lowest port's, as Linux bridges do unless told, would
+/// strand every container's neighbour entry for the gateway when that port
+/// left (a `--rm` container removed behind a running one), and the running
+/// one's connections out would stall.
+#[test]
+fn a_bridge_keeps_its_mac_address_as_ports_come_and_go() {
+    let b = crate::support::Berth::new("brmac");
+    let ns = NetNs::new("brmac");
+    ns.text(
+        &b,
+        &["network", "create", "--subnet", "10.89.0.0/24", "stable"],
+    );
+    let id = ns.httpd(&b, &["--name", "member", "--network", "stable"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&ns.text(&b, &["network", "inspect", "stable"])).unwrap_or_default();
+    let bridge = format!(
+        "br-{}",
+        v[0]["Id"].as_str().unwrap_or("").get(..12).unwrap_or("")
+    );
+    let mac = || {
+        ns.sh(&["cat", &format!("/sys/class/net/{bridge}/address")])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        mac(),
+        "02:42:0a:59:00:01",
+        "the gateway's MAC, as Docker's scheme gives it"
+    );
+    // A port with the lowest MAC there is joins, and leaves.
+    ns.sh(&[
+        "ip",
+        "link",
+        "add",
+        "lowport",
+        "address",
+        "00:00:00:00:00:01",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "lowpeer",
+    ]);
+    ns.sh(&["ip", "link", "set", "lowport", "master", &bridge, "up"]);
+    assert!(
+        ns.sh(&["ip", "-o", "link", "show", "master", &bridge])
+            .contains("lowport"),
+        "the low port is on the bridge"
+    );
+    assert_eq!(
+        mac(),
+        "02:42:0a:59:00:01",
+        "unchanged while the low port is on it"
+    );
+    ns.sh(&["ip", "link", "del", "lowport"]);
+    assert_eq!(mac(), "02:42:0a:59:00:01", "unchanged once it left");
+    ns.text(&b, &["rm", "-f", id.trim()]);
+}
+
 #[test]
 fn a_removed_networks_bridge_leaves_service_at_once_and_is_deleted_behind() {
     let b = crate::support::Berth::new("retire");
