@@ -178,14 +178,13 @@ impl Store {
         self.run_dir(id).join("state.json")
     }
 
-    /// Creates the directories of a new container (their parents first,
-    /// marked to spread them over the filesystem where that helps:
-    /// `spread.rs`).
+    /// Creates the directories of a new container (the parent of the
+    /// record directories first, marked to spread them over the filesystem
+    /// where that helps: `spread.rs`).
     pub fn create_dirs(&self, id: &str) -> Result<(), StoreError> {
-        for parent in [self.root.join("containers"), self.run.join("containers")] {
-            std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-            super::spread::spread_children_or_log(&parent);
-        }
+        let parent = self.root.join("containers");
+        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+        super::spread::spread_children_or_log(&parent);
         for d in [
             self.container_dir(id),
             self.container_dir(id).join("upper"),
