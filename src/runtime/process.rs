@@ -399,10 +399,7 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
         rootfs::bind(&root, &tty, "/dev/console", false)
             .map_err(|e| ChildError(125, e.to_string()))?;
     }
-    let init = match launch.init {
-        Some(target) => Some(read_only_self(target)?),
-        None => None,
-    };
+    let init = launch.init.map(read_only_self).transpose()?;
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         sethostname(h).map_err(sys("sethostname"))?;
     }

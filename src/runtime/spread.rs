@@ -19,11 +19,12 @@
 //! A journaled ext4 reuses inodes at once and any other filesystem places
 //! files its own way: both are left as they are.
 //!
-//! Owns that placement hint; never creates, moves or removes a file.
+//! Owns that placement hint and making the directory it marks; never
+//! creates, moves or removes anything inside it.
 
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `FS_TOPDIR_FL` of `linux/fs.h`: lay out the directories beneath this one
 /// as if each were at the top of the filesystem.
@@ -72,9 +73,24 @@ pub fn spread_children(dir: &Path) -> std::io::Result<Placement> {
     Ok(Placement::Marked)
 }
 
-/// `spread_children`, logging rather than failing: the hint changes where
-/// files go, never whether they can be made.
-pub fn spread_children_or_log(dir: &Path) {
+/// Makes `dir` (and its parents) and marks it as `spread_children` does,
+/// once per process: the mark stays on disk and whether the filesystem has
+/// a journal does not change while berth runs, so the containers of one
+/// `up` pay for the look once. A failed mark is logged, not returned: the
+/// hint changes where files go, never whether they can be made.
+pub fn make_spread_parent(dir: &Path) -> std::io::Result<()> {
+    static DONE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if done.iter().any(|d| d == dir) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    spread_children_or_log(dir);
+    done.push(dir.to_path_buf());
+    Ok(())
+}
+
+fn spread_children_or_log(dir: &Path) {
     match spread_children(dir) {
         Ok(Placement::Marked) => tracing::debug!(
             "{}: ext4 without a journal; its container directories are spread over the filesystem",

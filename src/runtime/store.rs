@@ -183,8 +183,7 @@ impl Store {
     /// where that helps: `spread.rs`).
     pub fn create_dirs(&self, id: &str) -> Result<(), StoreError> {
         let parent = self.root.join("containers");
-        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-        super::spread::spread_children_or_log(&parent);
+        super::spread::make_spread_parent(&parent).map_err(io(&parent))?;
         for d in [
             self.container_dir(id),
             self.container_dir(id).join("upper"),

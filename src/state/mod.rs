@@ -19,8 +19,7 @@ pub fn lock_exclusive(path: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs:
         .truncate(false)
         .write(true)
         .open(path)?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| std::io::Error::from(e))
+    lock_open(file)
 }
 
 /// Takes an exclusive lock on the directory `dir` itself (made when
@@ -28,7 +27,11 @@ pub fn lock_exclusive(path: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs:
 /// Released when the guard drops.
 pub fn lock_directory(dir: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs::File>> {
     std::fs::create_dir_all(dir)?;
-    let file = std::fs::File::open(dir)?;
+    lock_open(std::fs::File::open(dir)?)
+}
+
+/// An exclusive flock on an open file, waiting for its holder.
+fn lock_open(file: std::fs::File) -> std::io::Result<nix::fcntl::Flock<std::fs::File>> {
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| std::io::Error::from(e))
 }

@@ -213,6 +213,16 @@ impl NetNs {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// The bridge of network `name` (`br-` and its id's first 12 digits).
+    pub(crate) fn bridge_of(&self, b: &crate::support::Berth, name: &str) -> String {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.text(b, &["network", "inspect", name])).unwrap_or_default();
+        format!(
+            "br-{}",
+            v[0]["Id"].as_str().unwrap_or("").get(..12).unwrap_or("")
+        )
+    }
+
     pub(crate) fn text(&self, b: &crate::support::Berth, args: &[&str]) -> String {
         let out = self.berth(b, args);
         assert!(
@@ -883,12 +893,7 @@ fn a_bridge_keeps_its_mac_address_as_ports_come_and_go() {
         &["network", "create", "--subnet", "10.89.0.0/24", "stable"],
     );
     let id = ns.httpd(&b, &["--name", "member", "--network", "stable"]);
-    let v: serde_json::Value =
-        serde_json::from_str(&ns.text(&b, &["network", "inspect", "stable"])).unwrap_or_default();
-    let bridge = format!(
-        "br-{}",
-        v[0]["Id"].as_str().unwrap_or("").get(..12).unwrap_or("")
-    );
+    let bridge = ns.bridge_of(&b, "stable");
     let mac = || {
         ns.sh(&["cat", &format!("/sys/class/net/{bridge}/address")])
             .trim()
@@ -949,10 +954,7 @@ fn a_removed_networks_bridge_leaves_service_at_once_and_is_deleted_behind() {
     );
     let id = ns.httpd(&b, &["--name", "lived", "--network", "short"]);
     let id = id.trim();
-    let v: serde_json::Value =
-        serde_json::from_str(&ns.text(&b, &["network", "inspect", "short"])).unwrap_or_default();
-    let net_id = v[0]["Id"].as_str().unwrap_or("").to_string();
-    let bridge = format!("br-{}", net_id.get(..12).unwrap_or(""));
+    let bridge = ns.bridge_of(&b, "short");
     assert!(
         ns.sh(&["ip", "-o", "link", "show"])
             .contains(&format!(": {bridge}:")),
@@ -981,12 +983,7 @@ fn a_removed_networks_bridge_leaves_service_at_once_and_is_deleted_behind() {
     ns.text(&b, &["rm", "-f", id]);
     // A removal killed after it retired the bridge, before the record went:
     // the next `network rm` finds no bridge and its reaper still sweeps.
-    let v: serde_json::Value =
-        serde_json::from_str(&ns.text(&b, &["network", "inspect", "again"])).unwrap_or_default();
-    let bridge = format!(
-        "br-{}",
-        v[0]["Id"].as_str().unwrap_or("").get(..12).unwrap_or("")
-    );
+    let bridge = ns.bridge_of(&b, "again");
     ns.sh(&["ip", "link", "set", &bridge, "down"]);
     ns.sh(&["ip", "link", "set", &bridge, "name", "bgone-halfway"]);
     ns.text(&b, &["network", "rm", "again"]);
