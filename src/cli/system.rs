@@ -444,7 +444,7 @@ pub fn prune(store: &Store, args: PruneArgs) -> anyhow::Result<i32> {
         removed.push(id);
     }
     // What `--rm` containers left when their deletion behind was cut short.
-    store.sweep_removed(std::time::Duration::from_secs(60))?;
+    runtime::sweep_removed(store, std::time::Duration::from_secs(60))?;
     let mut out = std::io::stdout().lock();
     if !removed.is_empty() {
         writeln!(out, "Deleted Containers:")?;

@@ -414,6 +414,37 @@ impl Cgroup for CgroupV2 {
 /// v2 mount beside the v1 hierarchies holds none). `BERTH_CGROUP_ROOT`
 /// moves the base.
 pub fn for_container(id: &str, limits: &Limits) -> Box<dyn Cgroup> {
+    let (base, group, unified) = placement(id);
+    if unified {
+        Box::new(CgroupV2::new(&base, &group))
+    } else {
+        Box::new(CgroupV1::new(&base, &group, limits))
+    }
+}
+
+/// The group of a container that is gone, in every hierarchy a group of
+/// it can be in whatever its limits were: for removing what it left.
+pub fn of_removed(id: &str) -> Box<dyn Cgroup> {
+    let (base, group, unified) = placement(id);
+    removed_at(&base, &group, unified)
+}
+
+fn removed_at(base: &Path, group: &Path, unified: bool) -> Box<dyn Cgroup> {
+    if unified {
+        Box::new(CgroupV2::new(base, group))
+    } else {
+        Box::new(CgroupV1 {
+            base: base.to_path_buf(),
+            group: group.to_path_buf(),
+            cpuset: true,
+            cpu: true,
+        })
+    }
+}
+
+/// The base, the group of container `id` under it, and whether the base is
+/// a unified (v2) hierarchy.
+fn placement(id: &str) -> (PathBuf, PathBuf, bool) {
     let base = std::env::var_os("BERTH_CGROUP_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
@@ -421,11 +452,7 @@ pub fn for_container(id: &str, limits: &Limits) -> Box<dyn Cgroup> {
     let unified = nix::sys::statfs::statfs(&base)
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
         || read(&base.join("cgroup.controllers")).is_some_and(|c| c.contains("memory"));
-    if unified {
-        Box::new(CgroupV2::new(&base, &group))
-    } else {
-        Box::new(CgroupV1::new(&base, &group, limits))
-    }
+    (base, group, unified)
 }
 
 #[cfg(test)]
@@ -462,6 +489,32 @@ mod tests {
             cpuset: Some("0".into()),
             pids: Some(50),
         }
+    }
+
+    #[test]
+    fn a_removed_containers_group_goes_from_every_hierarchy_whatever_its_limits() {
+        let base = fixture("removed");
+        let group = Path::new("berth/gone");
+        let all = ["memory", "pids", "freezer", "cpu", "cpuacct", "cpuset"];
+        for c in all {
+            mkdir(&base.join(c).join(group)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        // Removing it as a container without cpu limits would leave two.
+        CgroupV1::new(&base, group, &Limits::default())
+            .remove()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(base.join("cpu").join(group).exists() && base.join("cpuset").join(group).exists());
+        removed_at(&base, group, false)
+            .remove()
+            .unwrap_or_else(|e| panic!("{e}"));
+        for c in all {
+            assert!(!base.join(c).join(group).exists(), "{c}");
+        }
+        // Gone already is fine: a deleter and a sweep may both try.
+        removed_at(&base, group, false)
+            .remove()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     fn file(p: &Path) -> String {

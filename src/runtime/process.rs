@@ -4,9 +4,9 @@
 //! new cgroup namespace, build the root (the overlay, /proc, /dev, /sys and
 //! the mounts, while the shim sets up the network), wait for the shim's go,
 //! bind the /etc files, pivot (rootfs.rs), confine (security.rs), and exec
-//! — the command itself, or
-//! berth's init through a read-only bind mount that exists only in the
-//! container's detached old root, so nothing inside can write the host binary
+//! — the command itself, or berth's init (`init_exe.rs`: from a sealed
+//! memfd, or through a read-only bind mount that exists only in the
+//! container's detached old root), so nothing inside can write a host binary
 //! (CVE-2019-5736). Failures before exec are reported to the shim over a
 //! close-on-exec pipe.
 //!
@@ -41,9 +41,9 @@ pub struct Launch<'a> {
     pub spec: &'a Spec,
     pub config: &'a ContainerConfig,
     pub container_dir: &'a Path,
-    /// Where berth's init is bound read-only for the container, when it
-    /// runs as PID 1: one empty file for every container (`Store::init_target`),
-    /// bound over in each child's own mount namespace.
+    /// When berth's init runs as PID 1: where its helper-binary fallback is
+    /// bound read-only (`init_exe.rs`), one empty file for every container
+    /// (`Store::init_target`), bound over in each child's own mount namespace.
     pub init: Option<&'a Path>,
     /// The fds that become the container's stdin, stdout and stderr.
     pub stdio: [RawFd; 3],
@@ -63,38 +63,6 @@ pub struct Launch<'a> {
 
 /// The default PATH when the image gives none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Opens berth's own binary for the init through a read-only bind mount at
-/// `at` (inside the child's private mount namespace, before pivot_root). Once
-/// the old root is detached, the returned descriptor is the only way to the
-/// file, and every write through it fails: the mount is read-only.
-fn read_only_self(at: &Path) -> Result<OwnedFd, ChildError> {
-    use nix::mount::{mount, MsFlags};
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(at)
-        .map_err(|e| ChildError(125, format!("creating {}: {e}", at.display())))?;
-    let err = |step: &'static str| {
-        move |e: nix::Error| ChildError(125, format!("{step} berth at {}: {e}", at.display()))
-    };
-    // By path: the magic link would name a mount of the shim's namespace,
-    // which cannot be bound from this one.
-    let exe = crate::sys::helper::executable()
-        .map_err(|e| ChildError(125, format!("finding berth's helper binary: {e}")))?;
-    mount(Some(&exe), at, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(err("binding"))?;
-    let ro = MsFlags::MS_BIND
-        | MsFlags::MS_REMOUNT
-        | MsFlags::MS_RDONLY
-        | MsFlags::MS_NOSUID
-        | MsFlags::MS_NODEV;
-    mount(None::<&str>, at, None::<&str>, ro, None::<&str>).map_err(err("making read-only"))?;
-    let fd = nix::fcntl::open(at, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(err("opening"))?;
-    // SAFETY: `fd` was just returned by open(2) and is owned here only.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
 
 /// A pipe whose ends close on exec.
 pub fn pipe() -> Result<(OwnedFd, OwnedFd), ProcessError> {
@@ -399,7 +367,11 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
         rootfs::bind(&root, &tty, "/dev/console", false)
             .map_err(|e| ChildError(125, e.to_string()))?;
     }
-    let init = launch.init.map(read_only_self).transpose()?;
+    let init = launch
+        .init
+        .map(super::init_exe::InitExe::open)
+        .transpose()
+        .map_err(|e| ChildError(125, e))?;
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         sethostname(h).map_err(sys("sethostname"))?;
     }
@@ -511,13 +483,7 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
     let exe_text = exe.display().to_string();
     match init {
         Some(init) => {
-            let mut argv = vec![
-                "berth-init".to_string(),
-                super::init::INIT_ARG.to_string(),
-                exe_text,
-            ];
-            argv.extend(args.iter().cloned());
-            let argv = cstrings(&argv)?;
+            let argv = cstrings(&init.argv(exe_text, &args))?;
             // Blocked across exec until the init takes them: a stop signal
             // sent in between stays pending, where PID 1 of a namespace with
             // the default disposition would have dropped it (the init
@@ -528,8 +494,7 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
                 None,
             )
             .map_err(sys("blocking signals"))?;
-            let e = nix::unistd::fexecve(init.as_fd().as_raw_fd(), &argv, &envc)
-                .map_err(sys("exec init"))?;
+            let e = nix::unistd::fexecve(init.fd(), &argv, &envc).map_err(sys("exec init"))?;
             match e {}
         }
         None => {

@@ -1,4 +1,4 @@
-//! `rm`: the container's records and anonymous volumes (taken over by a
+//! `rm`: the container's records, cgroup and anonymous volumes (taken over by a
 //! replacement when asked).
 
 use super::*;
@@ -61,9 +61,11 @@ pub const SWEEP_ARG: &str = "__berth_sweep";
 /// Removes `--rm` container `id` as its shim's last step without waiting
 /// for the deletion: its directories are renamed out of the store at once
 /// (no listing sees it after this returns) and a detached helper deletes
-/// them, after closing `mount_ns` (the exited container's mount namespace,
-/// held open so its mounts are torn down there, not in this shim's wait).
-/// Deletes them here when the helper cannot start.
+/// them and its cgroup, after closing `mount_ns` (the exited container's
+/// mount namespace, held open so its mounts are torn down there, not in
+/// this shim's wait). Deletes them here when the helper cannot start; when
+/// the record cannot be retired, only the cgroup goes (the record stays,
+/// for `rm`).
 pub(super) fn remove_behind(
     store: &Store,
     cfg: &ContainerConfig,
@@ -71,7 +73,13 @@ pub(super) fn remove_behind(
     mount_ns: Option<std::os::fd::OwnedFd>,
 ) -> Result<(), RuntimeError> {
     events::record_for(store, cfg, "destroy", &[]);
-    let retired = store.retire(id)?;
+    let retired = match store.retire(id) {
+        Ok(r) => r,
+        Err(e) => {
+            remove_cgroup_of(id);
+            return Err(e.into());
+        }
+    };
     let anonymous = anonymous_volume_dirs(&cfg.volumes);
     let spawned = crate::sys::helper::executable().and_then(|exe| {
         let mut cmd = Command::new(exe);
@@ -95,11 +103,44 @@ pub(super) fn remove_behind(
     drop(mount_ns);
     if let Err(e) = spawned {
         tracing::warn!("deleting {id} here: no helper to delete it behind: {e}");
+        remove_cgroup_of(id);
         for dir in retired.iter().chain(&anonymous) {
             store::delete_removed(dir)?;
         }
     }
     Ok(())
+}
+
+/// Removes the cgroup a gone container `id` left (logged when it cannot).
+fn remove_cgroup_of(id: &str) {
+    if let Err(e) = cgroups::remove_once_empty(&*cgroups::of_removed(id)) {
+        tracing::error!("removing the cgroup of {id}: {e}");
+    }
+}
+
+/// Deletes one directory `Store::retire` renamed, the cgroup of the
+/// container it held first: once a container's directories are gone
+/// nothing names its cgroup any more.
+fn delete_retired(dir: &Path) -> Result<(), RuntimeError> {
+    let id = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix(store::REMOVED_PREFIX));
+    if let Some(id) = id {
+        remove_cgroup_of(id);
+    }
+    Ok(store::delete_removed(dir)?)
+}
+
+/// Deletes what `--rm` containers left when their deletion behind was cut
+/// short (the deleter killed, a crash): each directory retired at least
+/// `age` ago, and its container's cgroup. The number of directories.
+pub fn sweep_removed(store: &Store, age: Duration) -> Result<usize, RuntimeError> {
+    let dirs = store.removed_before(age)?;
+    for dir in &dirs {
+        delete_retired(dir)?;
+    }
+    Ok(dirs.len())
 }
 
 /// The deleter's entry: `[MOUNT-NS-FD|-, DIR...]`. Closes the inherited
@@ -119,7 +160,7 @@ pub fn sweep_main(args: &[String]) -> i32 {
     }
     let mut code = 0;
     for dir in dirs {
-        if let Err(e) = store::delete_removed(Path::new(dir)) {
+        if let Err(e) = delete_retired(Path::new(dir)) {
             tracing::error!("{e}");
             code = 1;
         }

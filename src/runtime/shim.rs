@@ -265,6 +265,11 @@ impl Shim {
                 if oom { " (out of memory)" } else { "" },
                 if again { ", restarting" } else { "" }
             );
+            // A `--rm` container's record goes now, unwritten: no reader
+            // would see it exited (a waiter sees it gone, as after `rm`).
+            if !again && self.config.auto_remove && self.finish() {
+                return code;
+            }
             self.update(|st| {
                 st.status = if again {
                     Status::Restarting
@@ -281,7 +286,6 @@ impl Shim {
                 }
             });
             if !again {
-                self.finish();
                 return code;
             }
             if started.elapsed() > Duration::from_secs(10) {
@@ -366,13 +370,17 @@ impl Shim {
         Ok(())
     }
 
-    fn finish(&self) {
-        if self.config.auto_remove {
-            let mount_ns = self.hold_mount_ns(None);
-            if let Err(e) =
-                super::remove::remove_behind(&self.store, &self.config, &self.id, mount_ns)
-            {
+    /// Removes a `--rm` container; whether it is gone.
+    fn finish(&self) -> bool {
+        if !self.config.auto_remove {
+            return false;
+        }
+        let mount_ns = self.hold_mount_ns(None);
+        match super::remove::remove_behind(&self.store, &self.config, &self.id, mount_ns) {
+            Ok(()) => true,
+            Err(e) => {
                 tracing::error!("removing {}: {e}", self.id);
+                false
             }
         }
     }
@@ -398,8 +406,11 @@ impl Shim {
             return fail(125, e.to_string());
         }
         let result = self.start_and_wait(&*cg, ready, shim_pid);
-        if let Err(e) = cgroups::remove_once_empty(&*cg) {
-            tracing::warn!("removing the cgroup of {}: {e}", self.id);
+        // A `--rm` container's goes with its directories, behind it.
+        if !self.config.auto_remove {
+            if let Err(e) = cgroups::remove_once_empty(&*cg) {
+                tracing::warn!("removing the cgroup of {}: {e}", self.id);
+            }
         }
         result
     }

@@ -359,12 +359,11 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes what `retire` left of every container whose deletion behind
-    /// did not finish (its deleter killed, a crash): each retired at least
-    /// `age` ago (so a deleter still at work is left to it). The number
-    /// deleted.
-    pub fn sweep_removed(&self, age: std::time::Duration) -> Result<usize, StoreError> {
-        let mut swept = 0;
+    /// What `retire` left of every container whose deletion behind did not
+    /// finish (its deleter killed, a crash): each directory retired at
+    /// least `age` ago (so a deleter still at work is left to it).
+    pub fn removed_before(&self, age: std::time::Duration) -> Result<Vec<PathBuf>, StoreError> {
+        let mut out = Vec::new();
         for dir in [self.root.join("containers"), self.run.join("containers")] {
             let entries = match std::fs::read_dir(&dir) {
                 Ok(e) => e,
@@ -382,12 +381,11 @@ impl Store {
                     now - m.ctime() >= age.as_secs() as i64
                 });
                 if e.file_name().to_string_lossy().starts_with(REMOVED_PREFIX) && retired_long_ago {
-                    delete_removed(&e.path())?;
-                    swept += 1;
+                    out.push(e.path());
                 }
             }
         }
-        Ok(swept)
+        Ok(out)
     }
 
     pub fn remove(&self, id: &str) -> Result<(), StoreError> {
@@ -488,15 +486,18 @@ mod tests {
             .is_empty());
         // A deleter may still be at it: one just retired is left to it.
         let hour = std::time::Duration::from_secs(3600);
-        assert_eq!(
-            store.sweep_removed(hour).unwrap_or_else(|e| panic!("{e}")),
-            0
-        );
-        assert!(retired.iter().all(|d| d.exists()));
-        assert_eq!(
-            store.sweep_removed(none).unwrap_or_else(|e| panic!("{e}")),
-            2
-        );
+        assert!(store
+            .removed_before(hour)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty());
+        let mut left = store.removed_before(none).unwrap_or_else(|e| panic!("{e}"));
+        left.sort();
+        let mut expected = retired.clone();
+        expected.sort();
+        assert_eq!(left, expected);
+        for d in &left {
+            delete_removed(d).unwrap_or_else(|e| panic!("{e}"));
+        }
         assert!(retired.iter().all(|d| !d.exists()));
         // Retiring what is gone already retires nothing.
         assert!(store

@@ -112,38 +112,101 @@ fn only_standard_descriptors_cross_into_the_container() {
     assert_eq!(fds, vec!["1:0", "1:1", "1:2", "2:0", "2:1", "2:2"], "{out}");
 }
 
+/// What a container's processes can reach of PID 1's binary: the lines a
+/// write through each `/proc/PID/exe` made, every descriptor's target, and
+/// what `/proc/1/exe` names (last line).
+const EXE_PROBE: &str =
+    "for p in /proc/[0-9]*; do (echo x >> $p/exe) 2>/dev/null && echo WROTE $p; \
+                         for f in $p/fd/*; do readlink $f; done; done; readlink /proc/1/exe";
+
 #[test]
 fn host_binary_cannot_be_written_from_inside() {
     let b = Berth::new("cve");
-    let script = "for p in /proc/[0-9]*; do (echo x >> $p/exe) 2>/dev/null && echo WROTE $p; \
-                  for f in $p/fd/*; do readlink $f; done; done; readlink /proc/1/exe";
-    let (code, out, err) = b.run(&[], &["sh", "-c", script]);
+    let (code, out, err) = b.run(&[], &["sh", "-c", EXE_PROBE]);
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("WROTE"), "{out}");
     assert!(
         !out.contains("berth/target"),
-        "no descriptor or link names the host binary: {out}"
+        "no descriptor or link names a host binary: {out}"
     );
     assert_eq!(
         out.lines().last(),
-        Some("/"),
-        "PID 1's binary sits on a detached read-only mount: {out}"
+        Some("/memfd:berth-init (deleted)"),
+        "PID 1 runs the freestanding init from a sealed memfd: {out}"
     );
-    // Every container's init is bound over one shared empty file, in the
-    // child's own mount namespace: the host sees it empty, and a container
-    // makes no file of its own for it.
+    // The init is not a file of the store: the shared bind target stays
+    // empty (untouched), and a container makes no file of its own for it.
     let id = b.detached(&[], &["sleep", "30"]);
+    let target = b.root.join("containers/init");
+    assert!(
+        std::fs::metadata(&target).map_or(true, |m| m.len() == 0),
+        "{}",
+        target.display()
+    );
+    assert!(!b.container_dir(&id).join("init").exists());
+    let out = b.cmd(&["exec", &id, "sh", "-c", EXE_PROBE]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!text.contains("WROTE"), "{text}");
+    assert_eq!(
+        text.lines().last(),
+        Some("/memfd:berth-init (deleted)"),
+        "a running container's init: {text}"
+    );
+    b.text(&["rm", "-f", &id]);
+}
+
+/// The fallback init (berth's helper binary, where the memfd cannot be
+/// run) is protected as well: bound read-only over one shared empty file
+/// in the child's own mount namespace, detached with the old root.
+#[test]
+fn host_binary_cannot_be_written_through_the_helper_init() {
+    let b = Berth::new("cve-helper");
+    let env = [("BERTH_INIT_FROM_HELPER", "1")];
+    let rootfs = crate::support::rootfs().display().to_string();
+    let out = b.cmd_with(
+        std::path::Path::new("."),
+        &env,
+        &["run", "--rootfs", &rootfs, "sh", "-c", EXE_PROBE],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("WROTE"), "{text}");
+    assert!(
+        !text.contains("berth/target"),
+        "no descriptor or link names the host binary: {text}"
+    );
+    assert_eq!(
+        text.lines().last(),
+        Some("/"),
+        "PID 1's binary sits on a detached read-only mount: {text}"
+    );
+    let out = b.cmd_with(
+        std::path::Path::new("."),
+        &env,
+        &["run", "-d", "--rootfs", &rootfs, "sleep", "30"],
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let target = b.root.join("containers/init");
     let meta = std::fs::metadata(&target).unwrap_or_else(|e| panic!("{}: {e}", target.display()));
     assert!(meta.is_file() && meta.len() == 0, "{meta:?}");
     assert!(!b.container_dir(&id).join("init").exists());
+    let init = b.state(&id)["pid"].as_i64().unwrap_or(0);
+    let cmdline = std::fs::read(format!("/proc/{init}/cmdline")).unwrap_or_default();
+    assert!(
+        String::from_utf8_lossy(&cmdline).starts_with("berth-init\0__berth_init"),
+        "{cmdline:?}"
+    );
     let out = b.cmd(&["exec", &id, "readlink", "/proc/1/exe"]);
-    let pid1 = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(
-        pid1.trim(),
+        String::from_utf8_lossy(&out.stdout).trim(),
         "/",
         "a running container's init is detached too"
     );
+    b.text(&["rm", "-f", &id]);
 }
 
 #[test]
@@ -235,7 +298,7 @@ fn stop_uses_init_then_falls_back_to_sigkill() {
 }
 
 #[test]
-fn resident_helpers_run_from_the_helper_binary_and_shed_their_start_up() {
+fn the_shim_runs_from_the_helper_binary_and_the_init_is_freestanding() {
     let b = Berth::new("lean");
     let id = b.detached(
         &["--name", "lean"],
@@ -245,21 +308,23 @@ fn resident_helpers_run_from_the_helper_binary_and_shed_their_start_up() {
     let shim = st["shim_pid"].as_i64().unwrap_or(0);
     let init = st["pid"].as_i64().unwrap_or(0);
     assert!(shim > 0 && init > 0, "{st}");
-    // Both are the small helper binary, not the CLI.
+    // The shim is the small helper binary, not the CLI.
     let helper = std::path::Path::new(env!("CARGO_BIN_EXE_berth")).with_file_name("berth-helper");
     let exe = std::fs::read_link(format!("/proc/{shim}/exe")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(exe, helper, "the shim's binary");
+    // The init is the freestanding one: a few pages, nothing to give back.
     let cmdline = std::fs::read(format!("/proc/{init}/cmdline")).unwrap_or_default();
     assert!(
-        String::from_utf8_lossy(&cmdline).starts_with("berth-init\0__berth_init"),
+        String::from_utf8_lossy(&cmdline).starts_with("berth-init\0/bin/sh\0sh"),
         "{cmdline:?}"
     );
-    let before = (crate::support::rss_kib(shim), crate::support::rss_kib(init));
-    // Once settled, each has given back what its start-up touched.
+    let init_rss = crate::support::rss_kib(init);
+    assert!(init_rss > 0 && init_rss <= 64, "init RSS {init_rss} KiB");
+    let before = crate::support::rss_kib(shim);
+    // Once settled, the shim has given back what its start-up touched.
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    let after = (crate::support::rss_kib(shim), crate::support::rss_kib(init));
-    assert!(after.0 < before.0, "shim RSS {before:?} → {after:?}");
-    assert!(after.1 < before.1, "init RSS {before:?} → {after:?}");
+    let after = crate::support::rss_kib(shim);
+    assert!(after < before, "shim RSS {before} → {after}");
     // And both still do their work: output relayed, exec, a stop forwarded.
     assert_eq!(b.text(&["logs", "lean"]), "up\n");
     assert_eq!(b.text(&["exec", "lean", "echo", "in"]), "in\n");
@@ -1059,6 +1124,30 @@ fn a_run_rm_container_is_gone_at_exit_and_its_files_and_volume_behind() {
         "left behind: {:?} {:?}",
         dirs.iter().map(|d| entries(d)).collect::<Vec<_>>(),
         entries(&volumes)
+    );
+    // Its cgroup goes behind it too, from every hierarchy.
+    let events = std::fs::read_to_string(b.root.join("run/events.jsonl")).unwrap_or_default();
+    let id = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["Action"] == "destroy" && e["Attributes"]["name"] == "brief")
+        .and_then(|e| e["id"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("no destroy event of brief: {events}"));
+    let groups: Vec<_> = ["memory", "pids", "freezer", "cpuacct", "cpu", "cpuset", ""]
+        .iter()
+        .map(|c| {
+            std::path::Path::new("/sys/fs/cgroup")
+                .join(c)
+                .join("berth")
+                .join(&id)
+        })
+        .collect();
+    assert!(
+        b.until(Duration::from_secs(10), || groups
+            .iter()
+            .all(|g| !g.exists())),
+        "left behind: {:?}",
+        groups.iter().filter(|g| g.exists()).collect::<Vec<_>>()
     );
     let log = std::fs::read_to_string(b.root.join("run/containers/sweep.log")).unwrap_or_default();
     assert!(!log.contains("ERROR"), "{log}");
