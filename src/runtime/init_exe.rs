@@ -57,6 +57,17 @@ impl InitExe {
         }
     }
 
+    /// What to do when executing it failed.
+    pub fn hint(&self) -> String {
+        match self {
+            InitExe::Sealed(_) => format!(
+                " (a security module may refuse to run programs from memory: \
+                 set {FROM_HELPER_ENV}=1 to run the init from berth's helper binary)"
+            ),
+            InitExe::Helper(_) => String::new(),
+        }
+    }
+
     /// The init's argv for running `exe` with `args` (its argv from argv0).
     pub fn argv(&self, exe: String, args: &[String]) -> Vec<String> {
         let mut argv = vec!["berth-init".to_string()];
@@ -183,5 +194,10 @@ mod tests {
             InitExe::Helper(devnull()).argv("/bin/sh".into(), &args),
             ["berth-init", "__berth_init", "/bin/sh", "sh", "-c", "true"]
         );
+        // A memfd that cannot be run names the way out; the fallback has none.
+        assert!(InitExe::Sealed(devnull())
+            .hint()
+            .contains("set BERTH_INIT_FROM_HELPER=1"));
+        assert_eq!(InitExe::Helper(devnull()).hint(), "");
     }
 }

@@ -494,7 +494,8 @@ fn child_setup(launch: &Launch) -> Result<std::convert::Infallible, ChildError> 
                 None,
             )
             .map_err(sys("blocking signals"))?;
-            let e = nix::unistd::fexecve(init.fd(), &argv, &envc).map_err(sys("exec init"))?;
+            let e = nix::unistd::fexecve(init.fd(), &argv, &envc)
+                .map_err(|e| ChildError(125, format!("exec init: {e}{}", init.hint())))?;
             match e {}
         }
         None => {
