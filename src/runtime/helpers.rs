@@ -1,6 +1,7 @@
-//! The entry of berth's resident helpers — the container init, the shim,
-//! the port proxy, the DNS responder, the network teardown, the reaper
-//! of removed networks' bridges and the deleter of removed containers —
+//! The entry of berth's resident helpers — the container init (where the
+//! freestanding one cannot run), the shim, the port proxy, the DNS
+//! responder, the network teardown and the reaper of removed networks'
+//! bridges —
 //! chosen by argv[1] before any parsing or logging. Both binaries enter here:
 //! `berth` (which also holds the detached watcher) and `berth-helper`
 //! (which holds nothing else, so what every container maps stays small).
@@ -19,7 +20,6 @@ pub fn dispatch(args: &[String]) -> Option<i32> {
         proxy::PROXY_ARG => proxy::main(rest, resident::shed),
         store::TEARDOWN_ARG => store::teardown_main(rest),
         store::REAP_ARG => store::reap_main(rest),
-        super::remove::SWEEP_ARG => super::remove::sweep_main(rest),
         dns::DNS_ARG => dns::main(rest, resident::shed),
         _ => return None,
     };

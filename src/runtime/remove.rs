@@ -1,6 +1,8 @@
 //! `rm`: the container's records, cgroup and anonymous volumes (taken over by a
 //! replacement when asked).
 
+use std::os::fd::OwnedFd;
+
 use super::*;
 
 pub(super) fn remove_volumes(volumes: &[spec::AnonymousVolume]) {
@@ -55,22 +57,19 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), RuntimeError> 
     Ok(())
 }
 
-/// argv[1] that selects the deleter of removed containers' directories.
-pub const SWEEP_ARG: &str = "__berth_sweep";
-
 /// Removes `--rm` container `id` as its shim's last step without waiting
 /// for the deletion: its directories are renamed out of the store at once
-/// (no listing sees it after this returns) and a detached helper deletes
-/// them and its cgroup, after closing `mount_ns` (the exited container's
-/// mount namespace, held open so its mounts are torn down there, not in
-/// this shim's wait). Deletes them here when the helper cannot start; when
-/// the record cannot be retired, only the cgroup goes (the record stays,
-/// for `rm`).
+/// (no listing sees it after this returns) and a fork of this process
+/// deletes them and its cgroup behind it (`delete_behind`), after closing
+/// `mount_ns` (the exited container's mount namespace, held open so its
+/// mounts are torn down there, not in this shim's wait). Deletes them here
+/// when no fork can do it; when the record cannot be retired, only the
+/// cgroup goes (the record stays, for `rm`).
 pub(super) fn remove_behind(
     store: &Store,
     cfg: &ContainerConfig,
     id: &str,
-    mount_ns: Option<std::os::fd::OwnedFd>,
+    mount_ns: Option<OwnedFd>,
 ) -> Result<(), RuntimeError> {
     events::record_for(store, cfg, "destroy", &[]);
     let retired = match store.retire(id) {
@@ -80,35 +79,120 @@ pub(super) fn remove_behind(
             return Err(e.into());
         }
     };
-    let anonymous = anonymous_volume_dirs(&cfg.volumes);
-    let spawned = crate::sys::helper::executable().and_then(|exe| {
-        let mut cmd = Command::new(exe);
-        cmd.arg(SWEEP_ARG);
-        match &mount_ns {
-            Some(fd) => {
-                // Inherited by the helper alone: this process starts no other.
-                nix::fcntl::fcntl(
-                    fd.as_raw_fd(),
-                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-                )?;
-                cmd.arg(fd.as_raw_fd().to_string());
-            }
-            None => {
-                cmd.arg("-");
-            }
-        }
-        cmd.args(&retired).args(&anonymous);
-        crate::sys::helper::spawn_behind(&mut cmd, &store.run.join("containers/sweep.log"))
-    });
-    drop(mount_ns);
-    if let Err(e) = spawned {
-        tracing::warn!("deleting {id} here: no helper to delete it behind: {e}");
+    let mut dirs = retired;
+    dirs.extend(anonymous_volume_dirs(&cfg.volumes));
+    let log = store.run.join("containers/sweep.log");
+    if let Err((e, mount_ns)) = delete_behind(&dirs, mount_ns, &log) {
+        tracing::warn!("deleting {id} here: it cannot be deleted behind: {e}");
+        drop(mount_ns);
         remove_cgroup_of(id);
-        for dir in retired.iter().chain(&anonymous) {
+        for dir in &dirs {
             store::delete_removed(dir)?;
         }
     }
     Ok(())
+}
+
+/// Deletes `dirs` (retired directories first, as `retire` returned them)
+/// in a fork of this process, detached: its own session, stdin and stdout
+/// /dev/null, stderr appended to `log`, no other descriptor of this
+/// process. The fork closes `mount_ns` once this process has closed its
+/// copy, so the namespace's teardown is the fork's. Not waited for: it
+/// outlives this process. A fork costs the caller less than starting a
+/// program (no exec to wait out, no start-up of a C library), and the
+/// fork needs no program of its own. Only for a single-threaded process
+/// (a shim); otherwise, or when the fork fails, `mount_ns` is handed back.
+fn delete_behind(
+    dirs: &[PathBuf],
+    mount_ns: Option<OwnedFd>,
+    log: &Path,
+) -> Result<(), (String, Option<OwnedFd>)> {
+    if !super::start::single_threaded() {
+        return Err(("this process runs threads".into(), mount_ns));
+    }
+    let (closed_r, closed_w) = match super::process::pipe() {
+        Ok(p) => p,
+        Err(e) => return Err((e.to_string(), mount_ns)),
+    };
+    // SAFETY: this process is single-threaded (checked above), so the fork
+    // finds no lock held by another thread; the child ends with _exit and
+    // runs no destructor or exit handler of this process.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => {
+            // The namespace first: the fork waits for `closed_w` to close.
+            drop(mount_ns);
+            drop(closed_w);
+            Ok(())
+        }
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(closed_w);
+            let code = deleter(dirs, mount_ns, closed_r, log);
+            // SAFETY: ends the fork without running this process's exit
+            // handlers (its stdout buffer is the caller's to flush).
+            unsafe { libc::_exit(code) }
+        }
+        Err(e) => Err((format!("fork: {e}"), mount_ns)),
+    }
+}
+
+/// The fork's work: detach, wait for the parent's copy of the namespace to
+/// close, close it, delete. The exit code: 0, or 1 when something stayed.
+fn deleter(dirs: &[PathBuf], mount_ns: Option<OwnedFd>, closed: OwnedFd, log: &Path) -> i32 {
+    let _ = nix::unistd::setsid();
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
+    }
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        let _ = nix::unistd::dup2(f.as_raw_fd(), 2);
+    }
+    let keep = [
+        closed.as_raw_fd(),
+        mount_ns.as_ref().map_or(-1, |f| f.as_raw_fd()),
+    ];
+    close_all_but(&keep);
+    // EOF once the parent closed its end, which it does after its copy of
+    // the namespace.
+    let mut byte = [0u8; 1];
+    let mut closed = std::fs::File::from(closed);
+    while matches!(std::io::Read::read(&mut closed, &mut byte), Ok(n) if n > 0) {}
+    drop(mount_ns);
+    let mut code = 0;
+    for dir in dirs {
+        if let Err(e) = delete_retired(dir) {
+            tracing::error!("{e}");
+            code = 1;
+        }
+    }
+    code
+}
+
+/// Closes every descriptor of this process above 2 but `keep`.
+fn close_all_but(keep: &[i32]) {
+    let open: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(entries) => entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(_) => return,
+    };
+    for fd in open {
+        if fd > 2 && !keep.contains(&fd) {
+            // SAFETY: closes a descriptor of this process that nothing in
+            // this (forked, single-threaded) process uses any more; the
+            // directory listing's own is gone already or fails harmlessly.
+            unsafe { libc::close(fd) };
+        }
+    }
 }
 
 /// Removes the cgroup a gone container `id` left (logged when it cannot).
@@ -141,29 +225,4 @@ pub fn sweep_removed(store: &Store, age: Duration) -> Result<usize, RuntimeError
         delete_retired(dir)?;
     }
     Ok(dirs.len())
-}
-
-/// The deleter's entry: `[MOUNT-NS-FD|-, DIR...]`. Closes the inherited
-/// mount namespace first (its mounts go now), then deletes each directory.
-pub fn sweep_main(args: &[String]) -> i32 {
-    drop(crate::sys::helper::enter());
-    let Some((fd, dirs)) = args.split_first() else {
-        return 2;
-    };
-    if let Ok(raw) = fd.parse::<std::os::fd::RawFd>() {
-        // Only a descriptor the spawner left open for this process is taken.
-        if nix::fcntl::fcntl(raw, nix::fcntl::FcntlArg::F_GETFD).is_ok() {
-            // SAFETY: `raw` is open (checked above) and was inherited from
-            // the shim for this process alone; nothing else here owns it.
-            drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) });
-        }
-    }
-    let mut code = 0;
-    for dir in dirs {
-        if let Err(e) = delete_retired(Path::new(dir)) {
-            tracing::error!("{e}");
-            code = 1;
-        }
-    }
-    code
 }

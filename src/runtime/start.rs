@@ -74,7 +74,7 @@ pub fn ensure_started(store: &Store, id: &str) -> Result<bool, RuntimeError> {
 }
 
 /// Whether this process runs one thread only (`/proc/self/status`).
-fn single_threaded() -> bool {
+pub(super) fn single_threaded() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
         s.lines()
             .find_map(|l| l.strip_prefix("Threads:"))
