@@ -31,13 +31,14 @@ pub fn exit_code(status: i32) -> Option<i32> {
     }
 }
 
-/// The text of the errors an exec can fail with.
-pub fn errno_text(errno: isize) -> &'static str {
-    match errno {
+/// The text of the errors an exec or a fork can fail with.
+pub fn errno_text(errno: isize) -> Option<&'static str> {
+    Some(match errno {
         1 => "Operation not permitted",
         2 => "No such file or directory",
         7 => "Argument list too long",
         8 => "Exec format error",
+        11 => "Resource temporarily unavailable",
         12 => "Cannot allocate memory",
         13 => "Permission denied",
         20 => "Not a directory",
@@ -45,8 +46,16 @@ pub fn errno_text(errno: isize) -> &'static str {
         26 => "Text file busy",
         36 => "File name too long",
         40 => "Too many levels of symbolic links",
-        _ => "error",
-    }
+        _ => return None,
+    })
+}
+
+/// Appends the text of `errno` to `m` ("error N" for one without a text).
+fn push_errno(m: &mut Message, errno: isize) {
+    match errno_text(errno) {
+        Some(text) => m.push(text.as_bytes()),
+        None => m.push(b"error ").number(errno.unsigned_abs() as u64),
+    };
 }
 
 /// A fixed buffer a message is put together in (no allocation here).
@@ -105,13 +114,8 @@ impl Default for Message {
 /// there but cannot be run, 127 otherwise) and the line saying why.
 pub fn exec_failure(exe: &[u8], errno: isize) -> (i32, Message) {
     let mut m = Message::new();
-    m.push(b"berth-init: exec ")
-        .push(exe)
-        .push(b": ")
-        .push(errno_text(errno).as_bytes());
-    if errno_text(errno) == "error" {
-        m.push(b" ").number(errno.unsigned_abs() as u64);
-    }
+    m.push(b"berth-init: exec ").push(exe).push(b": ");
+    push_errno(&mut m, errno);
     m.push(b"\n");
     (if errno == EACCES { 126 } else { 127 }, m)
 }
@@ -243,9 +247,9 @@ pub unsafe fn run(sp: *const usize) -> ! {
     }
     if child < 0 {
         let mut m = Message::new();
-        m.push(b"berth-init: fork: ")
-            .push(errno_text(-child).as_bytes())
-            .push(b"\n");
+        m.push(b"berth-init: fork: ");
+        push_errno(&mut m, -child);
+        m.push(b"\n");
         write_stderr(m.bytes());
         exit(125);
     }

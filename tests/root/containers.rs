@@ -35,7 +35,13 @@ fn exit_codes_propagate() {
     let (code, _, err) = b.run(&[], &["no-such-command"]);
     assert_eq!(code, 127, "{err}");
     assert!(err.contains("executable file not found"), "{err}");
-    assert_eq!(b.run(&[], &["/etc/passwd"]).0, 126);
+    // Found but not runnable: refused before the init runs, and named.
+    let (code, _, err) = b.run(&[], &["/etc/passwd"]);
+    assert_eq!(code, 126, "{err}");
+    assert!(
+        err.contains("exec: \"/etc/passwd\": permission denied"),
+        "{err}"
+    );
     assert_eq!(b.run(&[], &["sh", "-c", "kill -9 $$"]).0, 137);
 }
 
