@@ -1,6 +1,7 @@
 //! `rm`: the container's records, cgroup and anonymous volumes (taken over by a
 //! replacement when asked).
 
+use std::collections::HashSet;
 use std::os::fd::OwnedFd;
 
 use super::*;
@@ -167,8 +168,9 @@ fn deleter(dirs: &[PathBuf], mount_ns: Option<OwnedFd>, closed: OwnedFd, log: &P
     while matches!(std::io::Read::read(&mut closed, &mut byte), Ok(n) if n > 0) {}
     drop(mount_ns);
     let mut code = 0;
+    let mut gone = HashSet::new();
     for dir in dirs {
-        if let Err(e) = delete_retired(dir) {
+        if let Err(e) = delete_retired(dir, &mut gone) {
             tracing::error!("{e}");
             code = 1;
         }
@@ -203,15 +205,18 @@ fn remove_cgroup_of(id: &str) {
 }
 
 /// Deletes one directory `Store::retire` renamed, the cgroup of the
-/// container it held first: once a container's directories are gone
-/// nothing names its cgroup any more.
-fn delete_retired(dir: &Path) -> Result<(), RuntimeError> {
+/// container it held first (once a container's directories are gone
+/// nothing names its cgroup any more) unless `gone` has its id already:
+/// each container has two such directories.
+fn delete_retired(dir: &Path, gone: &mut HashSet<String>) -> Result<(), RuntimeError> {
     let id = dir
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_prefix(store::REMOVED_PREFIX));
     if let Some(id) = id {
-        remove_cgroup_of(id);
+        if gone.insert(id.to_string()) {
+            remove_cgroup_of(id);
+        }
     }
     Ok(store::delete_removed(dir)?)
 }
@@ -221,8 +226,9 @@ fn delete_retired(dir: &Path) -> Result<(), RuntimeError> {
 /// `age` ago, and its container's cgroup. The number of directories.
 pub fn sweep_removed(store: &Store, age: Duration) -> Result<usize, RuntimeError> {
     let dirs = store.removed_before(age)?;
+    let mut gone = HashSet::new();
     for dir in &dirs {
-        delete_retired(dir)?;
+        delete_retired(dir, &mut gone)?;
     }
     Ok(dirs.len())
 }

@@ -83,20 +83,6 @@ pub fn spawn_detached(cmd: &mut Command, log: &Path) -> std::io::Result<String> 
     Ok(line.trim().to_string())
 }
 
-/// Starts `cmd` detached, its log at `log`, without waiting to hear from
-/// it: for work left behind (deleting what was removed), not for a helper
-/// the caller relies on.
-pub fn spawn_behind(cmd: &mut Command, log: &Path) -> std::io::Result<()> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .env(DETACHED_ENV, "1")
-        .env(LOG_ENV, log);
-    // Not waited for: it outlives this process (reaped by init after).
-    drop(cmd.spawn()?);
-    Ok(())
-}
-
 /// Where a detached helper reports readiness.
 pub struct Readiness(Option<std::fs::File>);
 

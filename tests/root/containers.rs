@@ -1159,6 +1159,41 @@ fn a_run_rm_container_is_gone_at_exit_and_its_files_and_volume_behind() {
     assert!(!log.contains("ERROR"), "{log}");
 }
 
+/// The deleter behind a `run --rm` container holds none of the command's
+/// output: a caller reading `run`'s stdout and stderr to their end (as a
+/// shell's `$(...)` does) is done while the deletion still goes on.
+#[test]
+fn the_deletion_behind_run_rm_keeps_no_caller_waiting() {
+    let b = Berth::new("rm-detached");
+    // Enough files with data that deleting them takes a while.
+    let (code, out, err) = b.run(
+        &["--rm", "--name", "many"],
+        &[
+            "sh",
+            "-c",
+            "mkdir /many; for i in $(seq 3000); do echo x > /many/$i; done; echo made",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "made\n"), "{err}");
+    let retired = || {
+        entries(&b.root.join("containers"))
+            .into_iter()
+            .filter(|e| e.starts_with(".removed-"))
+            .count()
+    };
+    assert_eq!(
+        retired(),
+        1,
+        "run's output ended before its files were deleted"
+    );
+    assert!(
+        b.until(Duration::from_secs(30), || retired() == 0),
+        "the deletion behind it finished"
+    );
+    let log = std::fs::read_to_string(b.root.join("run/containers/sweep.log")).unwrap_or_default();
+    assert!(!log.contains("ERROR"), "{log}");
+}
+
 /// What a started container left in its own upper directory, as relative
 /// paths (sorted).
 fn upper_entries(b: &Berth, id: &str) -> Vec<String> {
